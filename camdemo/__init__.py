@@ -1,0 +1,28 @@
+"""camdemo: see why an image classifier decided what it decided.
+
+Public API (the web app uses exactly this)::
+
+    import camdemo
+    result = camdemo.explain("cat.jpg", backbone="efficientnet_lite0", method="gradcam")
+    result.heatmap      # float32 H×W in [0, 1], over the original image
+    result.overlay      # uint8 H×W×3
+    result.predictions  # top-5 (index, label, probability)
+
+    camdemo.backbones(), camdemo.layers("resnet50"), camdemo.methods("vgg16")
+
+Every problem a user can cause raises ``camdemo.CamdemoError`` with a message for people.
+"""
+
+from .backbones import DEFAULT_BACKBONE
+from .engine import (DEFAULT_METHOD, Explanation, MethodInfo, Prediction, backbones, class_names, default_device,
+                     explain, layers, methods)
+from .errors import CamdemoError
+from .images import load_image
+from .layers import LayerInfo
+from .overlay import COLORMAPS
+
+__all__ = [
+    "explain", "backbones", "layers", "methods", "class_names", "load_image", "default_device",
+    "Explanation", "Prediction", "MethodInfo", "LayerInfo", "CamdemoError", "COLORMAPS",
+    "DEFAULT_BACKBONE", "DEFAULT_METHOD",
+]

@@ -1,0 +1,306 @@
+"""Running a method safely on a shared, cached model and packaging the result as an ``Explanation``.
+
+This is camdemo's public Python API (re-exported from ``camdemo``): the Gradio app, the tests and
+a notebook all call ``explain``, ``backbones``, ``layers`` and ``methods`` from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from . import overlay as overlay_lib
+from .backbones import (DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, backbone_names, get_spec, load_model)
+from .errors import CamdemoError
+from .hooks import eval_mode
+from .images import ImageInput, load_image
+from .layers import LayerInfo, default_layer, list_layers, resolve_layer
+from .methods import METHODS, ChannelWeightedMethod, LayerForward, RawMap, Target, get_method
+
+DEFAULT_METHOD = "gradcam"
+TOP_K = 5
+
+
+# --- devices and threads ------------------------------------------------------------------------
+
+
+def available_cpus() -> int:
+    """CPU cores this process may really use: affinity mask and cgroup quota (containers, Spaces)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:  # cgroup v2, e.g. "200000 100000" = 2 CPUs; "max 100000" = no limit
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
+
+
+_threads_configured = False
+
+
+def default_device() -> torch.device:
+    """CUDA when a GPU is present (or ``CAMDEMO_DEVICE`` says so), else the CPU."""
+    wanted = os.environ.get("CAMDEMO_DEVICE")
+    if wanted:
+        return torch.device(wanted)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _configure_cpu_threads() -> None:
+    """Never run more intra-op threads than the cores we may use (torch counts the host's cores)."""
+    global _threads_configured
+    if not _threads_configured:
+        _threads_configured = True
+        cores = available_cpus()
+        if torch.get_num_threads() > cores:
+            torch.set_num_threads(cores)
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+class Prediction(NamedTuple):
+    """One of the top predictions: class index, its label and its softmax probability."""
+
+    index: int
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The result of ``explain``: the map over the original image and what the model predicted.
+
+    ``heatmap`` (float32, H×W, in [0, 1]) and ``overlay`` (uint8, H×W×3) have the size of the input
+    image. ``raw_map`` is the method's map before normalisation, at the layer's resolution.
+    """
+
+    heatmap: np.ndarray
+    overlay: np.ndarray
+    image: np.ndarray
+    predictions: list[Prediction]
+    class_index: int
+    class_label: str
+    class_probability: float
+    layer: str | None
+    method: str
+    backbone: str
+    raw_map: np.ndarray
+    colormap: str
+    opacity: float
+    seconds: float
+    device: str
+    note: str = ""
+
+    def restyled(self, colormap: str | None = None, opacity: float | None = None) -> "Explanation":
+        """The same explanation drawn with another colormap or opacity; the network does not run."""
+        colormap = self.colormap if colormap is None else colormap
+        opacity = self.opacity if opacity is None else float(opacity)
+        blended = overlay_lib.blend(self.image, self.heatmap, colormap, opacity)
+        return replace(self, overlay=blended, colormap=colormap, opacity=opacity)
+
+    @property
+    def summary(self) -> str:
+        """One line saying what was computed, for people."""
+        method = METHODS[self.method].title
+        where = f" at layer {self.layer}" if self.layer else ""
+        return (f"{method}{where} of {get_spec(self.backbone).title} for class {self.class_index} "
+                f"'{self.class_label}' (p = {self.class_probability:.3f}), {self.seconds * 1000:.0f} ms on {self.device}.")
+
+
+# --- forward cache (CAM: another class, same image, no second forward pass) ---------------------
+
+
+class _ForwardCache:
+    """Bounded LRU of gradient-free forward results, keyed by backbone, layer, device and input digest."""
+
+    def __init__(self, capacity: int = 32):
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple, LayerForward] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> LayerForward | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple, value: LayerForward) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+forward_cache = _ForwardCache()
+
+
+# --- catalogue ----------------------------------------------------------------------------------
+
+
+def backbones() -> list[BackboneInfo]:
+    """Every backbone that can be chosen, and whether its weights are on this machine."""
+    return [
+        BackboneInfo(spec.name, spec.title, spec.input_size, spec.offline, spec.note, len(spec.categories))
+        for spec in map(get_spec, backbone_names())
+    ]
+
+
+def layers(backbone: str = DEFAULT_BACKBONE) -> list[LayerInfo]:
+    """The target layers worth explaining for ``backbone`` with their output shapes, last stage first."""
+    return list(list_layers(backbone))
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What ``camdemo.methods()`` reports: a method and, when it does not apply, why."""
+
+    name: str
+    title: str
+    available: bool
+    reason: str | None
+    uses_layer: bool
+    fixed_layer: str | None
+    summary: str
+    paper: str
+
+
+def methods(backbone: str = DEFAULT_BACKBONE) -> list[MethodInfo]:
+    """Every method, with whether it applies to ``backbone`` and the reason when it does not."""
+    spec = get_spec(backbone)
+    infos = []
+    for method in METHODS.values():
+        reason = method.unavailable_reason(spec)
+        infos.append(MethodInfo(method.name, method.title, reason is None, reason, method.uses_layer,
+                                method.required_layer(spec), method.summary, method.paper))
+    return infos
+
+
+def class_names(backbone: str = DEFAULT_BACKBONE) -> list[str]:
+    """The class labels of ``backbone``, by class index."""
+    return list(get_spec(backbone).categories)
+
+
+# --- explain ------------------------------------------------------------------------------------
+
+
+def explain(
+    image: ImageInput,
+    backbone: str = DEFAULT_BACKBONE,
+    method: str = DEFAULT_METHOD,
+    layer: str | None = None,
+    class_index: int | None = None,
+    colormap: str = overlay_lib.DEFAULT_COLORMAP,
+    opacity: float = overlay_lib.DEFAULT_OPACITY,
+    device: torch.device | str | None = None,
+) -> Explanation:
+    """Explain ``backbone``'s prediction on ``image`` with ``method`` and return an ``Explanation``.
+
+    ``image`` is a file path, bytes, a PIL image or an H×W×3 uint8 array. ``layer=None`` means the
+    backbone's default layer (the last spatial one); ``class_index=None`` means the top-1 class.
+    Raises ``CamdemoError`` for anything the caller can fix: a bad image, unknown names, a method
+    that does not apply to the backbone or layer, missing weights.
+    """
+    started = time.perf_counter()
+    spec = get_spec(backbone)
+    explainer = get_method(method)
+    reason = explainer.unavailable_reason(spec)
+    if reason:
+        raise CamdemoError(f"{explainer.title} is not available for {spec.title}: {reason}")
+    layer_name = _choose_layer(spec, explainer, layer)
+    colormap = colormap or overlay_lib.DEFAULT_COLORMAP
+    if colormap not in overlay_lib.COLORMAPS:
+        raise CamdemoError(f"Unknown colormap '{colormap}'. Choose one of: {', '.join(overlay_lib.COLORMAPS)}.")
+    if not 0.0 <= float(opacity) <= 1.0:
+        raise CamdemoError(f"Opacity must be between 0 and 1, not {opacity}.")
+    rgb = load_image(image)
+
+    device = torch.device(device) if device is not None else default_device()
+    if device.type == "cpu":
+        _configure_cpu_threads()
+    model = load_model(backbone, device)
+    inputs = spec.preprocess(rgb, device)
+    target = Target(
+        model=model,
+        inputs=inputs,
+        class_index=None if class_index is None else int(class_index),
+        layer=resolve_layer(model, backbone, layer_name) if layer_name else None,
+        layer_name=layer_name,
+        head=spec.cam_head,
+    )
+    with eval_mode(model):
+        raw = _compute(explainer, target, backbone, device)
+
+    values = raw.values.float().cpu().numpy()
+    normalized, flat = overlay_lib.normalize_map(values)
+    heatmap = overlay_lib.upsample(normalized, rgb.shape[:2])
+    if not flat:  # bicubic smoothing can lower a sharp peak (saliency): keep the displayed range at [0, 1]
+        heatmap, _ = overlay_lib.normalize_map(heatmap)
+    probabilities = torch.softmax(raw.logits.float(), dim=0).cpu()
+    top = torch.topk(probabilities, k=min(TOP_K, probabilities.numel()))
+    predictions = [Prediction(int(i), spec.categories[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
+    note = ""
+    if flat:
+        note = (f"The map is flat: {explainer.title} found no positive evidence for "
+                f"'{spec.categories[raw.class_index]}'{' at this layer' if layer_name else ''}.")
+    return Explanation(
+        heatmap=heatmap,
+        overlay=overlay_lib.blend(rgb, heatmap, colormap, float(opacity)),
+        image=rgb,
+        predictions=predictions,
+        class_index=raw.class_index,
+        class_label=spec.categories[raw.class_index],
+        class_probability=float(probabilities[raw.class_index]),
+        layer=layer_name,
+        method=explainer.name,
+        backbone=spec.name,
+        raw_map=values,
+        colormap=colormap,
+        opacity=float(opacity),
+        seconds=time.perf_counter() - started,
+        device=str(device),
+        note=note,
+    )
+
+
+def _choose_layer(spec: BackboneSpec, explainer, layer: str | None) -> str | None:
+    if not explainer.uses_layer:
+        return None
+    required = explainer.required_layer(spec)
+    if required is not None:
+        if layer not in (None, required):
+            raise CamdemoError(
+                f"{explainer.title} is defined only at '{required}', the feature maps that feed global average "
+                f"pooling in {spec.title}; '{layer}' was chosen. Pick '{required}', or use Grad-CAM for other layers."
+            )
+        return required
+    return layer or default_layer(spec.name)
+
+
+def _compute(explainer, target: Target, backbone: str, device: torch.device) -> RawMap:
+    """Run ``explainer``. A gradient-free channel method (CAM) reuses a cached forward pass of the same
+    input, so choosing another class for the same image does not run the network again."""
+    if not isinstance(explainer, ChannelWeightedMethod) or explainer.needs_gradients:
+        return explainer.compute(target)
+    digest = hashlib.blake2b(target.inputs.detach().cpu().numpy().tobytes(), digest_size=16).hexdigest()
+    key = (backbone, target.layer_name, str(device), digest)
+    forward = forward_cache.get(key)
+    if forward is None:
+        forward = explainer.forward(target)
+        forward_cache.put(key, forward)
+    return explainer.finish(target, forward)

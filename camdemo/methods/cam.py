@@ -1,0 +1,49 @@
+"""CAM: Class Activation Mapping (Zhou et al., CVPR 2016)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..backbones import BackboneSpec
+from .base import ChannelWeightedMethod, Target
+
+
+class CAM(ChannelWeightedMethod):
+    """M_c(x, y) = Σ_k w_k^c · f_k(x, y).
+
+    f_k are the feature maps that feed global average pooling and w_k^c the final linear layer's
+    weights for class c, so the class score is y_c = mean_{x,y} M_c(x, y) + b_c: CAM is the class
+    score resolved in space. It needs no gradients (one forward pass) and exists only for networks
+    whose head is exactly GAP → linear, at that one layer. The map is signed (no ReLU), as in the
+    paper; it is min–max normalised for display.
+
+    Zhou, Khosla, Lapedriza, Oliva, Torralba. "Learning Deep Features for Discriminative
+    Localization." CVPR 2016. arXiv:1512.04150
+    """
+
+    name = "cam"
+    title = "CAM"
+    paper = "Zhou et al., Learning Deep Features for Discriminative Localization, CVPR 2016 (arXiv:1512.04150)"
+    summary = (
+        "CAM weights the last feature maps (the ones averaged by global pooling) by the final linear layer's "
+        "weights for the chosen class: M_c = Σ_k w_k^c · f_k. Averaging this map gives the class score, so CAM "
+        "shows where in the image the score comes from. One forward pass, no gradients; only for networks whose "
+        "head is global average pooling followed by one linear layer, and only at that last layer."
+    )
+    relu = False
+    needs_gradients = False
+
+    def unavailable_reason(self, spec: BackboneSpec) -> str | None:
+        return None if spec.cam_head is not None else spec.cam_unavailable
+
+    def required_layer(self, spec: BackboneSpec) -> str | None:
+        return spec.cam_head.layer if spec.cam_head is not None else None
+
+    def activations_for_map(self, target: Target, activations: torch.Tensor) -> torch.Tensor:
+        if target.head is not None and target.head.relu_before_pool:
+            return torch.relu(activations)
+        return activations
+
+    def channel_weights(self, target, activations, gradients, class_index):
+        classifier = target.model.get_submodule(target.head.classifier)
+        return classifier.weight[class_index].to(activations.dtype)

@@ -1,0 +1,38 @@
+"""Gradient saliency (Simonyan, Vedaldi & Zisserman, ICLR workshop 2014)."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Method, RawMap, Target, choose_class
+
+
+class Saliency(Method):
+    """M_c(i, j) = max_colour |∂y_c / ∂x(colour, i, j)|.
+
+    The absolute gradient of the class logit with respect to each input pixel, maximum over the
+    three colour channels: which pixels, changed slightly, would change the score most.
+
+    Simonyan, Vedaldi, Zisserman. "Deep Inside Convolutional Networks: Visualising Image
+    Classification Models and Saliency Maps." ICLR Workshop 2014. arXiv:1312.6034
+    """
+
+    name = "saliency"
+    title = "Saliency"
+    paper = "Simonyan et al., Deep Inside Convolutional Networks: Visualising Image Classification Models and Saliency Maps, ICLR Workshop 2014 (arXiv:1312.6034)"
+    summary = (
+        "Saliency is the gradient of the class score with respect to the input pixels: how much a tiny change to "
+        "each pixel would change the score (absolute value, largest over the colour channels). It is computed at "
+        "the model's input resolution, so it is sharp but speckled, and it does not use a layer. One forward and "
+        "one full backward pass."
+    )
+    uses_layer = False
+
+    def compute(self, target: Target) -> RawMap:
+        inputs = target.inputs.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            logits = target.model(inputs)
+        class_index = choose_class(logits[0], target.class_index)
+        (gradients,) = torch.autograd.grad(logits[0, class_index], inputs)
+        values = gradients[0].abs().amax(dim=0)
+        return RawMap(values=values, logits=logits.detach()[0], class_index=class_index)

@@ -1,0 +1,68 @@
+"""From a raw low-resolution map to what a person sees: normalise, upsample, colour, blend.
+
+All of this is cheap (no network), so changing the colormap or the opacity only re-runs this.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .errors import CamdemoError
+
+# Display name → OpenCV colormap. viridis and cividis are perceptually uniform and readable with
+# the common forms of colour blindness; jet is the classic (but misleading) rainbow.
+COLORMAPS: dict[str, int] = {
+    "jet": cv2.COLORMAP_JET,
+    "turbo": cv2.COLORMAP_TURBO,
+    "viridis": cv2.COLORMAP_VIRIDIS,
+    "cividis": cv2.COLORMAP_CIVIDIS,
+    "inferno": cv2.COLORMAP_INFERNO,
+    "magma": cv2.COLORMAP_MAGMA,
+    "plasma": cv2.COLORMAP_PLASMA,
+}
+COLOUR_BLIND_SAFE = ("viridis", "cividis", "inferno", "magma", "plasma")
+DEFAULT_COLORMAP = "jet"
+DEFAULT_OPACITY = 0.5
+
+
+def normalize_map(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Min–max scale ``values`` to [0, 1] as float32; returns (map, is_flat). A flat map becomes zeros."""
+    values = np.nan_to_num(values.astype(np.float32, copy=False))
+    low, high = float(values.min()), float(values.max())
+    if high - low <= 1e-12 * max(1.0, abs(high)):
+        return np.zeros_like(values, dtype=np.float32), True
+    return (values - low) / (high - low), False
+
+
+def upsample(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a [0, 1] map to ``size`` = (height, width) with bicubic interpolation, clipped to [0, 1].
+
+    The model saw the whole image resized to a square, so resizing the map to the original
+    height and width puts each value back over the pixels it came from.
+    """
+    height, width = size
+    if heatmap.shape == (height, width):
+        return heatmap.astype(np.float32, copy=False)
+    smooth = cv2.resize(heatmap.astype(np.float32, copy=False), (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.clip(smooth, 0.0, 1.0, out=smooth)
+
+
+def colorize(heatmap: np.ndarray, colormap: str = DEFAULT_COLORMAP) -> np.ndarray:
+    """Map a [0, 1] heatmap to an RGB uint8 image with ``colormap``."""
+    try:
+        code = COLORMAPS[colormap]
+    except KeyError:
+        raise CamdemoError(f"Unknown colormap '{colormap}'. Choose one of: {', '.join(COLORMAPS)}.") from None
+    levels = np.rint(heatmap * 255.0).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(levels, code), cv2.COLOR_BGR2RGB)
+
+
+def blend(image: np.ndarray, heatmap: np.ndarray, colormap: str = DEFAULT_COLORMAP,
+          opacity: float = DEFAULT_OPACITY) -> np.ndarray:
+    """overlay = (1 − opacity) · image + opacity · colormap(heatmap), both H×W×3 uint8."""
+    if not 0.0 <= opacity <= 1.0:
+        raise CamdemoError(f"Opacity must be between 0 and 1, not {opacity}.")
+    if image.shape[:2] != heatmap.shape:
+        raise CamdemoError(f"Heatmap {heatmap.shape} and image {image.shape[:2]} differ in size.")
+    return cv2.addWeighted(colorize(heatmap, colormap), float(opacity), image, 1.0 - float(opacity), 0.0)
