@@ -1,0 +1,16 @@
+"""Start the camdemo web app: ``python app.py`` (add ``--host 0.0.0.0 --port 7860`` to serve a network)."""
+
+import argparse
+import logging
+
+from camdemo.ui import build_demo, launch_options
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="camdemo: explain image classifiers with heatmaps")
+    parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; 0.0.0.0 for a LAN)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 7860)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    demo.queue(max_size=64).launch(server_name=args.host, server_port=args.port, **launch_options())

@@ -1,0 +1,283 @@
+"""The Gradio app: a thin layer over ``camdemo.explain`` and the catalogue functions.
+
+No model logic lives here. The UI decodes the upload with ``camdemo.load_image`` (so every bad
+file gets camdemo's own message), shrinks very large photos for display, calls ``explain`` and
+shows the result. Changing the colormap or opacity re-blends a recent result without running
+the network; changing the class for CAM reuses the engine's cached forward pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+
+import cv2
+import gradio as gr
+import numpy as np
+
+import camdemo
+from camdemo.backbones import get_spec
+from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize
+
+log = logging.getLogger("camdemo.ui")
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+EXAMPLES = ["chelsea_cat.jpg", "cat_and_coffee.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg"]
+DISPLAY_MAX_SIDE = 1280  # larger uploads are shrunk for display; the model sees 224–260 px anyway
+MAX_FILE_SIZE = "50mb"
+AUTO_CLASS = "auto"
+LAYER_HELP = (
+    "A layer is one stage of the network. Layers near the top of this list come late in the network: they "
+    "respond to whole objects and give coarse maps. Layers further down come early: they respond to edges and "
+    "textures and give finer, less class-specific maps. The numbers are channels × height × width."
+)
+
+
+class ImageUpload(gr.Image):
+    """``gr.Image`` that passes the uploaded file's path on unopened.
+
+    Gradio's own ``gr.Image`` opens the file with PIL before our code runs, so a damaged or
+    non-image upload would fail inside Gradio with a generic message. Here camdemo decodes it
+    and says what is wrong. ``is_template`` makes Gradio reuse the normal Image frontend.
+    """
+
+    is_template = True
+
+    def preprocess(self, payload):  # type: ignore[override]
+        if payload is None:
+            return None
+        if payload.path is None:
+            raise gr.Error("The upload did not arrive as a file; please upload the image again.")
+        return payload.path
+
+
+class _RecentResults:
+    """The last few explanations, by key, so a colormap or opacity change can re-blend without the network."""
+
+    def __init__(self, capacity: int = 16):
+        self.capacity = capacity
+        self._items: OrderedDict[str, camdemo.Explanation] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, explanation: camdemo.Explanation) -> str:
+        key = uuid.uuid4().hex
+        with self._lock:
+            self._items[key] = explanation
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return key
+
+    def get(self, key: str | None) -> camdemo.Explanation | None:
+        with self._lock:
+            return self._items.get(key) if key else None
+
+
+recent_results = _RecentResults()
+
+
+# --- choices for the controls -----------------------------------------------------------------------
+
+
+def backbone_choices() -> list[tuple[str, str]]:
+    return [(f"{info.title} ({'offline' if info.ready_offline else 'downloads weights'})", info.name)
+            for info in camdemo.backbones()]
+
+
+def layer_choices(backbone: str) -> list[tuple[str, str]]:
+    return [(info.label, info.name) for info in camdemo.layers(backbone)]
+
+
+def class_choices(backbone: str, predictions: list[camdemo.Prediction] | None = None) -> list[tuple[str, str]]:
+    """"Top-1 (automatic)", then the last top-5 with probabilities, then every class: searchable."""
+    labels = camdemo.class_names(backbone)
+    choices = [("Top-1 prediction (automatic)", AUTO_CLASS)]
+    shown = set()
+    for p in predictions or []:
+        choices.append((f"{p.label} · {p.index} — {p.probability:.1%}", str(p.index)))
+        shown.add(p.index)
+    choices += [(f"{label} · {index}", str(index)) for index, label in enumerate(labels) if index not in shown]
+    return choices
+
+
+def method_help(backbone: str, method: str) -> str:
+    info = {m.name: m for m in camdemo.methods(backbone)}[method]
+    text = f"**{info.title}.** {info.summary}\n\n*Paper:* {info.paper}"
+    if info.fixed_layer:
+        text += f"\n\nFor {get_spec(backbone).title}, CAM is computed at layer `{info.fixed_layer}`."
+    if not info.available:
+        text = f"⚠️ **{info.title} is not available for {get_spec(backbone).title}.** {info.reason}\n\n" + text
+    return text
+
+
+def backbone_status(backbone: str) -> str:
+    spec = get_spec(backbone)
+    unavailable = [f"{m.title} — {m.reason}" for m in camdemo.methods(backbone) if not m.available]
+    ready = "ready offline" if spec.offline else (
+        "weights not on this machine yet: they download on first use (needs internet)")
+    text = f"**{spec.title}** · input {spec.input_size}×{spec.input_size} · {ready}."
+    if unavailable:
+        text += "\n\nNot available here: " + "; ".join(unavailable)
+    return text
+
+
+def label_dict(explanation: camdemo.Explanation) -> dict[str, float]:
+    return {f"{p.label} ({p.index})": p.probability for p in explanation.predictions}
+
+
+# --- event handlers -------------------------------------------------------------------------------
+
+
+def _display_image(path: str) -> np.ndarray:
+    rgb = camdemo.load_image(path)
+    height, width = rgb.shape[:2]
+    scale = DISPLAY_MAX_SIDE / max(height, width)
+    if scale < 1.0:
+        rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                         interpolation=cv2.INTER_AREA)
+    return rgb
+
+
+def run_explain(image_path: str | None, backbone: str, layer: str | None, method: str, class_choice: str | None,
+                colormap: str, opacity: float):
+    """The main event (API name ``explain``): returns the slider pair, heatmap, top-5, summary, class list, key."""
+    if not image_path:
+        raise gr.Error("Please upload an image first (or click one of the examples).")
+    class_index = None if class_choice in (None, "", AUTO_CLASS) else _parse_class(class_choice)
+    started = time.perf_counter()
+    try:
+        rgb = _display_image(image_path)
+        explanation = camdemo.explain(rgb, backbone=backbone, method=method, layer=layer or None,
+                                      class_index=class_index, colormap=colormap or DEFAULT_COLORMAP,
+                                      opacity=DEFAULT_OPACITY if opacity is None else float(opacity))
+    except camdemo.CamdemoError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+    except Exception:  # keep serving; the log has the details
+        log.exception("explain failed")
+        raise gr.Error("Something went wrong while explaining this image. Please try again or choose other "
+                       "settings.") from None
+    key = recent_results.put(explanation)
+    summary = f"{explanation.summary} Total {1000 * (time.perf_counter() - started):.0f} ms with decoding."
+    if explanation.note:
+        summary += f"\n\n⚠️ {explanation.note}"
+    class_update = gr.Dropdown(choices=class_choices(backbone, explanation.predictions),
+                               value=str(explanation.class_index))
+    return ((explanation.image, explanation.overlay), colorize(explanation.heatmap, explanation.colormap),
+            label_dict(explanation), summary, class_update, key)
+
+
+def run_explain_top1(image_path, backbone, layer, method, colormap, opacity):
+    """A new image: explain its top-1 class."""
+    if not image_path:
+        return None, None, None, "", gr.Dropdown(value=AUTO_CLASS), None
+    return run_explain(image_path, backbone, layer, method, AUTO_CLASS, colormap, opacity)
+
+
+def _parse_class(choice: str) -> int:
+    try:
+        return int(str(choice).strip())
+    except ValueError:
+        raise gr.Error(f"'{choice}' is not a class index; pick a class from the list.") from None
+
+
+def restyle(key: str | None, colormap: str, opacity: float):
+    """Colormap or opacity changed: re-blend the last result, no network."""
+    explanation = recent_results.get(key)
+    if explanation is None:
+        return gr.skip(), gr.skip()
+    styled = explanation.restyled(colormap, opacity)
+    return (styled.image, styled.overlay), colorize(styled.heatmap, colormap)
+
+
+def on_backbone_change(backbone: str, method: str):
+    available = {m.name: m.available for m in camdemo.methods(backbone)}
+    method = method if available.get(method) else camdemo.DEFAULT_METHOD
+    layer = _layer_for(backbone, method)
+    return (gr.Dropdown(choices=layer_choices(backbone), value=layer, interactive=method != "saliency"),
+            gr.Dropdown(choices=class_choices(backbone), value=AUTO_CLASS),
+            gr.Radio(value=method), method_help(backbone, method), backbone_status(backbone))
+
+
+def on_method_change(backbone: str, method: str, layer: str | None):
+    fixed = {m.name: m.fixed_layer for m in camdemo.methods(backbone)}[method]
+    return (gr.Dropdown(value=fixed or layer or _layer_for(backbone, method), interactive=method != "saliency"),
+            method_help(backbone, method))
+
+
+def _layer_for(backbone: str, method: str) -> str:
+    fixed = {m.name: m.fixed_layer for m in camdemo.methods(backbone)}[method]
+    return fixed or camdemo.layers(backbone)[0].name
+
+
+# --- layout ---------------------------------------------------------------------------------------------
+
+
+INTRO = """# camdemo — why did the classifier say that?
+Upload a photo, pick a network (backbone), a method and a class, and see **where in the image** the evidence
+for that class lies. Warm colours mark the regions that raise the class score most. Try the cat-and-coffee
+example with the class set to a cat, then to *espresso*: a good method moves its map to the other object.
+"""
+
+
+def build_demo() -> gr.Blocks:
+    """Build the Blocks app; ``app.py`` launches it with ``launch_options()``."""
+    backbone = camdemo.DEFAULT_BACKBONE
+    method = camdemo.DEFAULT_METHOD
+    with gr.Blocks(title="camdemo: explain image classifiers") as demo:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=2):
+                image = ImageUpload(label="Your image", type="filepath", image_mode=None,
+                                    sources=["upload", "clipboard"], height=320)
+                gr.Examples([[str(ASSETS / name)] for name in EXAMPLES], inputs=[image], label="Examples")
+                backbone_box = gr.Dropdown(backbone_choices(), value=backbone, label="Backbone (classifier)")
+                backbone_md = gr.Markdown(backbone_status(backbone))
+                method_box = gr.Radio([(m.title, m.name) for m in camdemo.methods(backbone)], value=method,
+                                      label="Method")
+                layer_box = gr.Dropdown(layer_choices(backbone), value=_layer_for(backbone, method),
+                                        label="Target layer", info=LAYER_HELP, allow_custom_value=True)
+                class_box = gr.Dropdown(class_choices(backbone), value=AUTO_CLASS, label="Class to explain",
+                                        info="Type to search all classes. After each run the top-5 come first.",
+                                        filterable=True, allow_custom_value=True)
+                with gr.Row():
+                    colormap_box = gr.Dropdown(
+                        [(f"{name}{' (colour-blind safe)' if name in COLOUR_BLIND_SAFE else ''}", name)
+                         for name in COLORMAPS], value=DEFAULT_COLORMAP, label="Colormap")
+                    opacity_box = gr.Slider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05, label="Heatmap opacity")
+                button = gr.Button("Explain", variant="primary")
+            with gr.Column(scale=3):
+                slider = gr.ImageSlider(label="Original ⟷ heatmap overlay (drag the handle)", type="numpy")
+                with gr.Row():
+                    heatmap_img = gr.Image(label="Heatmap alone", type="numpy", interactive=False)
+                    top5 = gr.Label(label="Top-5 predictions", num_top_classes=5)
+                summary_md = gr.Markdown()
+                method_md = gr.Markdown(method_help(backbone, method))
+        result_key = gr.State(None)
+
+        outputs = [slider, heatmap_img, top5, summary_md, class_box, result_key]
+        settings = [backbone_box, layer_box, method_box]
+        explain_inputs = [image, *settings, class_box, colormap_box, opacity_box]
+        gr.on([button.click, layer_box.input, class_box.input], run_explain, inputs=explain_inputs, outputs=outputs,
+              api_name="explain", concurrency_limit=1, concurrency_id="model")
+        image.change(run_explain_top1, inputs=[image, *settings, colormap_box, opacity_box], outputs=outputs,
+                     api_visibility="private", concurrency_limit=1, concurrency_id="model")
+        backbone_box.input(on_backbone_change, inputs=[backbone_box, method_box],
+                           outputs=[layer_box, class_box, method_box, method_md, backbone_md],
+                           api_visibility="private").then(
+            run_explain_top1, inputs=[image, *settings, colormap_box, opacity_box], outputs=outputs,
+            api_visibility="private", concurrency_limit=1, concurrency_id="model")
+        method_box.input(on_method_change, inputs=[backbone_box, method_box, layer_box],
+                         outputs=[layer_box, method_md], api_visibility="private").then(
+            run_explain, inputs=explain_inputs, outputs=outputs, api_visibility="private",
+            concurrency_limit=1, concurrency_id="model")
+        gr.on([colormap_box.input, opacity_box.release], restyle, inputs=[result_key, colormap_box, opacity_box],
+              outputs=[slider, heatmap_img], api_visibility="private", concurrency_limit=4)
+    return demo
+
+
+def launch_options() -> dict:
+    """Safe defaults: bounded uploads, no server files exposed beyond Gradio's own cache, errors shown."""
+    return dict(max_file_size=MAX_FILE_SIZE, show_error=True, allowed_paths=[], ssr_mode=False)
