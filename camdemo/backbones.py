@@ -243,6 +243,16 @@ _architectures: dict[str, nn.Module] = {}
 _architectures_lock = threading.Lock()
 
 
+def register_backbone(spec: BackboneSpec) -> None:
+    """Add (or replace) a backbone in the registry, e.g. a model of your own or a test's tiny network."""
+    _SPECS[spec.name] = spec
+    _load_locks.setdefault(spec.name, threading.Lock())
+    with _architectures_lock:
+        _architectures.pop(spec.name, None)
+    for key in [key for key in _models if key.split("@")[0] == spec.name]:
+        del _models[key]
+
+
 def offline_mode() -> bool:
     """True when the environment forbids downloads (``CAMDEMO_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``)."""
     return os.environ.get("CAMDEMO_OFFLINE", "0") == "1" or os.environ.get("HF_HUB_OFFLINE", "0") == "1"

@@ -21,6 +21,7 @@ ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 
 MIN_SIDE = 32
 MAX_PIXELS = 50_000_000
+MAX_ASPECT = 20  # a longer side over 20× the shorter one would be squashed beyond recognition
 # Formats a browser user is likely to upload; MPO is what many cameras call their JPEGs.
 SUPPORTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"}
 SUPPORTED_TEXT = "JPEG, PNG, WebP, BMP, TIFF or GIF"
@@ -31,7 +32,8 @@ def load_image(source: ImageInput) -> np.ndarray:
 
     Handles EXIF orientation, grayscale, palette, RGBA (composited on white), CMYK, 16-bit
     (rescaled to 8 bits, not clipped) and animated files (first frame). Refuses files that are not
-    images, damaged or truncated files, images under 32 pixels on a side and over 50 megapixels.
+    images, damaged or truncated files, images under 32 pixels on a side, over 50 megapixels, or
+    more than 20 times longer than wide.
     """
     if isinstance(source, np.ndarray):
         return _check_size(_array_to_rgb(source))
@@ -64,7 +66,7 @@ def _decode(stream: io.BufferedIOBase, name: str) -> np.ndarray:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise CamdemoError(_too_large_message(None)) from None
     except (OSError, SyntaxError, ValueError) as error:
-        raise CamdemoError(f"{name.capitalize()} could not be read as an image ({error}).") from None
+        raise CamdemoError(_damaged_message(name, error)) from None
     with image:
         if image.format not in SUPPORTED_FORMATS:
             raise CamdemoError(f"{name.capitalize()} is a {image.format} image; please upload a {SUPPORTED_TEXT} file.")
@@ -77,11 +79,13 @@ def _decode(stream: io.BufferedIOBase, name: str) -> np.ndarray:
             image = ImageOps.exif_transpose(image)
             rgb = _pil_to_rgb(image)
         except (OSError, SyntaxError, ValueError, EOFError) as error:
-            raise CamdemoError(
-                f"{name.capitalize()} is damaged or incomplete (perhaps the upload was cut short), so it cannot be "
-                f"decoded. Please try the file again or choose another. Details: {error}"
-            ) from None
+            raise CamdemoError(_damaged_message(name, error)) from None
     return _check_size(rgb)
+
+
+def _damaged_message(name: str, error: Exception) -> str:
+    return (f"{name.capitalize()} is damaged or incomplete (perhaps the upload was cut short), so it cannot be "
+            f"decoded. Please try the file again or choose another. Details: {error}")
 
 
 def _too_large_message(size: tuple[int, int] | None) -> str:
@@ -100,6 +104,11 @@ def _check_size(rgb: np.ndarray) -> np.ndarray:
         )
     if height * width > MAX_PIXELS:
         raise CamdemoError(_too_large_message((width, height)))
+    if max(height, width) > MAX_ASPECT * min(height, width):
+        raise CamdemoError(
+            f"The image is {width}×{height} pixels, more than {MAX_ASPECT} times longer than it is wide. The model "
+            "sees a square, so it would be squashed beyond recognition; please crop it and upload it again."
+        )
     return rgb
 
 

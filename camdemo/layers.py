@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .backbones import architecture, get_spec
+from .backbones import BackboneSpec, architecture, get_spec
 from .errors import CamdemoError
 
 
@@ -31,15 +31,18 @@ class LayerInfo:
         return f"{self.name} · {self.channels}×{self.height}×{self.width}"
 
 
-@functools.lru_cache(maxsize=None)
 def list_layers(backbone: str) -> tuple[LayerInfo, ...]:
     """The layers worth explaining for ``backbone``, last stage (most semantic) first.
 
     Shapes come from one forward pass of the untrained architecture on a blank input, so this
-    works even where the backbone's weights are not available.
+    works even where the backbone's weights are not available. Cached per registered spec.
     """
-    spec = get_spec(backbone)
-    model = architecture(backbone)
+    return _list_layers(get_spec(backbone))
+
+
+@functools.lru_cache(maxsize=None)
+def _list_layers(spec: BackboneSpec) -> tuple[LayerInfo, ...]:
+    model = architecture(spec.name)
     names = spec.layer_names(model)
     shapes: dict[str, tuple[int, ...]] = {}
     handles = []

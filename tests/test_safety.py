@@ -1,0 +1,131 @@
+"""No hook outlives a call, modes are restored, and concurrent users never see each other's maps."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import camdemo
+from camdemo.backbones import GapLinearHead, load_model
+from camdemo.hooks import eval_mode
+from camdemo.methods import METHODS, Target
+
+from conftest import assert_no_hooks
+
+
+def _modes(model: nn.Module) -> dict[str, bool]:
+    return {name: module.training for name, module in model.named_modules()}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_no_hook_left_and_eval_mode_kept_after_success_and_errors(method, cat_image):
+    model = load_model("efficientnet_lite0")
+    before = _modes(model)
+    camdemo.explain(cat_image, method=method)
+    assert_no_hooks(model)
+    assert _modes(model) == before
+    with pytest.raises(camdemo.CamdemoError, match="out of range"):  # fails after the forward pass
+        camdemo.explain(cat_image, method=method, class_index=5000)
+    assert_no_hooks(model)
+    assert _modes(model) == before
+    if METHODS[method].uses_layer and method != "cam":  # fails inside the hook, during the forward pass
+        with pytest.raises(camdemo.CamdemoError, match="not a spatial map"):
+            camdemo.explain(cat_image, method=method, layer="classifier")
+        assert_no_hooks(model)
+        assert _modes(model) == before
+    assert camdemo.explain(cat_image, method=method).class_index == 285  # and the next call works
+
+
+class Exploding(nn.Module):
+    """Raises in forward: an error in the middle of the network."""
+
+    def forward(self, x):
+        raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_train_mode_restored_and_hooks_removed_when_model_raises(method, tiny_gap_net, tiny_input):
+    model = tiny_gap_net.train()
+    model.features[1].eval()  # a mixed state must come back exactly as it was
+    before = _modes(model)
+    target = Target(model, tiny_input, None, model.features, "features", GapLinearHead("features", "fc"))
+    with eval_mode(model):
+        assert not any(_modes(model).values())
+        METHODS[method].compute(target)
+    assert _modes(model) == before
+    assert_no_hooks(model)
+
+    model.pool = Exploding()
+    with pytest.raises(RuntimeError, match="boom"):
+        with eval_mode(model):
+            METHODS[method].compute(target)
+    assert _modes(model) == before
+    assert_no_hooks(model)
+
+
+def test_eight_threads_get_exactly_their_sequential_results():
+    """Eight users at once on one shared model, different images, classes and methods, same answers as alone."""
+    from conftest import ASSETS
+    photos = [camdemo.load_image(ASSETS / name) for name in
+              ["chelsea_cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg", "cat_and_coffee.jpg"]]
+    images = photos + [np.ascontiguousarray(photo[:, ::-1]) for photo in photos[:3]]  # mirrored: new activations
+    jobs = [("gradcam", 285), ("gradcam", 967), ("cam", 281), ("cam", 968), ("saliency", 282),
+            ("gradcam", 504), ("saliency", 967), ("gradcam", None)]
+    camdemo.engine.forward_cache.clear()
+    alone = [camdemo.explain(image, method=m, class_index=c) for image, (m, c) in zip(images, jobs)]
+    camdemo.engine.forward_cache.clear()
+    barrier = threading.Barrier(len(jobs))
+    together: list = [None] * len(jobs)
+    errors: list = []
+
+    def work(i, method, class_index):
+        try:
+            barrier.wait()
+            for _ in range(3):  # several rounds so the passes really overlap
+                together[i] = camdemo.explain(images[i], method=method, class_index=class_index)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(i, m, c)) for i, (m, c) in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for (method, _), single, concurrent in zip(jobs, alone, together):
+        assert concurrent.class_index == single.class_index and concurrent.method == method
+        np.testing.assert_array_equal(concurrent.raw_map, single.raw_map)
+        np.testing.assert_array_equal(concurrent.heatmap, single.heatmap)
+    # the jobs really differ from each other, so a leak between them could not go unseen
+    assert len({result.raw_map.tobytes() for result in together}) == len(jobs)
+    assert_no_hooks(load_model("efficientnet_lite0"))
+
+
+def test_cam_for_another_class_reuses_the_forward_pass(cat_image, monkeypatch):
+    """Changing the class for CAM must not run the network again."""
+    camdemo.engine.forward_cache.clear()
+    model = load_model("efficientnet_lite0")
+    calls = []
+    handle = model.register_forward_pre_hook(lambda *_: calls.append(1))
+    try:
+        first = camdemo.explain(cat_image, method="cam", class_index=285)
+        second = camdemo.explain(cat_image, method="cam", class_index=967)
+    finally:
+        handle.remove()
+    assert len(calls) == 1
+    assert first.class_index == 285 and second.class_index == 967
+    assert not np.array_equal(first.raw_map, second.raw_map)
+    np.testing.assert_allclose(second.raw_map, camdemo.explain(cat_image.copy(), method="cam", class_index=967,
+                                                               ).raw_map)
+
+
+def test_restyle_does_not_run_the_network(cat_image, monkeypatch):
+    result = camdemo.explain(cat_image, method="gradcam")
+    monkeypatch.setattr(camdemo.engine, "load_model", lambda *a, **k: pytest.fail("network ran"))
+    restyled = result.restyled("viridis", 0.8)
+    assert restyled.colormap == "viridis" and not np.array_equal(restyled.overlay, result.overlay)
+    np.testing.assert_array_equal(restyled.heatmap, result.heatmap)
