@@ -13,12 +13,12 @@ Public API (the web app uses exactly this)::
 Every problem a user can cause raises ``camdemo.CamdemoError`` with a message for people.
 """
 
-from .backbones import DEFAULT_BACKBONE
+from .models import DEFAULT_BACKBONE
 from .engine import (DEFAULT_METHOD, Explanation, MethodInfo, Prediction, backbones, class_names, default_device,
                      explain, layers, methods)
 from .errors import CamdemoError
 from .images import load_image
-from .layers import LayerInfo
+from .target_layers import LayerInfo
 from .overlay import COLORMAPS
 
 __all__ = [

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 
 from . import overlay as overlay_lib
-from .backbones import (DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, backbone_names, get_spec, load_model)
+from .models import (DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, backbone_names, get_spec, load_model)
 from .errors import CamdemoError
 from .hooks import eval_mode
 from .images import ImageInput, load_image
-from .layers import LayerInfo, default_layer, list_layers, resolve_layer
-from .methods import METHODS, ChannelWeightedMethod, LayerForward, RawMap, Target, get_method
+from .target_layers import LayerInfo, default_layer, list_layers, resolve_layer
+from .explainers import METHODS, ChannelWeightedMethod, LayerForward, RawMap, Target, get_method
 
 DEFAULT_METHOD = "gradcam"
 TOP_K = 5

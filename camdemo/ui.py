@@ -20,7 +20,7 @@ import gradio as gr
 import numpy as np
 
 import camdemo
-from camdemo.backbones import get_spec
+from camdemo.models import get_spec
 from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize
 
 log = logging.getLogger("camdemo.ui")

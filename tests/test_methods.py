@@ -9,8 +9,8 @@ import torchvision
 from torch import nn
 
 import camdemo
-from camdemo.backbones import GapLinearHead, load_model
-from camdemo.methods import CAM, GradCAM, Saliency, Target
+from camdemo.models import GapLinearHead, load_model
+from camdemo.explainers import CAM, GradCAM, Saliency, Target
 from camdemo.overlay import normalize_map
 
 
@@ -90,7 +90,7 @@ def test_gradcam_at_last_layer_equals_relu_cam_random_gap_net():
 
 def test_gradcam_at_last_layer_equals_relu_cam_real_efficientnet_lite0(cat_image):
     model = load_model("efficientnet_lite0")
-    from camdemo.backbones import get_spec
+    from camdemo.models import get_spec
     inputs = get_spec("efficientnet_lite0").preprocess(cat_image)
     _gradcam_equals_cam(model, inputs, "head", GapLinearHead("head", "classifier"), [285, 281, 967, 0])
 
@@ -143,7 +143,7 @@ def test_explain_heatmap_is_normalized_original_size_and_cam_is_signed(cat_image
 
 def test_cam_mean_plus_bias_is_the_logit_real_weights(cat_image):
     """y_c = mean_{x,y} M_c(x, y) + b_c: the identity that makes CAM the class score resolved in space."""
-    from camdemo.backbones import get_spec
+    from camdemo.models import get_spec
     model = load_model("efficientnet_lite0")
     inputs = get_spec("efficientnet_lite0").preprocess(cat_image)
     for class_index in [285, 0, 504]:

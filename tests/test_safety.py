@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 import camdemo
-from camdemo.backbones import GapLinearHead, load_model
+from camdemo.models import GapLinearHead, load_model
 from camdemo.hooks import eval_mode
-from camdemo.methods import METHODS, Target
+from camdemo.explainers import METHODS, Target
 
 from conftest import assert_no_hooks
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..backbones import BackboneSpec
+from ..models import BackboneSpec
 from .base import ChannelWeightedMethod, Target
 
 

@@ -14,7 +14,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..backbones import BackboneSpec, GapLinearHead
+from ..models import BackboneSpec, GapLinearHead
 from ..errors import CamdemoError
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .backbones import BackboneSpec, architecture, get_spec
+from .models import BackboneSpec, architecture, get_spec
 from .errors import CamdemoError
 
 
