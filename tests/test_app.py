@@ -1,0 +1,116 @@
+"""The real Gradio server, called through gradio_client as any API user (or the browser) would."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+import camdemo
+from camdemo import ui
+
+from conftest import ASSETS
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    demo = ui.build_demo()
+    demo.queue(max_size=16).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                                   quiet=True, **ui.launch_options())
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server, verbose=False)
+
+
+def explain(client, path, backbone="efficientnet_lite0", layer="head", method="gradcam", class_choice="auto",
+            colormap="jet", opacity=0.5):
+    return client.predict(handle_file(str(path)), backbone, layer, method, class_choice, colormap, opacity,
+                          api_name="/explain")
+
+
+def test_example_image_returns_overlay_and_predictions(client):
+    pair, heatmap, top5, summary, classes = explain(client, ASSETS / "chelsea_cat.jpg")  # gr.State stays server-side
+    original, overlay = (np.asarray(Image.open(path).convert("RGB")) for path in pair)
+    assert original.shape == overlay.shape == (300, 451, 3)
+    assert not np.array_equal(original, overlay)
+    assert np.asarray(Image.open(heatmap)).shape[:2] == (300, 451)
+    assert top5["label"].split(" (")[0] in {"tabby", "tiger cat", "Egyptian cat"}
+    assert len(top5["confidences"]) == 5
+    assert "Grad-CAM at layer head of EfficientNet-Lite0" in summary and "ms" in summary
+    assert classes["value"] == str(top5["confidences"][0]["label"].split("(")[-1].rstrip(")"))
+
+
+def test_class_choice_moves_the_map(client):
+    """With opacity 1 and jet, the hottest (red) pixels mark the peak: on the cat (left) or the cup (right)."""
+    def red_columns(class_choice):
+        pair, *_ = explain(client, ASSETS / "cat_and_coffee.jpg", class_choice=class_choice, opacity=1.0)
+        rgb = np.asarray(Image.open(pair[1]).convert("RGB"))
+        red = (rgb[..., 0] > 200) & (rgb[..., 1] < 80) & (rgb[..., 2] < 80)
+        return np.nonzero(red)[1]
+
+    assert np.median(red_columns("285")) < 451 < np.median(red_columns("967"))
+
+
+def test_bad_uploads_get_clear_messages_and_server_keeps_serving(client, tmp_path):
+    cases = {
+        "notes.txt": (b"not an image at all", "not an image"),
+        "broken.jpg": ((ASSETS / "chelsea_cat.jpg").read_bytes()[:2000], "damaged or incomplete"),
+        "tiny.png": (None, "too small"),
+    }
+    Image.new("RGB", (8, 8)).save(tmp_path / "tiny.png")
+    for name, (data, expected) in cases.items():
+        path = tmp_path / name
+        if data is not None:
+            path.write_bytes(data)
+        with pytest.raises(Exception, match=expected):
+            explain(client, path)
+        *_, summary, _classes = explain(client, ASSETS / "coffee.jpg")
+        assert "EfficientNet-Lite0" in summary
+
+
+def test_unavailable_method_and_missing_weights_are_explained(client):
+    with pytest.raises(Exception, match="CAM is not available for VGG-16"):
+        explain(client, ASSETS / "coffee.jpg", backbone="vgg16", layer="features.29", method="cam")
+    if not camdemo.models.get_spec("resnet50").offline:
+        with pytest.raises(Exception, match=r"resnet50-.*\.pth"):
+            explain(client, ASSETS / "coffee.jpg", backbone="resnet50", layer="layer4")
+
+
+def test_server_files_are_not_exposed(server):
+    for path in ["/gradio_api/file=/etc/passwd", "/gradio_api/file=app.py", "/file=/etc/passwd"]:
+        response = httpx.get(server.rstrip("/") + path)
+        assert response.status_code in (403, 404), path
+        assert "root:" not in response.text
+
+
+def test_restyle_reblends_without_the_network(monkeypatch):
+    result = camdemo.explain(ASSETS / "chelsea_cat.jpg")
+    key = ui.recent_results.put(result)
+    monkeypatch.setattr(camdemo.engine, "load_model", lambda *a, **k: pytest.fail("network ran"))
+    (original, overlay), heatmap = ui.restyle(key, "cividis", 0.9)
+    assert overlay.shape == original.shape and not np.array_equal(overlay, result.overlay)
+
+
+def test_controls_follow_the_backbone():
+    layers, classes, method, method_help, status = ui.on_backbone_change("vgg16", "cam")
+    assert method.value == "gradcam"  # CAM does not apply to VGG-16: switch and say why
+    assert "features.29" == layers.value and "Grad-CAM" in method_help
+    assert "Not available here: CAM" in status
+    layer_update, help_text = ui.on_method_change("efficientnet_lite0", "cam", "blocks.10")
+    assert layer_update.value == "head" and "CAM is computed at layer `head`" in help_text
