@@ -13,20 +13,18 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from pathlib import Path
 
 import cv2
 import gradio as gr
 import numpy as np
 
 import camdemo
+from camdemo.assets import EXAMPLES, asset
 from camdemo.models import get_spec
 from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize
 
 log = logging.getLogger("camdemo.ui")
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-EXAMPLES = ["chelsea_cat.jpg", "cat_and_coffee.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg"]
 DISPLAY_MAX_SIDE = 1280  # larger uploads are shrunk for display; the model sees 224–260 px anyway
 MAX_FILE_SIZE = "50mb"
 AUTO_CLASS = "auto"
@@ -233,7 +231,7 @@ def build_demo() -> gr.Blocks:
             with gr.Column(scale=2):
                 image = ImageUpload(label="Your image", type="filepath", image_mode=None,
                                     sources=["upload", "clipboard"], height=320)
-                gr.Examples([[str(ASSETS / name)] for name in EXAMPLES], inputs=[image], label="Examples")
+                gr.Examples([[str(asset(name))] for name in EXAMPLES], inputs=[image], label="Examples")
                 backbone_box = gr.Dropdown(backbone_choices(), value=backbone, label="Backbone (classifier)")
                 backbone_md = gr.Markdown(backbone_status(backbone))
                 method_box = gr.Radio([(m.title, m.name) for m in camdemo.methods(backbone)], value=method,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from torch import nn
 # Never try to download torchvision weights during tests: missing weights must fail fast and clearly.
 os.environ.setdefault("CAMDEMO_OFFLINE", "1")
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+from camdemo.assets import ASSETS_DIR as ASSETS  # noqa: E402
 
 
 class TinyGapNet(nn.Module):
