@@ -224,10 +224,7 @@ def explain(
         raise CamdemoError(f"{explainer.title} is not available for {spec.title}: {reason}")
     layer_name = _choose_layer(spec, explainer, layer)
     colormap = colormap or overlay_lib.DEFAULT_COLORMAP
-    if colormap not in overlay_lib.COLORMAPS:
-        raise CamdemoError(f"Unknown colormap '{colormap}'. Choose one of: {', '.join(overlay_lib.COLORMAPS)}.")
-    if not 0.0 <= float(opacity) <= 1.0:
-        raise CamdemoError(f"Opacity must be between 0 and 1, not {opacity}.")
+    overlay_lib.check_style(colormap, opacity)  # before the network runs, not after
     rgb = load_image(image)
 
     device = torch.device(device) if device is not None else default_device()

@@ -48,12 +48,18 @@ def upsample(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(smooth, 0.0, 1.0, out=smooth)
 
 
+def check_style(colormap: str, opacity: float = DEFAULT_OPACITY) -> None:
+    """``CamdemoError`` unless ``colormap`` is known and 0 ≤ ``opacity`` ≤ 1."""
+    if colormap not in COLORMAPS:
+        raise CamdemoError(f"Unknown colormap '{colormap}'. Choose one of: {', '.join(COLORMAPS)}.")
+    if not 0.0 <= float(opacity) <= 1.0:
+        raise CamdemoError(f"Opacity must be between 0 and 1, not {opacity}.")
+
+
 def colorize(heatmap: np.ndarray, colormap: str = DEFAULT_COLORMAP) -> np.ndarray:
     """Map a [0, 1] heatmap to an RGB uint8 image with ``colormap``."""
-    try:
-        code = COLORMAPS[colormap]
-    except KeyError:
-        raise CamdemoError(f"Unknown colormap '{colormap}'. Choose one of: {', '.join(COLORMAPS)}.") from None
+    check_style(colormap)
+    code = COLORMAPS[colormap]
     levels = np.rint(heatmap * 255.0).astype(np.uint8)
     return cv2.cvtColor(cv2.applyColorMap(levels, code), cv2.COLOR_BGR2RGB)
 
@@ -61,8 +67,7 @@ def colorize(heatmap: np.ndarray, colormap: str = DEFAULT_COLORMAP) -> np.ndarra
 def blend(image: np.ndarray, heatmap: np.ndarray, colormap: str = DEFAULT_COLORMAP,
           opacity: float = DEFAULT_OPACITY) -> np.ndarray:
     """overlay = (1 − opacity) · image + opacity · colormap(heatmap), both H×W×3 uint8."""
-    if not 0.0 <= opacity <= 1.0:
-        raise CamdemoError(f"Opacity must be between 0 and 1, not {opacity}.")
+    check_style(colormap, opacity)
     if image.shape[:2] != heatmap.shape:
         raise CamdemoError(f"Heatmap {heatmap.shape} and image {image.shape[:2]} differ in size.")
     return cv2.addWeighted(colorize(heatmap, colormap), float(opacity), image, 1.0 - float(opacity), 0.0)
