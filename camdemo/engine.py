@@ -19,6 +19,7 @@ import torch
 
 from . import overlay as overlay_lib
 from .models import (DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, backbone_names, get_spec, load_model)
+from .boxes import CAM_PAPER_THRESHOLD, Box, box_from_map
 from .errors import CamdemoError
 from .hooks import eval_mode
 from .images import ImageInput, load_image
@@ -107,6 +108,14 @@ class Explanation:
         opacity = self.opacity if opacity is None else float(opacity)
         blended = overlay_lib.blend(self.image, self.heatmap, colormap, opacity)
         return replace(self, overlay=blended, colormap=colormap, opacity=opacity)
+
+    def map_values(self) -> np.ndarray:
+        """The raw map in its own units (signed for CAM), upsampled bicubically to the image size."""
+        return overlay_lib.upsample_values(self.raw_map, self.image.shape[:2])
+
+    def map_box(self, threshold: float = CAM_PAPER_THRESHOLD) -> Box:
+        """Box around the largest region above ``threshold`` × the map's maximum (Zhou et al. 2016)."""
+        return box_from_map(self.map_values(), threshold)
 
     @property
     def summary(self) -> str:

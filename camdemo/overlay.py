@@ -35,17 +35,22 @@ def normalize_map(values: np.ndarray) -> tuple[np.ndarray, bool]:
     return (values - low) / (high - low), False
 
 
+def upsample_values(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a map in its own units to ``size`` = (height, width), bicubic, not clipped."""
+    height, width = size
+    values = values.astype(np.float32, copy=False)
+    if values.shape == (height, width):
+        return values
+    return cv2.resize(values, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
 def upsample(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a [0, 1] map to ``size`` = (height, width) with bicubic interpolation, clipped to [0, 1].
 
     The model saw the whole image resized to a square, so resizing the map to the original
     height and width puts each value back over the pixels it came from.
     """
-    height, width = size
-    if heatmap.shape == (height, width):
-        return heatmap.astype(np.float32, copy=False)
-    smooth = cv2.resize(heatmap.astype(np.float32, copy=False), (width, height), interpolation=cv2.INTER_CUBIC)
-    return np.clip(smooth, 0.0, 1.0, out=smooth)
+    return np.clip(upsample_values(heatmap, size), 0.0, 1.0)
 
 
 def check_style(colormap: str, opacity: float = DEFAULT_OPACITY) -> None:
@@ -71,3 +76,15 @@ def blend(image: np.ndarray, heatmap: np.ndarray, colormap: str = DEFAULT_COLORM
     if image.shape[:2] != heatmap.shape:
         raise CamdemoError(f"Heatmap {heatmap.shape} and image {image.shape[:2]} differ in size.")
     return cv2.addWeighted(colorize(heatmap, colormap), float(opacity), image, 1.0 - float(opacity), 0.0)
+
+
+def draw_boxes(image: np.ndarray, boxes: list[tuple[tuple[int, int, int, int], str, tuple[int, int, int]]]) -> np.ndarray:
+    """A copy of ``image`` with each (box (x0, y0, x1, y1), label, RGB colour) drawn as a labelled rectangle."""
+    canvas = image.copy()
+    thickness = max(1, round(max(image.shape[:2]) / 200))
+    for (x0, y0, x1, y1), label, colour in boxes:
+        cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), colour, thickness, lineType=cv2.LINE_AA)
+        scale = max(0.3, max(image.shape[:2]) / 700)
+        cv2.putText(canvas, label, (x0 + 2, max(y0 - 3, 9)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour,
+                    max(1, thickness // 2), lineType=cv2.LINE_AA)
+    return canvas

@@ -19,9 +19,11 @@ import gradio as gr
 import numpy as np
 
 import camdemo
+from camdemo import shapes
 from camdemo.assets import EXAMPLES, asset
+from camdemo.boxes import iou
 from camdemo.models import get_spec
-from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize
+from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize, draw_boxes
 
 log = logging.getLogger("camdemo.ui")
 
@@ -139,8 +141,29 @@ def _display_image(path: str) -> np.ndarray:
     return rgb
 
 
+TRUE_BOX = (255, 255, 255)
+MAP_BOX = (255, 0, 255)
+
+
+def with_boxes(explanation: camdemo.Explanation, overlay: np.ndarray, show: bool) -> tuple[np.ndarray, str]:
+    """On a generated shapes example, draw the true box of the explained class and the box the map implies."""
+    truth = shapes.ground_truth(explanation.image) if show else None
+    if not truth:
+        return overlay, ""
+    matching = [shape for shape in truth if shape.name == explanation.class_label]
+    predicted = explanation.map_box()
+    boxes = [(predicted, "map", MAP_BOX)] + [(shape.box, f"true {shape.name}", TRUE_BOX) for shape in truth]
+    text = ""
+    if matching:
+        text = (f"Ground truth: the box around the map's largest region above 20% of its maximum (magenta) overlaps "
+                f"the true {matching[0].name} box (white) with IoU {iou(predicted, matching[0].box):.2f}.")
+    else:
+        text = f"Ground truth: this image holds no {explanation.class_label}; white boxes show what it holds."
+    return draw_boxes(overlay, boxes), text
+
+
 def run_explain(image_path: str | None, backbone: str, layer: str | None, method: str, class_choice: str | None,
-                colormap: str, opacity: float):
+                colormap: str, opacity: float, show_boxes: bool = True):
     """The main event (API name ``explain``): returns the slider pair, heatmap, top-5, summary, class list, key."""
     if not image_path:
         raise gr.Error("Please upload an image first (or click one of the examples).")
@@ -161,17 +184,29 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
     summary = f"{explanation.summary} Total {1000 * (time.perf_counter() - started):.0f} ms with decoding."
     if explanation.note:
         summary += f"\n\n⚠️ {explanation.note}"
+    overlay, truth_text = with_boxes(explanation, explanation.overlay, show_boxes)
+    if truth_text:
+        summary += f"\n\n{truth_text}"
     class_update = gr.Dropdown(choices=class_choices(backbone, explanation.predictions),
                                value=str(explanation.class_index))
-    return ((explanation.image, explanation.overlay), colorize(explanation.heatmap, explanation.colormap),
+    return ((explanation.image, overlay), colorize(explanation.heatmap, explanation.colormap),
             label_dict(explanation), summary, class_update, key)
 
 
-def run_explain_top1(image_path, backbone, layer, method, colormap, opacity):
-    """A new image: explain its top-1 class."""
+def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, show_boxes=True):
+    """A new image or backbone: explain the top-1 class.
+
+    This run is automatic, so settings left over from the previous backbone (an example can set the
+    image and the backbone together) fall back to the new backbone's defaults instead of failing.
+    """
     if not image_path:
         return None, None, None, "", gr.Dropdown(value=AUTO_CLASS), None
-    return run_explain(image_path, backbone, layer, method, AUTO_CLASS, colormap, opacity)
+    available = {m.name: m for m in camdemo.methods(backbone)}
+    if method not in available or not available[method].available:
+        method = camdemo.DEFAULT_METHOD
+    if layer not in {info.name for info in camdemo.layers(backbone)}:
+        layer = None
+    return run_explain(image_path, backbone, layer, method, AUTO_CLASS, colormap, opacity, show_boxes)
 
 
 def _parse_class(choice: str) -> int:
@@ -181,13 +216,14 @@ def _parse_class(choice: str) -> int:
         raise gr.Error(f"'{choice}' is not a class index; pick a class from the list.") from None
 
 
-def restyle(key: str | None, colormap: str, opacity: float):
-    """Colormap or opacity changed: re-blend the last result, no network."""
+def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = True):
+    """Colormap, opacity or box display changed: re-blend the last result, no network."""
     explanation = recent_results.get(key)
     if explanation is None:
         return gr.skip(), gr.skip()
     styled = explanation.restyled(colormap, opacity)
-    return (styled.image, styled.overlay), colorize(styled.heatmap, colormap)
+    overlay, _ = with_boxes(styled, styled.overlay, show_boxes)
+    return (styled.image, overlay), colorize(styled.heatmap, colormap)
 
 
 def on_backbone_change(backbone: str, method: str):
@@ -204,6 +240,11 @@ def on_method_change(backbone: str, method: str, layer: str | None):
     return (gr.Dropdown(choices=layer_choices(backbone), value=fixed or layer or _layer_for(backbone, method),
                         interactive=method != "saliency"),
             method_help(backbone, method))
+
+
+def example_backbone(name: str) -> str:
+    """Generated shape examples go with the teaching network; photos with the default ImageNet backbone."""
+    return "shapes_gapnet" if name.startswith("shapes_") else camdemo.DEFAULT_BACKBONE
 
 
 def _layer_for(backbone: str, method: str) -> str:
@@ -231,8 +272,11 @@ def build_demo() -> gr.Blocks:
             with gr.Column(scale=2):
                 image = ImageUpload(label="Your image", type="filepath", image_mode=None,
                                     sources=["upload", "clipboard"], height=320)
-                gr.Examples([[str(asset(name))] for name in EXAMPLES], inputs=[image], label="Examples")
-                backbone_box = gr.Dropdown(backbone_choices(), value=backbone, label="Backbone (classifier)")
+                backbone_box = gr.Dropdown(backbone_choices(), value=backbone, label="Backbone (classifier)",
+                                           render=False)
+                gr.Examples([[str(asset(name)), example_backbone(name)] for name in EXAMPLES],
+                            inputs=[image, backbone_box], label="Examples: photos (ImageNet) and generated shapes")
+                backbone_box.render()
                 backbone_md = gr.Markdown(backbone_status(backbone))
                 method_box = gr.Radio([(m.title, m.name) for m in camdemo.methods(backbone)], value=method,
                                       label="Method")
@@ -246,6 +290,10 @@ def build_demo() -> gr.Blocks:
                         [(f"{name}{' (colour-blind safe)' if name in COLOUR_BLIND_SAFE else ''}", name)
                          for name in COLORMAPS], value=DEFAULT_COLORMAP, label="Colormap")
                     opacity_box = gr.Slider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05, label="Heatmap opacity")
+                boxes_box = gr.Checkbox(value=True, label="Show true boxes on generated shape examples",
+                                        info="The shapes examples come with their objects' true boxes: white. "
+                                             "Magenta: the box around the map's largest region above 20% of its "
+                                             "maximum (the CAM paper's rule).")
                 button = gr.Button("Explain", variant="primary")
             with gr.Column(scale=3):
                 slider = gr.ImageSlider(label="Original ⟷ heatmap overlay (drag the handle)", type="numpy",
@@ -259,21 +307,23 @@ def build_demo() -> gr.Blocks:
 
         outputs = [slider, heatmap_img, top5, summary_md, class_box, result_key]
         settings = [backbone_box, layer_box, method_box]
-        explain_inputs = [image, *settings, class_box, colormap_box, opacity_box]
+        explain_inputs = [image, *settings, class_box, colormap_box, opacity_box, boxes_box]
         gr.on([button.click, layer_box.input, class_box.input], run_explain, inputs=explain_inputs, outputs=outputs,
               api_name="explain", concurrency_limit=1, concurrency_id="model")
-        image.change(run_explain_top1, inputs=[image, *settings, colormap_box, opacity_box], outputs=outputs,
+        top1_inputs = [image, *settings, colormap_box, opacity_box, boxes_box]
+        image.change(run_explain_top1, inputs=top1_inputs, outputs=outputs,
                      api_visibility="private", concurrency_limit=1, concurrency_id="model")
-        backbone_box.input(on_backbone_change, inputs=[backbone_box, method_box],
+        backbone_box.change(on_backbone_change, inputs=[backbone_box, method_box],
                            outputs=[layer_box, class_box, method_box, method_md, backbone_md],
                            api_visibility="private").then(
-            run_explain_top1, inputs=[image, *settings, colormap_box, opacity_box], outputs=outputs,
+            run_explain_top1, inputs=top1_inputs, outputs=outputs,
             api_visibility="private", concurrency_limit=1, concurrency_id="model")
         method_box.input(on_method_change, inputs=[backbone_box, method_box, layer_box],
                          outputs=[layer_box, method_md], api_visibility="private").then(
             run_explain, inputs=explain_inputs, outputs=outputs, api_visibility="private",
             concurrency_limit=1, concurrency_id="model")
-        gr.on([colormap_box.input, opacity_box.release], restyle, inputs=[result_key, colormap_box, opacity_box],
+        gr.on([colormap_box.input, opacity_box.release, boxes_box.input], restyle,
+              inputs=[result_key, colormap_box, opacity_box, boxes_box],
               outputs=[slider, heatmap_img], api_visibility="private", concurrency_limit=4)
     return demo
 
