@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from pathlib import Path
 
 import cv2
 import gradio as gr
@@ -143,23 +144,36 @@ def _display_image(path: str) -> np.ndarray:
 
 TRUE_BOX = (255, 255, 255)
 MAP_BOX = (255, 0, 255)
+SMALL_DISPLAY = 384  # smaller results are enlarged (nearest neighbour) so boxes and labels stay crisp
 
 
-def with_boxes(explanation: camdemo.Explanation, overlay: np.ndarray, show: bool) -> tuple[np.ndarray, str]:
-    """On a generated shapes example, draw the true box of the explained class and the box the map implies."""
-    truth = shapes.ground_truth(explanation.image) if show else None
+def render(explanation: camdemo.Explanation, show_boxes: bool) -> tuple[tuple, np.ndarray, str]:
+    """What the page shows: (original, overlay) for the slider, the coloured heatmap, a ground-truth note.
+
+    Small images are enlarged by a whole factor; on a generated shapes example the true boxes (white)
+    and the box the map implies (magenta, the CAM paper's 20% rule) are drawn, with their IoU.
+    """
+    side = max(explanation.image.shape[:2])
+    scale = -(-SMALL_DISPLAY // side) if side < SMALL_DISPLAY else 1
+
+    def enlarge(image: np.ndarray) -> np.ndarray:
+        return image if scale == 1 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+
+    original, overlay = enlarge(explanation.image), enlarge(explanation.overlay)
+    heatmap = enlarge(colorize(explanation.heatmap, explanation.colormap))
+    truth = shapes.ground_truth(explanation.image) if show_boxes else None
     if not truth:
-        return overlay, ""
-    matching = [shape for shape in truth if shape.name == explanation.class_label]
+        return (original, overlay), heatmap, ""
     predicted = explanation.map_box()
-    boxes = [(predicted, "map", MAP_BOX)] + [(shape.box, f"true {shape.name}", TRUE_BOX) for shape in truth]
-    text = ""
+    scaled = [(predicted, "map", MAP_BOX)] + [(shape.box, f"true {shape.name}", TRUE_BOX) for shape in truth]
+    overlay = draw_boxes(overlay, [(tuple(v * scale for v in box), label, colour) for box, label, colour in scaled])
+    matching = [shape for shape in truth if shape.name == explanation.class_label]
     if matching:
-        text = (f"Ground truth: the box around the map's largest region above 20% of its maximum (magenta) overlaps "
+        note = (f"Ground truth: the box around the map's largest region above 20% of its maximum (magenta) overlaps "
                 f"the true {matching[0].name} box (white) with IoU {iou(predicted, matching[0].box):.2f}.")
     else:
-        text = f"Ground truth: this image holds no {explanation.class_label}; white boxes show what it holds."
-    return draw_boxes(overlay, boxes), text
+        note = f"Ground truth: this image holds no {explanation.class_label}; white boxes show what it holds."
+    return (original, overlay), heatmap, note
 
 
 def run_explain(image_path: str | None, backbone: str, layer: str | None, method: str, class_choice: str | None,
@@ -184,13 +198,12 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
     summary = f"{explanation.summary} Total {1000 * (time.perf_counter() - started):.0f} ms with decoding."
     if explanation.note:
         summary += f"\n\n⚠️ {explanation.note}"
-    overlay, truth_text = with_boxes(explanation, explanation.overlay, show_boxes)
-    if truth_text:
-        summary += f"\n\n{truth_text}"
+    pair, heatmap, truth_note = render(explanation, show_boxes)
+    if truth_note:
+        summary += f"\n\n{truth_note}"
     class_update = gr.Dropdown(choices=class_choices(backbone, explanation.predictions),
                                value=str(explanation.class_index))
-    return ((explanation.image, overlay), colorize(explanation.heatmap, explanation.colormap),
-            label_dict(explanation), summary, class_update, key)
+    return pair, heatmap, label_dict(explanation), summary, class_update, key
 
 
 def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, show_boxes=True):
@@ -221,9 +234,8 @@ def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = T
     explanation = recent_results.get(key)
     if explanation is None:
         return gr.skip(), gr.skip()
-    styled = explanation.restyled(colormap, opacity)
-    overlay, _ = with_boxes(styled, styled.overlay, show_boxes)
-    return (styled.image, overlay), colorize(styled.heatmap, colormap)
+    pair, heatmap, _ = render(explanation.restyled(colormap, opacity), show_boxes)
+    return pair, heatmap
 
 
 def on_backbone_change(backbone: str, method: str):
@@ -242,9 +254,38 @@ def on_method_change(backbone: str, method: str, layer: str | None):
             method_help(backbone, method))
 
 
+SHAPES = "shapes_gapnet"
+
+
 def example_backbone(name: str) -> str:
     """Generated shape examples go with the teaching network; photos with the default ImageNet backbone."""
-    return "shapes_gapnet" if name.startswith("shapes_") else camdemo.DEFAULT_BACKBONE
+    return SHAPES if name.startswith("shapes_") else camdemo.DEFAULT_BACKBONE
+
+
+def bundled_example(image_path: str | None) -> str | None:
+    """The name of the bundled example this upload is (same name and same bytes), else None."""
+    if not image_path:
+        return None
+    path = Path(image_path)
+    original = asset(path.name)
+    if path.name in EXAMPLES and original.is_file() and path.stat().st_size == original.stat().st_size \
+            and path.read_bytes() == original.read_bytes():
+        return path.name
+    return None
+
+
+def backbone_for_example(image_path: str | None, backbone: str):
+    """A clicked shapes example selects ShapesGapNet; a photo example leaves it for the default backbone.
+
+    A person's own upload never changes the backbone.
+    """
+    name = bundled_example(image_path)
+    if name is None:
+        return gr.skip()
+    wanted = example_backbone(name)
+    if wanted == SHAPES and backbone != SHAPES or wanted != SHAPES and backbone == SHAPES:
+        return gr.Dropdown(choices=backbone_choices(), value=wanted)
+    return gr.skip()
 
 
 def _layer_for(backbone: str, method: str) -> str:
@@ -272,11 +313,12 @@ def build_demo() -> gr.Blocks:
             with gr.Column(scale=2):
                 image = ImageUpload(label="Your image", type="filepath", image_mode=None,
                                     sources=["upload", "clipboard"], height=320)
-                backbone_box = gr.Dropdown(backbone_choices(), value=backbone, label="Backbone (classifier)",
-                                           render=False)
-                gr.Examples([[str(asset(name)), example_backbone(name)] for name in EXAMPLES],
-                            inputs=[image, backbone_box], label="Examples: photos (ImageNet) and generated shapes")
-                backbone_box.render()
+                with gr.Row():
+                    gr.Examples([[str(asset(name))] for name in EXAMPLES if example_backbone(name) != SHAPES],
+                                inputs=[image], label="Photos (ImageNet backbones)")
+                    gr.Examples([[str(asset(name))] for name in EXAMPLES if example_backbone(name) == SHAPES],
+                                inputs=[image], label="Generated shapes (ShapesGapNet, true boxes)")
+                backbone_box = gr.Dropdown(backbone_choices(), value=backbone, label="Backbone (classifier)")
                 backbone_md = gr.Markdown(backbone_status(backbone))
                 method_box = gr.Radio([(m.title, m.name) for m in camdemo.methods(backbone)], value=method,
                                       label="Method")
@@ -311,8 +353,10 @@ def build_demo() -> gr.Blocks:
         gr.on([button.click, layer_box.input, class_box.input], run_explain, inputs=explain_inputs, outputs=outputs,
               api_name="explain", concurrency_limit=1, concurrency_id="model")
         top1_inputs = [image, *settings, colormap_box, opacity_box, boxes_box]
-        image.change(run_explain_top1, inputs=top1_inputs, outputs=outputs,
-                     api_visibility="private", concurrency_limit=1, concurrency_id="model")
+        image.change(backbone_for_example, inputs=[image, backbone_box], outputs=[backbone_box],
+                     api_visibility="private", queue=False).then(
+            run_explain_top1, inputs=top1_inputs, outputs=outputs,
+            api_visibility="private", concurrency_limit=1, concurrency_id="model")
         backbone_box.change(on_backbone_change, inputs=[backbone_box, method_box],
                            outputs=[layer_box, class_box, method_box, method_md, backbone_md],
                            api_visibility="private").then(

@@ -46,7 +46,7 @@ def explain(client, path, backbone="efficientnet_lite0", layer="head", method="g
 
 def test_example_image_returns_overlay_and_predictions(client):
     pair, heatmap, top5, summary, classes = explain(client, ASSETS / "chelsea_cat.jpg")  # gr.State stays server-side
-    original, overlay = (np.asarray(Image.open(path).convert("RGB")) for path in pair)
+    original, overlay = (np.asarray(Image.open(path).convert("RGB")) for path in pair)  # 451 px: not enlarged
     assert original.shape == overlay.shape == (300, 451, 3)
     assert not np.array_equal(original, overlay)
     assert np.asarray(Image.open(heatmap)).shape[:2] == (300, 451)
@@ -112,12 +112,12 @@ def test_shapes_example_shows_true_and_map_boxes(client):
                                                      layer="features", method="cam", class_choice="3")  # star
     assert "IoU" in summary and "true star box" in summary
     overlay = np.asarray(Image.open(pair[1]).convert("RGB"))
-    assert overlay.shape == (96, 96, 3)
+    assert overlay.shape == (384, 384, 3)  # 96×96 enlarged ×4 for display
     # pixels are checked on the handler's own output: the client gets lossy WebP, which smears 1-px lines
     star = next(o for o in camdemo.shapes.example_scene("shapes_two.png").objects if o.name == "star")
     (_, drawn), *_ = ui.run_explain(str(ASSETS / "shapes_two.png"), "shapes_gapnet", "features", "cam", "3", "jet",
                                     0.5, True)
-    x0, y0, x1, _ = star.box
+    x0, y0, x1, _ = (4 * v for v in star.box)  # drawn on the ×4 display copy
     assert (drawn[y0, x0:x1] > 220).all(axis=1).mean() > 0.8  # the true star box's top edge, in white
     *_, plain_summary, _ = explain(client, ASSETS / "shapes_two.png", backbone="shapes_gapnet", layer="features",
                                    method="cam", class_choice="3", show_boxes=False)
@@ -130,6 +130,19 @@ def test_automatic_runs_fall_back_to_the_new_backbones_defaults():
     assert "ShapesGapNet" in outputs[3] and "at layer features" in outputs[3]
     with pytest.raises(Exception, match="not a layer"):  # an explicit request still says what is wrong
         ui.run_explain(str(ASSETS / "shapes_star.png"), "shapes_gapnet", "blocks.3", "gradcam", "auto", "jet", 0.5)
+
+
+def test_bundled_examples_pick_their_backbone_and_uploads_do_not(tmp_path):
+    shapes_example = tmp_path / "shapes_star.png"
+    shapes_example.write_bytes((ASSETS / "shapes_star.png").read_bytes())
+    assert ui.backbone_for_example(str(shapes_example), "efficientnet_lite0").value == "shapes_gapnet"
+    photo = tmp_path / "chelsea_cat.jpg"
+    photo.write_bytes((ASSETS / "chelsea_cat.jpg").read_bytes())
+    assert ui.backbone_for_example(str(photo), "shapes_gapnet").value == "efficientnet_lite0"
+    assert ui.backbone_for_example(str(photo), "resnet50") == ui.gr.skip()  # a chosen ImageNet backbone stays
+    own = tmp_path / "shapes_star.png"  # same name, other bytes: a person's own file
+    own.write_bytes((ASSETS / "shapes_heart.png").read_bytes())
+    assert ui.backbone_for_example(str(own), "efficientnet_lite0") == ui.gr.skip()
 
 
 def test_controls_follow_the_backbone():
