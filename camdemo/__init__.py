@@ -15,14 +15,14 @@ Every problem a user can cause raises ``camdemo.CamdemoError`` with a message fo
 
 from .models import DEFAULT_BACKBONE
 from .engine import (DEFAULT_METHOD, Explanation, MethodInfo, Prediction, backbones, class_names, default_device,
-                     explain, layers, methods)
+                     explain, explain_many, layers, methods)
 from .errors import CamdemoError
 from .images import load_image
 from .target_layers import LayerInfo
 from .overlay import COLORMAPS
 
 __all__ = [
-    "explain", "backbones", "layers", "methods", "class_names", "load_image", "default_device",
+    "explain", "explain_many", "backbones", "layers", "methods", "class_names", "load_image", "default_device",
     "Explanation", "Prediction", "MethodInfo", "LayerInfo", "CamdemoError", "COLORMAPS",
     "DEFAULT_BACKBONE", "DEFAULT_METHOD",
 ]

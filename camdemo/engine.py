@@ -12,7 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -208,6 +208,34 @@ def class_names(backbone: str = DEFAULT_BACKBONE) -> list[str]:
 # --- explain ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Setup:
+    """Everything about a request that does not depend on the image, checked before any image is decoded."""
+
+    spec: BackboneSpec
+    explainer: object
+    layer_name: str | None
+    colormap: str
+    opacity: float
+    device: torch.device
+
+
+def _prepare(backbone: str, method: str, layer: str | None, colormap: str, opacity: float,
+             device: torch.device | str | None) -> _Setup:
+    spec = get_spec(backbone)
+    explainer = get_method(method)
+    reason = explainer.unavailable_reason(spec)
+    if reason:
+        raise CamdemoError(f"{explainer.title} is not available for {spec.title}: {reason}")
+    layer_name = _choose_layer(spec, explainer, layer)
+    colormap = colormap or overlay_lib.DEFAULT_COLORMAP
+    overlay_lib.check_style(colormap, opacity)  # before the network runs, not after
+    device = torch.device(device) if device is not None else default_device()
+    if device.type == "cpu":
+        _configure_cpu_threads()
+    return _Setup(spec, explainer, layer_name, colormap, float(opacity), device)
+
+
 def explain(
     image: ImageInput,
     backbone: str = DEFAULT_BACKBONE,
@@ -225,33 +253,72 @@ def explain(
     Raises ``CamdemoError`` for anything the caller can fix: a bad image, unknown names, a method
     that does not apply to the backbone or layer, missing weights.
     """
-    started = time.perf_counter()
-    spec = get_spec(backbone)
-    explainer = get_method(method)
-    reason = explainer.unavailable_reason(spec)
-    if reason:
-        raise CamdemoError(f"{explainer.title} is not available for {spec.title}: {reason}")
-    layer_name = _choose_layer(spec, explainer, layer)
-    colormap = colormap or overlay_lib.DEFAULT_COLORMAP
-    overlay_lib.check_style(colormap, opacity)  # before the network runs, not after
-    rgb = load_image(image)
+    (result,) = explain_many([image], backbone, method, layer, class_index, colormap, opacity, device, batch_size=1)
+    if isinstance(result, CamdemoError):
+        raise result
+    return result
 
-    device = torch.device(device) if device is not None else default_device()
-    if device.type == "cpu":
-        _configure_cpu_threads()
-    model = load_model(backbone, device)
-    inputs = spec.preprocess(rgb, device)
+
+def explain_many(
+    images: Iterable[ImageInput],
+    backbone: str = DEFAULT_BACKBONE,
+    method: str = DEFAULT_METHOD,
+    layer: str | None = None,
+    class_index: int | None = None,
+    colormap: str = overlay_lib.DEFAULT_COLORMAP,
+    opacity: float = overlay_lib.DEFAULT_OPACITY,
+    device: torch.device | str | None = None,
+    batch_size: int = 8,
+) -> Iterator[Explanation | CamdemoError]:
+    """Explain many images, ``batch_size`` at a time in one pass; yields one result per image, in order.
+
+    A result is an ``Explanation``, or the ``CamdemoError`` saying why that image was refused (the
+    others go on). Problems with the settings themselves (unknown backbone, method, layer) raise
+    before any image is read. Every image gets the same ``class_index`` (None: each its own top-1).
+    """
+    setup = _prepare(backbone, method, layer, colormap, opacity, device)
+    model = load_model(setup.spec.name, setup.device)
+    chunk: list[ImageInput] = []
+    for image in images:
+        chunk.append(image)
+        if len(chunk) == batch_size:
+            yield from _explain_chunk(setup, model, chunk, class_index)
+            chunk = []
+    if chunk:
+        yield from _explain_chunk(setup, model, chunk, class_index)
+
+
+def _explain_chunk(setup: _Setup, model: torch.nn.Module, chunk: list[ImageInput],
+                   class_index: int | None) -> list[Explanation | CamdemoError]:
+    started = time.perf_counter()
+    decoded: list[np.ndarray | CamdemoError] = []
+    for image in chunk:
+        try:
+            decoded.append(load_image(image))
+        except CamdemoError as error:
+            decoded.append(error)
+    good = [rgb for rgb in decoded if isinstance(rgb, np.ndarray)]
+    if not good:
+        return decoded
+    spec = setup.spec
     target = Target(
         model=model,
-        inputs=inputs,
+        inputs=torch.cat([spec.preprocess(rgb, setup.device) for rgb in good]),
         class_index=None if class_index is None else int(class_index),
-        layer=resolve_layer(model, backbone, layer_name) if layer_name else None,
-        layer_name=layer_name,
+        layer=resolve_layer(model, spec.name, setup.layer_name) if setup.layer_name else None,
+        layer_name=setup.layer_name,
         head=spec.cam_head,
     )
     with eval_mode(model):
-        raw = _compute(explainer, target, backbone, device)
+        raws = iter(_compute(setup.explainer, target, spec.name, setup.device))
+    seconds = (time.perf_counter() - started) / len(good)
+    return [_package(setup, rgb, next(raws), seconds) if isinstance(rgb, np.ndarray) else rgb for rgb in decoded]
 
+
+def _package(setup: _Setup, rgb: np.ndarray, raw: RawMap, seconds: float) -> Explanation:
+    """From a raw map to the ``Explanation`` over the original image."""
+    started = time.perf_counter()
+    spec, explainer = setup.spec, setup.explainer
     values = raw.values.float().cpu().numpy()
     normalized, flat = overlay_lib.normalize_map(values)
     heatmap = overlay_lib.upsample(normalized, rgb.shape[:2])
@@ -263,23 +330,23 @@ def explain(
     note = ""
     if flat:
         note = (f"The map is flat: {explainer.title} found no positive evidence for "
-                f"'{spec.categories[raw.class_index]}'{' at this layer' if layer_name else ''}.")
+                f"'{spec.categories[raw.class_index]}'{' at this layer' if setup.layer_name else ''}.")
     return Explanation(
         heatmap=heatmap,
-        overlay=overlay_lib.blend(rgb, heatmap, colormap, float(opacity)),
+        overlay=overlay_lib.blend(rgb, heatmap, setup.colormap, setup.opacity),
         image=rgb,
         predictions=predictions,
         class_index=raw.class_index,
         class_label=spec.categories[raw.class_index],
         class_probability=float(probabilities[raw.class_index]),
-        layer=layer_name,
+        layer=setup.layer_name,
         method=explainer.name,
         backbone=spec.name,
         raw_map=values,
-        colormap=colormap,
-        opacity=float(opacity),
-        seconds=time.perf_counter() - started,
-        device=str(device),
+        colormap=setup.colormap,
+        opacity=setup.opacity,
+        seconds=seconds + time.perf_counter() - started,
+        device=str(setup.device),
         note=note,
     )
 
@@ -298,11 +365,12 @@ def _choose_layer(spec: BackboneSpec, explainer, layer: str | None) -> str | Non
     return layer or default_layer(spec.name)
 
 
-def _compute(explainer, target: Target, backbone: str, device: torch.device) -> RawMap:
-    """Run ``explainer``. A gradient-free channel method (CAM) reuses a cached forward pass of the same
-    input, so choosing another class for the same image does not run the network again."""
-    if not isinstance(explainer, ChannelWeightedMethod) or explainer.needs_gradients:
-        return explainer.compute(target)
+def _compute(explainer, target: Target, backbone: str, device: torch.device) -> list[RawMap]:
+    """Run ``explainer`` on the batch. A gradient-free channel method (CAM) on one image reuses a cached
+    forward pass of the same input, so choosing another class for that image does not run the network."""
+    single = target.inputs.shape[0] == 1
+    if not single or not isinstance(explainer, ChannelWeightedMethod) or explainer.needs_gradients:
+        return explainer.compute_batch(target)
     digest = hashlib.blake2b(target.inputs.detach().cpu().numpy().tobytes(), digest_size=16).hexdigest()
     key = (backbone, target.layer_name, str(device), digest)
     forward = forward_cache.get(key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import CamdemoError
-from .base import ChannelWeightedMethod, LayerForward, Method, RawMap, Target, choose_class
+from .base import ChannelWeightedMethod, LayerForward, Method, RawMap, Target, choose_class, choose_classes
 from .cam import CAM
 from .gradcam import GradCAM
 from .saliency import Saliency
@@ -20,4 +20,4 @@ def get_method(name: str) -> Method:
 
 
 __all__ = ["CAM", "GradCAM", "Saliency", "Method", "ChannelWeightedMethod", "LayerForward", "RawMap", "Target", "METHODS",
-           "get_method", "choose_class"]
+           "get_method", "choose_class", "choose_classes"]

@@ -1,7 +1,9 @@
 """The shared base of all explanation methods.
 
 A method turns (model, input, class) into a raw map plus the logits of the same forward pass.
-Methods hold no per-call state, so one instance serves every caller and every thread; hooks
+Inputs may be a batch of N images (one class each): one forward pass, and for gradient methods one
+backward pass of the sum of each image's class score, which gives every image its own gradient
+because images do not interact in eval mode. Methods hold no per-call state, so one instance serves every caller and every thread; hooks
 live only inside ``compute`` (see ``camdemo.hooks``).
 """
 
@@ -23,8 +25,8 @@ class Target:
     """What to explain: a model (eval mode), its preprocessed input and, optionally, a class and a layer."""
 
     model: nn.Module
-    inputs: torch.Tensor  # 1×3×S×S, on the model's device
-    class_index: int | None = None  # None: the top-1 class of this forward pass
+    inputs: torch.Tensor  # N×3×S×S, on the model's device
+    class_index: int | None | tuple[int | None, ...] = None  # per image, or one for all; None: the top-1 class
     layer: nn.Module | None = None
     layer_name: str | None = None
     head: GapLinearHead | None = None  # the GAP → linear head, for CAM
@@ -37,6 +39,14 @@ class RawMap:
     values: torch.Tensor
     logits: torch.Tensor  # the class scores of the same forward pass, shape (num_classes,)
     class_index: int
+
+
+def choose_classes(logits: torch.Tensor, class_index: int | None | tuple[int | None, ...]) -> list[int]:
+    """One class per image of an N×classes batch: the given ones (validated) or each image's top-1."""
+    wanted = class_index if isinstance(class_index, (tuple, list)) else [class_index] * logits.shape[0]
+    if len(wanted) != logits.shape[0]:
+        raise CamdemoError(f"{len(wanted)} classes given for {logits.shape[0]} images.")
+    return [choose_class(row, index) for row, index in zip(logits, wanted)]
 
 
 def choose_class(logits: torch.Tensor, class_index: int | None) -> int:
@@ -67,8 +77,12 @@ class Method(ABC):
         return None
 
     @abstractmethod
+    def compute_batch(self, target: Target) -> list[RawMap]:
+        """Run the model on the N images of ``target.inputs``; one raw map per image, for its class."""
+
     def compute(self, target: Target) -> RawMap:
-        """Run the model on ``target.inputs`` and return the raw map for the chosen class."""
+        """The raw map of a single image (``target.inputs`` is 1×3×S×S)."""
+        return self.compute_batch(target)[0]
 
 
 class ChannelWeightedMethod(Method):
@@ -99,34 +113,39 @@ class ChannelWeightedMethod(Method):
         grad_mode = torch.enable_grad() if self.needs_gradients else torch.no_grad()
         with capture_output(target.layer, target.layer_name, for_gradients=self.needs_gradients) as kept, grad_mode:
             logits = target.model(target.inputs)
-        if logits.dim() != 2 or logits.shape[0] != 1:
-            raise CamdemoError(f"The model returned {tuple(logits.shape)}; expected class scores of shape 1×classes.")
+        if logits.dim() != 2 or logits.shape[0] != target.inputs.shape[0]:
+            raise CamdemoError(f"The model returned {tuple(logits.shape)}; expected class scores of shape N×classes.")
         return LayerForward(single_activation(kept, target.layer_name), logits)
 
-    def finish(self, target: Target, forward: "LayerForward") -> RawMap:
-        """The map for ``target.class_index`` from a forward pass (reusable across classes if gradient-free)."""
-        class_index = choose_class(forward.logits[0], target.class_index)
+    def finish(self, target: Target, forward: "LayerForward") -> list[RawMap]:
+        """Maps for the classes of ``target`` from a forward pass (reusable across classes if gradient-free)."""
+        classes = choose_classes(forward.logits, target.class_index)
         gradients = None
         if self.needs_gradients:
-            (gradients,) = torch.autograd.grad(forward.logits[0, class_index], forward.layer_output, allow_unused=True)
+            rows = torch.arange(len(classes), device=forward.logits.device)
+            score = forward.logits[rows, torch.tensor(classes, device=forward.logits.device)].sum()
+            (gradients,) = torch.autograd.grad(score, forward.layer_output, allow_unused=True)
             if gradients is None:
                 raise CamdemoError(f"Layer '{target.layer_name}' does not influence the class score; choose another layer.")
-            gradients = gradients[0]
-        activations = self.activations_for_map(target, forward.layer_output.detach()[0])
-        with torch.no_grad():
-            weights = self.channel_weights(target, activations, gradients, class_index)
-            values = torch.einsum("k,khw->hw", weights, activations)
-            if self.relu:
-                values = torch.relu(values)
-        return RawMap(values=values, logits=forward.logits.detach()[0], class_index=class_index)
+        results = []
+        for i, class_index in enumerate(classes):
+            activations = self.activations_for_map(target, forward.layer_output.detach()[i])
+            with torch.no_grad():
+                weights = self.channel_weights(target, activations, None if gradients is None else gradients[i],
+                                               class_index)
+                values = torch.einsum("k,khw->hw", weights, activations)
+                if self.relu:
+                    values = torch.relu(values)
+            results.append(RawMap(values=values, logits=forward.logits.detach()[i], class_index=class_index))
+        return results
 
-    def compute(self, target: Target) -> RawMap:
+    def compute_batch(self, target: Target) -> list[RawMap]:
         return self.finish(target, self.forward(target))
 
 
 @dataclass(frozen=True)
 class LayerForward:
-    """A forward pass's record: the layer output (1×C×h×w) and the logits (1×classes)."""
+    """A forward pass's record: the layer output (N×C×h×w) and the logits (N×classes)."""
 
     layer_output: torch.Tensor
     logits: torch.Tensor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Method, RawMap, Target, choose_class
+from .base import Method, RawMap, Target, choose_classes
 
 
 class Saliency(Method):
@@ -28,11 +28,13 @@ class Saliency(Method):
     )
     uses_layer = False
 
-    def compute(self, target: Target) -> RawMap:
+    def compute_batch(self, target: Target) -> list[RawMap]:
         inputs = target.inputs.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             logits = target.model(inputs)
-        class_index = choose_class(logits[0], target.class_index)
-        (gradients,) = torch.autograd.grad(logits[0, class_index], inputs)
-        values = gradients[0].abs().amax(dim=0)
-        return RawMap(values=values, logits=logits.detach()[0], class_index=class_index)
+        classes = choose_classes(logits, target.class_index)
+        rows = torch.arange(len(classes), device=logits.device)
+        score = logits[rows, torch.tensor(classes, device=logits.device)].sum()  # images are independent
+        (gradients,) = torch.autograd.grad(score, inputs)
+        values = gradients.abs().amax(dim=1)
+        return [RawMap(values=values[i], logits=logits.detach()[i], class_index=c) for i, c in enumerate(classes)]
