@@ -278,6 +278,13 @@ def explain_many(
     """
     setup = _prepare(backbone, method, layer, colormap, opacity, device)
     model = load_model(setup.spec.name, setup.device)
+    if setup.layer_name:
+        resolve_layer(model, setup.spec.name, setup.layer_name)
+    return _explain_chunks(setup, model, images, class_index, batch_size)
+
+
+def _explain_chunks(setup: _Setup, model: torch.nn.Module, images: Iterable[ImageInput], class_index: int | None,
+                    batch_size: int) -> Iterator[Explanation | CamdemoError]:
     chunk: list[ImageInput] = []
     for image in images:
         chunk.append(image)

@@ -1,0 +1,7 @@
+"""``python -m camdemo``: see ``camdemo.cli``."""
+
+import sys
+
+from camdemo.cli import main
+
+sys.exit(main())

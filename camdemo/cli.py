@@ -1,0 +1,188 @@
+"""The command line: ``python -m camdemo explain|list|download-weights``.
+
+    python -m camdemo explain photos/ cat.jpg --method gradcam --class espresso --out results/
+    python -m camdemo list
+    python -m camdemo download-weights            # torchvision weights, before going offline
+
+``explain`` writes, for each image, ``NAME_overlay.png``, ``NAME_heatmap.npy`` (float32 in [0, 1]),
+``NAME_heatmap.png`` (grayscale) and ``NAME.json`` (predictions and settings). A bad file is
+reported and skipped; the exit code is 0 when every image was explained, 1 when any failed and
+2 when the settings themselves are wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import camdemo
+from camdemo.models import backbone_names, get_spec, load_model, torchvision_weights_path
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+
+
+def collect_images(paths: list[str]) -> list[Path]:
+    """Files as given, plus the image files (by suffix) inside folders, recursively, in sorted order."""
+    found: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                            and not p.name.startswith("."))
+        else:
+            found.append(path)  # named explicitly: always tried, so a bad one is reported
+    return found
+
+
+def parse_class(value: str | None, backbone: str) -> int | None:
+    """A class index, or a class name of the backbone (case-insensitive), or None for each image's top-1."""
+    if value is None:
+        return None
+    if value.strip().isdigit():
+        return int(value)
+    names = [name.lower() for name in camdemo.class_names(backbone)]
+    if value.strip().lower() in names:
+        return names.index(value.strip().lower())
+    close = [name for name in camdemo.class_names(backbone) if value.strip().lower() in name.lower()][:8]
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise camdemo.CamdemoError(f"'{value}' is not a class of {get_spec(backbone).title}.{hint}")
+
+
+def _unique_stem(path: Path, used: set[str]) -> str:
+    stem, number = path.stem, 1
+    while stem in used:
+        number += 1
+        stem = f"{path.stem}-{number}"
+    used.add(stem)
+    return stem
+
+
+def write_result(result: camdemo.Explanation, source: Path, out: Path, stem: str) -> None:
+    cv2.imwrite(str(out / f"{stem}_overlay.png"), cv2.cvtColor(result.overlay, cv2.COLOR_RGB2BGR))
+    np.save(out / f"{stem}_heatmap.npy", result.heatmap)
+    cv2.imwrite(str(out / f"{stem}_heatmap.png"), np.rint(result.heatmap * 255).astype(np.uint8))
+    record = {
+        "image": str(source),
+        "backbone": result.backbone, "method": result.method, "layer": result.layer,
+        "class_index": result.class_index, "class_label": result.class_label,
+        "class_probability": result.class_probability,
+        "predictions": [p._asdict() for p in result.predictions],
+        "colormap": result.colormap, "opacity": result.opacity, "device": result.device,
+        "seconds": round(result.seconds, 4), "note": result.note,
+    }
+    (out / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def command_explain(args: argparse.Namespace) -> int:
+    images = collect_images(args.paths)
+    if not images:
+        print("No image files found in the given paths.", file=sys.stderr)
+        return 1
+    try:
+        class_index = parse_class(args.class_, args.backbone)
+        results = camdemo.explain_many(images, args.backbone, args.method, args.layer, class_index,
+                                       args.colormap, args.opacity, args.device, batch_size=args.batch_size)
+        args.out.mkdir(parents=True, exist_ok=True)
+        failed, used = [], set()
+        with tqdm(total=len(images), unit="image", desc="explaining", disable=args.quiet) as bar:
+            for source, result in zip(images, results):
+                if isinstance(result, camdemo.CamdemoError):
+                    failed.append(source)
+                    bar.write(f"skipped {source}: {result}")
+                else:
+                    write_result(result, source, args.out, _unique_stem(source, used))
+                bar.update()
+    except camdemo.CamdemoError as error:  # the settings themselves: nothing can be explained
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    done = len(images) - len(failed)
+    print(f"explained {done} of {len(images)} images into {args.out}" + (f"; {len(failed)} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def command_list(args: argparse.Namespace) -> int:
+    for info in camdemo.backbones():
+        if args.backbone and info.name != args.backbone:
+            continue
+        ready = "ready offline" if info.ready_offline else "weights download on first use"
+        print(f"{info.name}  —  {info.title}, input {info.input_size}², {info.num_classes} classes, {ready}")
+        print("  layers:  " + ", ".join(layer.label for layer in camdemo.layers(info.name)))
+        for method in camdemo.methods(info.name):
+            state = "available" if method.available else f"unavailable: {method.reason}"
+            where = f" (only at {method.fixed_layer})" if method.fixed_layer else ""
+            print(f"  {method.name:9s} {method.title}{where}: {state}")
+        print()
+    return 0
+
+
+def command_download(args: argparse.Namespace) -> int:
+    """Fetch torchvision weights into torch's hub cache, where the app looks for them."""
+    names = args.backbones or [n for n in backbone_names() if get_spec(n).weights_url is not None]
+    failures = 0
+    for name in names:
+        try:
+            spec = get_spec(name)
+        except camdemo.CamdemoError as error:
+            print(f"error: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        if spec.weights_url is None:
+            print(f"{name}: ships with camdemo's requirements, nothing to download")
+            continue
+        path = torchvision_weights_path(spec.weights_url)
+        if path.is_file():
+            print(f"{name}: ready ({path})")
+            continue
+        try:
+            torch.hub.load_state_dict_from_url(spec.weights_url, progress=not args.quiet, check_hash=True)
+            load_model(name)  # proves the file loads into the architecture
+            print(f"{name}: downloaded to {path}")
+        except Exception as error:
+            failures += 1
+            print(f"{name}: could not download {spec.weights_url} ({type(error).__name__}: {error})", file=sys.stderr)
+    if failures:
+        print(f"{failures} backbone(s) not ready; copy their files into {torch.hub.get_dir()}/checkpoints "
+              "from a machine that has them.", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m camdemo", description="Explain image classifiers with heatmaps.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    explain = sub.add_parser("explain", help="explain images and write overlays, heatmaps and predictions")
+    explain.add_argument("paths", nargs="+", help="image files and folders (searched recursively)")
+    explain.add_argument("--backbone", default=camdemo.DEFAULT_BACKBONE, choices=backbone_names())
+    explain.add_argument("--method", default=camdemo.DEFAULT_METHOD, help="cam, gradcam or saliency")
+    explain.add_argument("--layer", default=None, help="target layer (default: the backbone's last spatial layer)")
+    explain.add_argument("--class", dest="class_", default=None,
+                         help="class index or name to explain (default: each image's top-1)")
+    explain.add_argument("--out", type=Path, default=Path("camdemo-out"), help="output folder")
+    explain.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    explain.add_argument("--batch-size", type=int, default=8)
+    explain.add_argument("--colormap", default="jet", choices=list(camdemo.COLORMAPS))
+    explain.add_argument("--opacity", type=float, default=0.5)
+    explain.add_argument("--quiet", action="store_true", help="no progress bar")
+    explain.set_defaults(run=command_explain)
+
+    listing = sub.add_parser("list", help="show backbones, their layers and methods")
+    listing.add_argument("backbone", nargs="?", default=None)
+    listing.set_defaults(run=command_list)
+
+    download = sub.add_parser("download-weights", help="fetch torchvision weights now, for offline use later")
+    download.add_argument("backbones", nargs="*", help="which (default: every torchvision backbone)")
+    download.add_argument("--quiet", action="store_true")
+    download.set_defaults(run=command_download)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)

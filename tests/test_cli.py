@@ -1,0 +1,85 @@
+"""The command line, run as a user would: files and folders in, overlays, heatmaps and JSON out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from camdemo import cli
+
+from conftest import ASSETS
+
+
+@pytest.fixture
+def photo_folder(tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(ASSETS / "chelsea_cat.jpg", folder)
+    shutil.copy(ASSETS / "coffee.jpg", folder / "sub")
+    shutil.copy(ASSETS / "coffee.jpg", folder / "coffee.jpg")  # same name twice: outputs must not collide
+    (folder / "sub" / "broken.jpg").write_bytes(b"not a jpeg")
+    (folder / "notes.txt").write_text("not an image, and not picked up from a folder")
+    return folder
+
+
+def test_explain_folder_writes_every_output_and_reports_the_bad_file(photo_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = cli.main(["explain", str(photo_folder), "--class", "espresso", "--out", str(out), "--quiet",
+                     "--batch-size", "2"])
+    assert code == 1  # one image failed
+    printed = capsys.readouterr().out
+    assert "broken.jpg" in printed and "not an image" in printed and "explained 3 of 4" in printed
+    records = sorted(out.glob("*.json"))
+    assert [r.name for r in records] == ["chelsea_cat.json", "coffee-2.json", "coffee.json"]
+    for record in records:
+        data = json.loads(record.read_text())
+        assert data["class_index"] == 967 and data["class_label"] == "espresso" and len(data["predictions"]) == 5
+        stem = record.stem
+        heatmap = np.load(out / f"{stem}_heatmap.npy")
+        overlay = Image.open(out / f"{stem}_overlay.png")
+        gray = Image.open(out / f"{stem}_heatmap.png")
+        assert overlay.size == gray.size == (heatmap.shape[1], heatmap.shape[0]) and gray.mode == "L"
+        assert heatmap.dtype == np.float32 and 0.0 <= heatmap.min() and heatmap.max() <= 1.0
+    cat = json.loads((out / "chelsea_cat.json").read_text())
+    assert cat["predictions"][0]["label"] in {"tabby", "tiger cat", "Egyptian cat"}
+
+
+def test_all_good_images_exit_zero_and_bad_settings_exit_two(tmp_path, capsys):
+    assert cli.main(["explain", str(ASSETS / "chelsea_cat.jpg"), "--method", "cam", "--out", str(tmp_path),
+                     "--quiet"]) == 0
+    assert cli.main(["explain", str(ASSETS / "chelsea_cat.jpg"), "--layer", "nope", "--out", str(tmp_path / "x"),
+                     "--quiet"]) == 2
+    assert "Choose one of: head" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # nothing written when the settings are wrong
+    assert cli.main(["explain", str(ASSETS / "chelsea_cat.jpg"), "--class", "espres", "--quiet"]) == 2
+    assert "Did you mean: espresso maker, espresso" in capsys.readouterr().err
+
+
+def test_list_shows_layers_methods_and_reasons(capsys):
+    assert cli.main(["list", "vgg16"]) == 0
+    text = capsys.readouterr().out
+    assert "features.29 · 512×14×14" in text and "CAM: unavailable: VGG-16 flattens" in text
+
+
+def test_download_weights_reports_ready_files_and_packaged_ones(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    (tmp_path / "checkpoints").mkdir()
+    torch.save(torch.nn.Module.state_dict(cli.get_spec("resnet18").build()),
+               tmp_path / "checkpoints" / "resnet18-f37072fd.pth")
+    assert cli.main(["download-weights", "resnet18", "efficientnet_lite0", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "resnet18: ready" in text and "efficientnet_lite0: ships with camdemo" in text
+    assert cli.main(["download-weights", "resnet9", "--quiet"]) == 1
+
+
+def test_module_entry_point_runs():
+    done = subprocess.run([sys.executable, "-m", "camdemo", "list", "shapes_gapnet"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "features · 96×12×12" in done.stdout
