@@ -88,3 +88,12 @@ def draw_boxes(image: np.ndarray, boxes: list[tuple[tuple[int, int, int, int], s
         cv2.putText(canvas, label, (x0 + 2, max(y0 - 3, 9)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour,
                     max(1, thickness // 2), lineType=cv2.LINE_AA)
     return canvas
+
+
+def diverging(values: np.ndarray) -> np.ndarray:
+    """Signed map → RGB: blue for negative, white for zero, red for positive, scaled by max |value|."""
+    scale = float(np.abs(values).max()) or 1.0
+    v = np.clip(values / scale, -1.0, 1.0)[..., None]
+    red, white, blue = np.array([214, 39, 40.0]), np.array([255, 255, 255.0]), np.array([31, 119, 180.0])
+    rgb = np.where(v >= 0, white + v * (red - white), white + (-v) * (blue - white))
+    return np.rint(rgb).astype(np.uint8)

@@ -25,6 +25,9 @@ from camdemo.assets import EXAMPLES, asset
 from camdemo.boxes import iou
 from camdemo.models import get_spec
 from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize, draw_boxes
+from camdemo.ui_downloads import write_downloads
+from camdemo.ui_share import WRITE_URL_JS, settings_from_query
+from camdemo.ui_steps import show_steps
 
 log = logging.getLogger("camdemo.ui")
 
@@ -114,6 +117,15 @@ def method_help(backbone: str, method: str) -> str:
     return text
 
 
+def offline_table() -> str:
+    """Markdown table of every backbone and whether it works without internet on this machine."""
+    rows = ["| backbone | offline here? | weights |", "| --- | --- | --- |"]
+    for info in camdemo.backbones():
+        rows.append(f"| {info.title} | {'✅ ready' if info.ready_offline else '⬇️ needs internet once'} | {info.note} |")
+    return "\n".join(rows) + ("\n\nTo prepare a machine before going offline, run `python -m camdemo "
+                                "download-weights` while it is online.")
+
+
 def backbone_status(backbone: str) -> str:
     spec = get_spec(backbone)
     unavailable = [f"{m.title} — {m.reason}" for m in camdemo.methods(backbone) if not m.available]
@@ -178,7 +190,11 @@ def render(explanation: camdemo.Explanation, show_boxes: bool) -> tuple[tuple, n
 
 def run_explain(image_path: str | None, backbone: str, layer: str | None, method: str, class_choice: str | None,
                 colormap: str, opacity: float, show_boxes: bool = True):
-    """The main event (API name ``explain``): returns the slider pair, heatmap, top-5, summary, class list, key."""
+    """The main event (API name ``explain``).
+
+    Returns the (original, overlay) pair, the heatmap image, the top-5, a summary, the class list, the
+    result's key (server-side), the three download files and the bundled example's name (or "").
+    """
     if not image_path:
         raise gr.Error("Please upload an image first (or click one of the examples).")
     class_index = None if class_choice in (None, "", AUTO_CLASS) else _parse_class(class_choice)
@@ -203,23 +219,26 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
         summary += f"\n\n{truth_note}"
     class_update = gr.Dropdown(choices=class_choices(backbone, explanation.predictions),
                                value=str(explanation.class_index))
-    return pair, heatmap, label_dict(explanation), summary, class_update, key
+    downloads = write_downloads(explanation, pair[1], Path(image_path).name)
+    return (pair, heatmap, label_dict(explanation), summary, class_update, key, *downloads,
+            bundled_example(image_path) or "")
 
 
-def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, show_boxes=True):
-    """A new image or backbone: explain the top-1 class.
+def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, show_boxes=True, pending_class=None):
+    """A new image or backbone: explain the top-1 class (or the class a shared link asked for, once).
 
-    This run is automatic, so settings left over from the previous backbone (an example can set the
-    image and the backbone together) fall back to the new backbone's defaults instead of failing.
+    This run is automatic, so settings left over from the previous backbone fall back to the new
+    backbone's defaults instead of failing. Returns ``run_explain``'s outputs and a cleared pending class.
     """
     if not image_path:
-        return None, None, None, "", gr.Dropdown(value=AUTO_CLASS), None
+        return None, None, None, "", gr.Dropdown(value=AUTO_CLASS), None, None, None, None, "", None
     available = {m.name: m for m in camdemo.methods(backbone)}
     if method not in available or not available[method].available:
         method = camdemo.DEFAULT_METHOD
     if layer not in {info.name for info in camdemo.layers(backbone)}:
         layer = None
-    return run_explain(image_path, backbone, layer, method, AUTO_CLASS, colormap, opacity, show_boxes)
+    return (*run_explain(image_path, backbone, layer, method, pending_class or AUTO_CLASS, colormap, opacity,
+                         show_boxes), None)
 
 
 def _parse_class(choice: str) -> int:
@@ -233,15 +252,19 @@ def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = T
     """Colormap, opacity or box display changed: re-blend the last result, no network."""
     explanation = recent_results.get(key)
     if explanation is None:
-        return gr.skip(), gr.skip()
-    pair, heatmap, _ = render(explanation.restyled(colormap, opacity), show_boxes)
-    return pair, heatmap
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    styled = explanation.restyled(colormap, opacity)
+    pair, heatmap, _ = render(styled, show_boxes)
+    return (pair, heatmap, *write_downloads(styled, pair[1], "image"))
 
 
-def on_backbone_change(backbone: str, method: str):
+def on_backbone_change(backbone: str, method: str, layer: str | None = None):
+    """Controls follow the backbone: its layers (keeping a valid choice), classes, methods and notes."""
     available = {m.name: m.available for m in camdemo.methods(backbone)}
     method = method if available.get(method) else camdemo.DEFAULT_METHOD
-    layer = _layer_for(backbone, method)
+    fixed = {m.name: m.fixed_layer for m in camdemo.methods(backbone)}[method]
+    layer = fixed or (layer if layer in {info.name for info in camdemo.layers(backbone)} else None) \
+        or _layer_for(backbone, method)
     return (gr.Dropdown(choices=layer_choices(backbone), value=layer, interactive=method != "saliency"),
             gr.Dropdown(choices=class_choices(backbone), value=AUTO_CLASS),
             gr.Radio(value=method), method_help(backbone, method), backbone_status(backbone))
@@ -286,6 +309,39 @@ def backbone_for_example(image_path: str | None, backbone: str):
     if wanted == SHAPES and backbone != SHAPES or wanted != SHAPES and backbone == SHAPES:
         return gr.Dropdown(choices=backbone_choices(), value=wanted)
     return gr.skip()
+
+
+def on_image_change(image_path: str | None, backbone: str, method: str, layer: str | None):
+    """Before a new image is explained: if an example asks for another backbone, switch and update controls."""
+    switch = backbone_for_example(image_path, backbone)
+    if not isinstance(switch, gr.Dropdown):
+        return (gr.skip(),) * 6
+    return (switch, *on_backbone_change(switch.value, method, layer))
+
+
+def restore_from_url(request: gr.Request):
+    """Page load: apply the settings in the URL (a shared link); the example image, if any, loads last."""
+    settings = settings_from_query(dict(request.query_params) if request else {})
+    if not settings:
+        return (gr.skip(),) * 10
+    backbone = settings.get("backbone", camdemo.DEFAULT_BACKBONE)
+    layer_update, class_update, method_update, method_text, status = on_backbone_change(
+        backbone, settings.get("method", camdemo.DEFAULT_METHOD), settings.get("layer"))
+    return (gr.Dropdown(choices=backbone_choices(), value=backbone), layer_update, method_update,
+            gr.Dropdown(choices=class_choices(backbone), value=settings.get("class", AUTO_CLASS)),
+            settings.get("colormap", gr.skip()), settings.get("opacity", gr.skip()), method_text, status,
+            settings.get("class"), settings.get("example", gr.skip()))
+
+
+def run_steps(image_path: str | None, backbone: str, layer: str | None, class_choice: str | None, colormap: str):
+    """The step-by-step view of Grad-CAM for the current image, layer and class."""
+    if not image_path:
+        raise gr.Error("Upload an image (or click an example) first.")
+    class_index = None if class_choice in (None, "", AUTO_CLASS) else _parse_class(class_choice)
+    try:
+        return show_steps(_display_image(image_path), backbone, layer, class_index, colormap or DEFAULT_COLORMAP)
+    except camdemo.CamdemoError as error:
+        raise gr.Error(str(error), print_exception=False) from None
 
 
 def _layer_for(backbone: str, method: str) -> str:
@@ -344,31 +400,58 @@ def build_demo() -> gr.Blocks:
                     heatmap_img = gr.Image(label="Heatmap alone", type="numpy", interactive=False)
                     top5 = gr.Label(label="Top-5 predictions", num_top_classes=5)
                 summary_md = gr.Markdown()
+                with gr.Row():
+                    download_overlay = gr.DownloadButton("Overlay (PNG)", size="sm")
+                    download_npy = gr.DownloadButton("Heatmap (.npy, float)", size="sm")
+                    download_png = gr.DownloadButton("Heatmap (PNG, gray)", size="sm")
                 method_md = gr.Markdown(method_help(backbone, method))
+                with gr.Accordion("Step by step: how Grad-CAM builds this map", open=False):
+                    steps_button = gr.Button("Show the steps for this image, layer and class")
+                    steps_md = gr.Markdown()
+                    steps_gallery = gr.Gallery(label="Grad-CAM step by step", columns=4, height="auto",
+                                               object_fit="contain", show_label=False)
+                with gr.Accordion("Which backbones work offline?", open=False):
+                    gr.Markdown(offline_table())
         result_key = gr.State(None)
+        pending_class = gr.State(None)  # a class from a shared link, used once by the next automatic run
+        example_name = gr.Textbox(visible="hidden", label="example")
 
-        outputs = [slider, heatmap_img, top5, summary_md, class_box, result_key]
+        outputs = [slider, heatmap_img, top5, summary_md, class_box, result_key, download_overlay, download_npy,
+                   download_png, example_name]
         settings = [backbone_box, layer_box, method_box]
         explain_inputs = [image, *settings, class_box, colormap_box, opacity_box, boxes_box]
+        url_inputs = [backbone_box, layer_box, method_box, class_box, colormap_box, opacity_box, example_name]
         gr.on([button.click, layer_box.input, class_box.input], run_explain, inputs=explain_inputs, outputs=outputs,
-              api_name="explain", concurrency_limit=1, concurrency_id="model")
-        top1_inputs = [image, *settings, colormap_box, opacity_box, boxes_box]
-        image.change(backbone_for_example, inputs=[image, backbone_box], outputs=[backbone_box],
+              api_name="explain", concurrency_limit=1, concurrency_id="model").then(
+            None, inputs=url_inputs, js=WRITE_URL_JS)
+        top1_inputs = [image, *settings, colormap_box, opacity_box, boxes_box, pending_class]
+        top1_outputs = [*outputs, pending_class]
+        image.change(on_image_change, inputs=[image, backbone_box, method_box, layer_box],
+                     outputs=[backbone_box, layer_box, class_box, method_box, method_md, backbone_md],
                      api_visibility="private", queue=False).then(
-            run_explain_top1, inputs=top1_inputs, outputs=outputs,
-            api_visibility="private", concurrency_limit=1, concurrency_id="model")
-        backbone_box.change(on_backbone_change, inputs=[backbone_box, method_box],
+            run_explain_top1, inputs=top1_inputs, outputs=top1_outputs,
+            api_visibility="private", concurrency_limit=1, concurrency_id="model").then(
+            None, inputs=url_inputs, js=WRITE_URL_JS)
+        backbone_box.input(on_backbone_change, inputs=[backbone_box, method_box, layer_box],
                            outputs=[layer_box, class_box, method_box, method_md, backbone_md],
                            api_visibility="private").then(
-            run_explain_top1, inputs=top1_inputs, outputs=outputs,
-            api_visibility="private", concurrency_limit=1, concurrency_id="model")
+            run_explain_top1, inputs=top1_inputs, outputs=top1_outputs,
+            api_visibility="private", concurrency_limit=1, concurrency_id="model").then(
+            None, inputs=url_inputs, js=WRITE_URL_JS)
         method_box.input(on_method_change, inputs=[backbone_box, method_box, layer_box],
                          outputs=[layer_box, method_md], api_visibility="private").then(
             run_explain, inputs=explain_inputs, outputs=outputs, api_visibility="private",
-            concurrency_limit=1, concurrency_id="model")
+            concurrency_limit=1, concurrency_id="model").then(None, inputs=url_inputs, js=WRITE_URL_JS)
         gr.on([colormap_box.input, opacity_box.release, boxes_box.input], restyle,
               inputs=[result_key, colormap_box, opacity_box, boxes_box],
-              outputs=[slider, heatmap_img], api_visibility="private", concurrency_limit=4)
+              outputs=[slider, heatmap_img, download_overlay, download_npy, download_png],
+              api_visibility="private", concurrency_limit=4).then(None, inputs=url_inputs, js=WRITE_URL_JS)
+        steps_button.click(run_steps, inputs=[image, backbone_box, layer_box, class_box, colormap_box],
+                           outputs=[steps_gallery, steps_md], api_visibility="private", concurrency_limit=1,
+                           concurrency_id="model")
+        demo.load(restore_from_url, inputs=None,
+                  outputs=[backbone_box, layer_box, method_box, class_box, colormap_box, opacity_box, method_md,
+                           backbone_md, pending_class, image], api_visibility="private")
     return demo
 
 

@@ -38,14 +38,20 @@ def client(server):
     return Client(server, verbose=False)
 
 
-def explain(client, path, backbone="efficientnet_lite0", layer="head", method="gradcam", class_choice="auto",
-            colormap="jet", opacity=0.5, show_boxes=True):
+def explain_all(client, path, backbone="efficientnet_lite0", layer="head", method="gradcam", class_choice="auto",
+                colormap="jet", opacity=0.5, show_boxes=True):
+    """Every output of the API: pair, heatmap, top-5, summary, classes, 3 download files, example name."""
     return client.predict(handle_file(str(path)), backbone, layer, method, class_choice, colormap, opacity,
                           show_boxes, api_name="/explain")
 
 
+def explain(client, path, **settings):
+    """The first five outputs: slider pair, heatmap, top-5, summary, class list (gr.State stays server-side)."""
+    return explain_all(client, path, **settings)[:5]
+
+
 def test_example_image_returns_overlay_and_predictions(client):
-    pair, heatmap, top5, summary, classes = explain(client, ASSETS / "chelsea_cat.jpg")  # gr.State stays server-side
+    pair, heatmap, top5, summary, classes = explain(client, ASSETS / "chelsea_cat.jpg")
     original, overlay = (np.asarray(Image.open(path).convert("RGB")) for path in pair)  # 451 px: not enlarged
     assert original.shape == overlay.shape == (300, 451, 3)
     assert not np.array_equal(original, overlay)
@@ -103,7 +109,8 @@ def test_restyle_reblends_without_the_network(monkeypatch):
     result = camdemo.explain(ASSETS / "chelsea_cat.jpg")
     key = ui.recent_results.put(result)
     monkeypatch.setattr(camdemo.engine, "load_model", lambda *a, **k: pytest.fail("network ran"))
-    (original, overlay), heatmap = ui.restyle(key, "cividis", 0.9)
+    (original, overlay), heatmap, overlay_file, *_ = ui.restyle(key, "cividis", 0.9)
+    assert np.array_equal(np.asarray(Image.open(overlay_file).convert("RGB")), overlay)
     assert overlay.shape == original.shape and not np.array_equal(overlay, result.overlay)
 
 
@@ -126,7 +133,8 @@ def test_shapes_example_shows_true_and_map_boxes(client):
 
 def test_automatic_runs_fall_back_to_the_new_backbones_defaults():
     """An example sets image and backbone together: a stale layer or method must not fail the automatic run."""
-    outputs = ui.run_explain_top1(str(ASSETS / "shapes_star.png"), "shapes_gapnet", "head", "cam", "jet", 0.5, True)
+    outputs = ui.run_explain_top1(str(ASSETS / "shapes_star.png"), "shapes_gapnet", "head", "cam", "jet", 0.5, True,
+                                  None)
     assert "ShapesGapNet" in outputs[3] and "at layer features" in outputs[3]
     with pytest.raises(Exception, match="not a layer"):  # an explicit request still says what is wrong
         ui.run_explain(str(ASSETS / "shapes_star.png"), "shapes_gapnet", "blocks.3", "gradcam", "auto", "jet", 0.5)
@@ -145,8 +153,40 @@ def test_bundled_examples_pick_their_backbone_and_uploads_do_not(tmp_path):
     assert ui.backbone_for_example(str(own), "efficientnet_lite0") == ui.gr.skip()
 
 
+def test_downloads_hold_the_overlay_and_the_raw_heatmap(client):
+    *_, overlay_file, npy_file, png_file, example = explain_all(client, ASSETS / "chelsea_cat.jpg", method="cam")
+    heatmap = np.load(npy_file)
+    assert heatmap.shape == (300, 451) and heatmap.dtype == np.float32 and heatmap.max() == pytest.approx(1.0)
+    assert Image.open(overlay_file).size == (451, 300) and Image.open(png_file).mode == "L"
+    assert "chelsea_cat_efficientnet_lite0_cam_class" in overlay_file
+    assert example == "chelsea_cat.jpg"  # a bundled example: its name may go into a shared link
+    assert camdemo.explain(ASSETS / "chelsea_cat.jpg", method="cam").heatmap == pytest.approx(heatmap, abs=1e-6)
+
+
+def test_url_settings_are_validated():
+    from camdemo.ui_share import settings_from_query
+    good = settings_from_query({"backbone": "resnet50", "layer": "layer3", "method": "cam", "class": "967",
+                                "colormap": "viridis", "opacity": "0.8", "example": "cat_and_coffee.jpg"})
+    assert good["backbone"] == "resnet50" and good["layer"] == "layer3" and good["method"] == "cam"
+    assert good["class"] == "967" and good["colormap"] == "viridis" and good["opacity"] == 0.8
+    assert good["example"].endswith("assets/cat_and_coffee.jpg")
+    bad = settings_from_query({"backbone": "resnet9", "layer": "layer4", "method": "cam", "class": "5000",
+                               "colormap": "rainbow", "opacity": "7", "example": "../../etc/passwd"})
+    assert bad == {"method": "cam"}  # every unknown or out-of-range value is dropped (cam is fine for lite0)
+    assert "method" not in settings_from_query({"backbone": "vgg16", "method": "cam"})  # not available there
+
+
+def test_steps_view_renders_every_step():
+    items, text = ui.run_steps(str(ASSETS / "cat_and_coffee.jpg"), "efficientnet_lite0", "head", "967", "jet")
+    captions = [caption for _, caption in items]
+    assert len(items) == 6 + 1 + 3 and "1280 feature maps" in text and "'espresso'" in text
+    assert captions[0].startswith("map ") and captions[6].startswith("against: map ")
+    assert captions[-3].startswith("Σ α·A") and captions[-2].startswith("ReLU")
+    assert items[-1][0].shape == (300, 901, 3)
+
+
 def test_controls_follow_the_backbone():
-    layers, classes, method, method_help, status = ui.on_backbone_change("vgg16", "cam")
+    layers, classes, method, method_help, status = ui.on_backbone_change("vgg16", "cam", "head")
     assert method.value == "gradcam"  # CAM does not apply to VGG-16: switch and say why
     assert "features.29" == layers.value and "Grad-CAM" in method_help
     assert "Not available here: CAM" in status

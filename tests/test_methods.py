@@ -158,3 +158,15 @@ def test_flat_map_is_reported_not_hidden(cat_image):
     flat = [s for s in scores if not s.raw_map.any()]
     for result in flat:
         assert "flat" in result.note and result.heatmap.max() == 0.0
+
+
+def test_gradcam_steps_are_the_pieces_of_the_same_map(pair_image):
+    from camdemo.steps import gradcam_steps
+    steps = gradcam_steps(pair_image, class_index=967, top=6)
+    assert steps.class_label == "espresso" and steps.layer == "head" and steps.channels == 1280
+    np.testing.assert_array_equal(steps.after_relu, camdemo.explain(pair_image, class_index=967).raw_map)
+    np.testing.assert_allclose(steps.after_relu, np.maximum(steps.weighted_sum, 0))
+    shares = [step.mean_contribution for step in steps.strongest]
+    assert shares == sorted(shares, reverse=True) and shares[0] > 0 > steps.weakest[0].mean_contribution
+    for step in steps.strongest:  # contribution = α_k · mean(A_k)
+        assert step.mean_contribution == pytest.approx(step.weight * step.activation.mean(), rel=1e-4)

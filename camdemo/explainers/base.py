@@ -117,8 +117,8 @@ class ChannelWeightedMethod(Method):
             raise CamdemoError(f"The model returned {tuple(logits.shape)}; expected class scores of shape N×classes.")
         return LayerForward(single_activation(kept, target.layer_name), logits)
 
-    def finish(self, target: Target, forward: "LayerForward") -> list[RawMap]:
-        """Maps for the classes of ``target`` from a forward pass (reusable across classes if gradient-free)."""
+    def channel_terms(self, target: Target, forward: "LayerForward") -> list["ChannelTerms"]:
+        """Per image: its class, the channel weights w (C,) and the maps A (C, h, w) that they weight."""
         classes = choose_classes(forward.logits, target.class_index)
         gradients = None
         if self.needs_gradients:
@@ -127,20 +127,38 @@ class ChannelWeightedMethod(Method):
             (gradients,) = torch.autograd.grad(score, forward.layer_output, allow_unused=True)
             if gradients is None:
                 raise CamdemoError(f"Layer '{target.layer_name}' does not influence the class score; choose another layer.")
-        results = []
+        terms = []
         for i, class_index in enumerate(classes):
             activations = self.activations_for_map(target, forward.layer_output.detach()[i])
             with torch.no_grad():
                 weights = self.channel_weights(target, activations, None if gradients is None else gradients[i],
                                                class_index)
-                values = torch.einsum("k,khw->hw", weights, activations)
+            terms.append(ChannelTerms(class_index, weights, activations, forward.logits.detach()[i]))
+        return terms
+
+    def finish(self, target: Target, forward: "LayerForward") -> list[RawMap]:
+        """Maps for the classes of ``target`` from a forward pass (reusable across classes if gradient-free)."""
+        results = []
+        for terms in self.channel_terms(target, forward):
+            with torch.no_grad():
+                values = torch.einsum("k,khw->hw", terms.weights, terms.activations)
                 if self.relu:
                     values = torch.relu(values)
-            results.append(RawMap(values=values, logits=forward.logits.detach()[i], class_index=class_index))
+            results.append(RawMap(values=values, logits=terms.logits, class_index=terms.class_index))
         return results
 
     def compute_batch(self, target: Target) -> list[RawMap]:
         return self.finish(target, self.forward(target))
+
+
+@dataclass(frozen=True)
+class ChannelTerms:
+    """The pieces of a channel-weighted map for one image: map = Σ_k weights[k] · activations[k]."""
+
+    class_index: int
+    weights: torch.Tensor  # (C,)
+    activations: torch.Tensor  # (C, h, w)
+    logits: torch.Tensor  # (num_classes,)
 
 
 @dataclass(frozen=True)
