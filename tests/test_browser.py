@@ -1,0 +1,80 @@
+"""A real browser (headless Chromium driven by Playwright) against the launched app, as a person uses it.
+
+Uses Debian's Chromium (/usr/bin/chromium): Playwright's own browser download is not available here.
+``.ci/run`` installs it and sets CAMDEMO_REQUIRE_BROWSER=1, so in CI a missing browser is a failure;
+elsewhere the test is skipped with a note when there is no Chromium. The screenshot is saved to
+``test-artifacts/browser.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ASSETS
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(os.environ.get("CAMDEMO_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+
+if CHROMIUM is None:
+    if os.environ.get("CAMDEMO_REQUIRE_BROWSER") == "1":
+        raise RuntimeError("CAMDEMO_REQUIRE_BROWSER=1 but no chromium found: apt-get install chromium")
+    pytest.skip("no Chromium on this machine (apt-get install chromium)", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(server, timeout=60_000)
+        page.wait_for_selector("text=Photos (ImageNet backbones)", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def choose(page, label: str, option: str, typed: str | None = None) -> None:
+    box = page.get_by_label(label)
+    box.click()
+    if typed:
+        page.keyboard.type(typed, delay=20)
+    page.get_by_role("option", name=option).first.click()
+
+
+def test_upload_choose_and_see_the_explanation(page):
+    page.locator("input[type=file]").first.set_input_files(str(ASSETS / "cat_and_coffee.jpg"))
+    page.wait_for_selector("text=of EfficientNet-Lite0 for class", timeout=60_000)  # the top-1, at once
+
+    choose(page, "Backbone (classifier)", "EfficientNet-Lite1 (offline)")
+    page.wait_for_selector("text=of EfficientNet-Lite1 for class", timeout=60_000)
+    page.get_by_label("Grad-CAM", exact=True).check()
+    choose(page, "Class to explain", "espresso · 967", typed="espresso")
+    summary = page.wait_for_selector("text=Grad-CAM at layer head of EfficientNet-Lite1 for class 967 'espresso'",
+                                     timeout=60_000)
+    assert summary is not None
+
+    predictions = page.locator("[data-testid='label-output-value'], .output-class").first.inner_text()
+    assert any(name in predictions for name in ("Egyptian cat", "tabby", "tiger cat"))
+    overlay_loaded = page.evaluate(
+        "() => [...document.querySelectorAll('img')].some(i => i.naturalWidth >= 900 && i.complete)")
+    assert overlay_loaded  # the 901-px wide overlay is on the page
+    assert "class=967" in page.url and "backbone=efficientnet_lite1" in page.url  # shareable link
+    assert not page.locator(".toast-body").all_inner_texts()  # no error shown
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser.png"), full_page=True)
+
+
+def test_bad_upload_shows_the_message_and_the_page_keeps_working(page, tmp_path):
+    bad = tmp_path / "holiday.jpg"
+    bad.write_bytes(b"this is not a jpeg")
+    page.locator("input[type=file]").first.set_input_files(str(bad))
+    page.wait_for_selector("text=not an image camdemo can read", timeout=60_000)
+    page.locator("input[type=file]").first.set_input_files(str(ASSETS / "coffee.jpg"))
+    page.wait_for_selector("text=for class 967 'espresso'", timeout=60_000)
