@@ -1,29 +1,44 @@
-"""Benchmarks that print tables: ``python -m camdemo.bench speed``.
+"""Benchmarks that print tables: ``python -m camdemo.bench speed [--peers] [--memory]``.
 
 Times, on one model, input and class, in one process: a bare forward pass without gradients (the
-floor), then each camdemo method's ``compute`` (hooks, forward, gradients, weighting), then the
-whole ``camdemo.explain`` call on a 1-megapixel photo (decode, resize, method, upsample, blend).
-Median of repeated runs after warm-up; the thread count is set explicitly.
+floor), each camdemo method's ``compute`` (hooks, forward, gradients, weighting), and with ``--peers``
+the same method from pytorch-grad-cam, torchcam and captum where they have it. Then the whole
+``camdemo.explain`` call on a 1-megapixel photo, a CAM class change (cached features) and a restyle.
+Median of repeated runs after warm-up; the thread count is set explicitly. ``--memory`` adds each
+row's peak memory above a plain forward pass, measured in a fresh process per row.
+
+Each library is used as its users would use it. camdemo runs as it ships: parameters frozen and the
+target layer's output made a leaf, so no autograd graph is built before the layer. The peers get
+the same weights with trainable parameters, which they need: their hooks require activations that
+carry gradients.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from typing import Callable
 
 import cv2
 import numpy as np
 import torch
+import torchvision
 
 import camdemo
 from camdemo.assets import asset
 from camdemo.engine import available_cpus, forward_cache
 from camdemo.explainers import METHODS, Target
-from camdemo.models import get_spec, load_model
+from camdemo.models import GapLinearHead, get_spec, load_model
 from camdemo.target_layers import default_layer
+
+CLASS_INDEX = 285
+Row = tuple[str, str, Callable[[], object]]  # (what, library, run once)
 
 
 def median_ms(run: Callable[[], object], repeats: int, warmup: int = 3) -> float:
@@ -37,13 +52,22 @@ def median_ms(run: Callable[[], object], repeats: int, warmup: int = 3) -> float
     return 1000.0 * statistics.median(times)
 
 
-def speed(backbone: str, repeats: int, threads: int, device: str) -> list[tuple[str, float]]:
-    torch.set_num_threads(threads)
-    spec = get_spec(backbone)
-    model = load_model(backbone, device)
+def _setup(model_name: str, device: str):
+    """(model, input, layer name, CAM head, title) for a registered backbone or 'resnet50' (random weights)."""
     photo = camdemo.load_image(asset("chelsea_cat.jpg"))
-    inputs = spec.preprocess(photo, device)
-    layer_name = default_layer(backbone)
+    if model_name == "resnet50-random":
+        torch.manual_seed(0)
+        model = torchvision.models.resnet50(weights=None).eval().requires_grad_(False).to(device)
+        spec = get_spec("resnet50")
+        return model, spec.preprocess(photo, device), "layer4", GapLinearHead("layer4", "fc"), \
+            "ResNet-50 (random weights)"
+    spec = get_spec(model_name)
+    return load_model(model_name, device), spec.preprocess(photo, device), default_layer(model_name), \
+        spec.cam_head, spec.title
+
+
+def build_rows(model_name: str, device: str, peers: bool) -> tuple[str, list[Row]]:
+    model, inputs, layer_name, head, title = _setup(model_name, device)
 
     def sync():
         if device.startswith("cuda"):
@@ -54,20 +78,82 @@ def speed(backbone: str, repeats: int, threads: int, device: str) -> list[tuple[
             model(inputs)
         sync()
 
-    rows = [("forward pass, no gradients (floor)", median_ms(forward, repeats))]
-    for name, method in METHODS.items():
-        if method.unavailable_reason(spec):
+    rows: list[Row] = [("forward pass, no gradients (floor)", "torch", forward)]
+    for method in METHODS.values():
+        if method.name == "cam" and head is None:
             continue
-        layer = method.required_layer(spec) or (layer_name if method.uses_layer else None)
-        target = Target(model, inputs, 285, model.get_submodule(layer) if layer else None, layer, spec.cam_head)
+        layer = (head.layer if method.name == "cam" else layer_name) if method.uses_layer else None
+        target = Target(model, inputs, CLASS_INDEX, model.get_submodule(layer) if layer else None, layer, head)
 
         def run(method=method, target=target):
             method.compute(target)
             sync()
 
-        rows.append((f"{method.title}" + (f" at {layer}" if layer else ""), median_ms(run, repeats)))
+        rows.append((method.title + (f" at {layer}" if layer else ""), "camdemo", run))
+    if peers:
+        rows += _peer_rows(model, inputs, layer_name, head, sync)
+    return title, rows
 
+
+def _peer_rows(model, inputs, layer_name, head, sync) -> list[Row]:
+    """The same methods from pytorch-grad-cam, torchcam and captum.
+
+    Each extractor gets its own copy of the model with trainable parameters: pytorch-grad-cam and
+    torchcam register their hooks when constructed, and one library's hooks must not slow another's.
+    """
+    def trainable() -> torch.nn.Module:
+        return copy.deepcopy(model).requires_grad_(True).eval()
+
+    rows: list[Row] = []
+    try:
+        from pytorch_grad_cam import GradCAM as PGCGradCAM
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        pgc_model = trainable()
+        pgc = PGCGradCAM(model=pgc_model, target_layers=[pgc_model.get_submodule(layer_name)])
+        targets = [ClassifierOutputTarget(CLASS_INDEX)]
+        rows.append((f"Grad-CAM at {layer_name}", "pytorch-grad-cam", lambda: (pgc(input_tensor=inputs, targets=targets),
+                                                                             sync())))
+    except ImportError:
+        pass
+    try:
+        from torchcam.methods import CAM as TCCAM, GradCAM as TCGradCAM
+
+        def torchcam_run(extractor_class, **options):
+            own = trainable()
+            extractor = extractor_class(own, **options)
+
+            def run():
+                extractor(CLASS_INDEX, own(inputs))
+                sync()
+            return run
+
+        if head is not None:
+            rows.append((f"CAM at {head.layer}", "torchcam",
+                         torchcam_run(TCCAM, target_layer=head.layer, fc_layer=head.classifier)))
+        rows.append((f"Grad-CAM at {layer_name}", "torchcam", torchcam_run(TCGradCAM, target_layer=layer_name)))
+    except ImportError:
+        pass
+    try:
+        from captum.attr import LayerGradCam, Saliency
+
+        captum_model = trainable()
+        captum_gradcam = LayerGradCam(captum_model, captum_model.get_submodule(layer_name))
+        captum_saliency = Saliency(captum_model)
+        rows.append((f"Grad-CAM at {layer_name}", "captum", lambda: (captum_gradcam.attribute(
+            inputs, target=CLASS_INDEX, relu_attributions=True), sync())))
+        rows.append(("Saliency", "captum", lambda: (captum_saliency.attribute(
+            inputs, target=CLASS_INDEX, abs=True).amax(dim=1), sync())))
+    except ImportError:
+        pass
+    return rows
+
+
+def end_to_end_rows(backbone: str, device: str) -> list[Row]:
+    spec = get_spec(backbone)
+    photo = camdemo.load_image(asset("chelsea_cat.jpg"))
     megapixel = cv2.resize(photo, (1224, 816), interpolation=cv2.INTER_CUBIC)  # ~1 MP
+    rows: list[Row] = []
     for name in ("cam", "gradcam"):
         if METHODS[name].unavailable_reason(spec):
             continue
@@ -76,42 +162,83 @@ def speed(backbone: str, repeats: int, threads: int, device: str) -> list[tuple[
             forward_cache.clear()
             camdemo.explain(megapixel, backbone, name, device=device)
 
-        rows.append((f"explain() end to end, {METHODS[name].title}, 1 MP image", median_ms(end_to_end, repeats)))
-    forward_cache.clear()
-    camdemo.explain(megapixel, backbone, "cam", class_index=285, device=device)
-    rows.append(("explain() CAM, another class of the same image (cached features)",
-                 median_ms(lambda: camdemo.explain(megapixel, backbone, "cam", class_index=967, device=device),
-                           repeats)))
+        rows.append((f"explain() end to end, {METHODS[name].title}, 1 MP image", "camdemo", end_to_end))
+    if spec.cam_head is not None:
+        camdemo.explain(megapixel, backbone, "cam", class_index=CLASS_INDEX, device=device)
+        rows.append(("explain() CAM, another class of the same image (cached features)", "camdemo",
+                     lambda: camdemo.explain(megapixel, backbone, "cam", class_index=967, device=device)))
     result = camdemo.explain(megapixel, backbone, "gradcam", device=device)
-    rows.append(("restyle (colormap/opacity change, no network), 1 MP", median_ms(
-        lambda: result.restyled("viridis", 0.7), repeats)))
+    rows.append(("restyle (colormap/opacity change, no network), 1 MP", "camdemo",
+                 lambda: result.restyled("viridis", 0.7)))
     return rows
 
 
-def print_table(title: str, rows: list[tuple[str, float]]) -> None:
-    floor = rows[0][1]
+def peak_memory_mb(model_name: str, row_index: int, device: str, peers: bool, threads: int) -> float:
+    """Peak resident memory of one row above a plain forward pass, in a fresh process."""
+    done = subprocess.run([sys.executable, "-m", "camdemo.bench", "_memory", model_name, str(row_index), device,
+                           str(int(peers)), str(threads)], capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _memory_child(model_name: str, row_index: int, device: str, peers: bool, threads: int) -> None:
+    torch.set_num_threads(threads)
+    _, rows = build_rows(model_name, device, peers)
+    rows[0][2]()  # one plain forward pass: the baseline high-water mark
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(3):
+        rows[row_index][2]()
+    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) / 1024.0)
+
+
+def print_table(title: str, results: list[tuple[str, str, float, float | None]]) -> None:
+    floor = results[0][2]
+    memory = any(r[3] is not None for r in results)
     print(f"\n{title}\n")
-    print("| what | median ms | × forward |")
-    print("| --- | ---: | ---: |")
-    for name, ms in rows:
-        print(f"| {name} | {ms:.1f} | {ms / floor:.2f} |")
+    print("| what | library | median ms | × forward |" + (" peak MB above forward |" if memory else ""))
+    print("| --- | --- | ---: | ---: |" + (" ---: |" if memory else ""))
+    for name, library, ms, mb in results:
+        extra = (f" {mb:.0f} |" if mb is not None else " — |") if memory else ""
+        print(f"| {name} | {library} | {ms:.1f} | {ms / floor:.2f} |{extra}")
+
+
+def speed(model_name: str, repeats: int, threads: int, device: str, peers: bool, memory: bool) -> None:
+    torch.set_num_threads(threads)
+    title, rows = build_rows(model_name, device, peers)
+    results = []
+    for index, (name, library, run) in enumerate(rows):
+        ms = median_ms(run, repeats)
+        mb = peak_memory_mb(model_name, index, device, peers, threads) if memory else None
+        results.append((name, library, ms, mb))
+    if model_name in camdemo.models.backbone_names():
+        for name, library, run in end_to_end_rows(model_name, device):
+            results.append((name, library, median_ms(run, repeats), None))
+    machine = torch.cuda.get_device_name() if device.startswith("cuda") else (
+        f"{platform.processor() or platform.machine()}, {threads} threads")
+    size = get_spec("resnet50" if model_name == "resnet50-random" else model_name).input_size
+    print_table(f"{title}, input {size}², batch 1, class {CLASS_INDEX}, {device} ({machine}), "
+                f"torch {torch.__version__}, median of {repeats}", results)
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "_memory":
+        _memory_child(argv[1], int(argv[2]), argv[3], bool(int(argv[4])), int(argv[5]))
+        return
     parser = argparse.ArgumentParser(prog="python -m camdemo.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("speed", help="time the forward pass, each method and explain()")
-    run.add_argument("--backbone", default="efficientnet_lite0")
+    run = sub.add_parser("speed", help="time the forward pass, each method (and peers) and explain()")
+    run.add_argument("--backbone", default="efficientnet_lite0",
+                     help="a registered backbone with weights here, or resnet50-random")
     run.add_argument("--repeats", type=int, default=30)
     run.add_argument("--threads", type=int, default=available_cpus())
     run.add_argument("--device", default=str(camdemo.default_device()))
+    run.add_argument("--peers", action="store_true", help="also time pytorch-grad-cam, torchcam and captum")
+    run.add_argument("--memory", action="store_true", help="peak memory per row (a fresh process each)")
     args = parser.parse_args(argv)
-    rows = speed(args.backbone, args.repeats, args.threads, args.device)
-    machine = torch.cuda.get_device_name() if args.device.startswith("cuda") else (
-        f"{platform.processor() or platform.machine()}, {args.threads} threads")
-    print_table(f"{get_spec(args.backbone).title}, input {get_spec(args.backbone).input_size}², batch 1, "
-                f"{args.device} ({machine}), torch {torch.__version__}, median of {args.repeats}", rows)
+    speed(args.backbone, args.repeats, args.threads, args.device, args.peers, args.memory)
 
 
 if __name__ == "__main__":

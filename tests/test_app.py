@@ -71,6 +71,39 @@ def test_bad_uploads_get_clear_messages_and_server_keeps_serving(client, tmp_pat
         assert "EfficientNet-Lite0" in summary
 
 
+def _malformed_corpus(folder):
+    """The robustness sweep: files a person might upload, made here (see tests/test_images.py)."""
+    from test_images import BAD_INPUTS, encode
+
+    corpus = {}
+    for name in ["truncated JPEG", "truncated PNG", "random bytes", "decompression bomb", "1×1 pixel",
+                 "very wide 20000×40"]:
+        make, expected = BAD_INPUTS[name]
+        path = folder / (name.replace(" ", "_").replace("×", "x") + ".png")
+        path.write_bytes(make())
+        corpus[path] = expected
+    gray16 = np.full((64, 64), 40000, np.uint16)
+    Image.fromarray(gray16).save(folder / "gray16.png")
+    Image.new("CMYK", (64, 64), (0, 255, 255, 0)).save(folder / "cmyk.jpg")
+    frames = [Image.new("RGB", (64, 64), colour) for colour in ("red", "blue")]
+    (folder / "animated.gif").write_bytes(encode(frames[0], "GIF", save_all=True, append_images=frames[1:]))
+    for good in ("gray16.png", "cmyk.jpg", "animated.gif"):
+        corpus[folder / good] = None  # accepted and explained
+    return corpus
+
+
+def test_robustness_sweep_through_the_server(client, tmp_path):
+    for path, expected in _malformed_corpus(tmp_path).items():
+        if expected is None:
+            *_, summary, _classes = explain(client, path)
+            assert "EfficientNet-Lite0" in summary, path.name
+        else:
+            with pytest.raises(Exception, match=expected):
+                explain(client, path)
+        *_, summary, _classes = explain(client, ASSETS / "chelsea_cat.jpg")  # and the next request works
+        assert "for class 28" in summary
+
+
 def test_unavailable_method_and_missing_weights_are_explained(client):
     with pytest.raises(Exception, match="CAM is not available for VGG-16"):
         explain(client, ASSETS / "coffee.jpg", backbone="vgg16", layer="features.29", method="cam")

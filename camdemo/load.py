@@ -1,0 +1,208 @@
+"""Many users at once: ``python -m camdemo.load [--clients 8] [--requests 25]``.
+
+Starts the app as its own process (or uses ``--url`` and ``--pid`` of a running one), then:
+
+1. runs every distinct request once, alone, one after another: the reference answers;
+2. runs N concurrent ``gradio_client`` clients, each sending M requests that mix images, backbones,
+   methods and classes;
+3. checks every concurrent answer against the reference for the same request: the float heatmap
+   (the ``.npy`` download, not the lossy picture) must be identical, and so must the class;
+4. reports throughput, p50/p95 latency, errors, wrong results and the server's memory (resident set)
+   after the reference pass and at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from camdemo.assets import ASSETS_DIR
+
+PHOTOS = ["chelsea_cat.jpg", "coffee.jpg", "cat_and_coffee.jpg", "rocket.jpg", "astronaut.jpg"]
+SHAPES = ["shapes_star.png", "shapes_heart.png", "shapes_arrow.png", "shapes_two.png"]
+LAYERS = {"efficientnet_lite0": "head", "efficientnet_lite1": "head", "efficientnet_lite2": "head",
+          "shapes_gapnet": "features"}
+
+
+@dataclass(frozen=True)
+class Request:
+    image: str
+    backbone: str
+    method: str
+    class_choice: str
+
+
+def request_mix(count: int, seed: int = 0) -> list[Request]:
+    """``count`` requests over offline backbones, all three methods and several classes (some repeats)."""
+    rng = np.random.default_rng(seed)
+    mix = []
+    for _ in range(count):
+        backbone = str(rng.choice(list(LAYERS)))
+        image = str(rng.choice(SHAPES if backbone == "shapes_gapnet" else PHOTOS))
+        method = str(rng.choice(["cam", "gradcam", "saliency"]))
+        classes = ["auto", "0", "3", "5"] if backbone == "shapes_gapnet" else ["auto", "285", "967", "504", "281"]
+        mix.append(Request(image, backbone, method, str(rng.choice(classes))))
+    return mix
+
+
+def call(client, request: Request) -> tuple[np.ndarray, str]:
+    """One explain call through the API; returns the float heatmap and the summary line."""
+    from gradio_client import handle_file
+
+    outputs = client.predict(handle_file(str(ASSETS_DIR / request.image)), request.backbone,
+                             LAYERS[request.backbone], request.method, request.class_choice, "jet", 0.5, True,
+                             api_name="/explain")
+    return np.load(outputs[6]), outputs[3]
+
+
+def resident_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@dataclass
+class LoadReport:
+    clients: int
+    requests_per_client: int
+    distinct: int
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)
+    memory_before_mb: float | None = None
+    memory_after_mb: float | None = None
+
+    @property
+    def total(self) -> int:
+        return self.clients * self.requests_per_client
+
+    def table(self) -> str:
+        lat = sorted(self.latencies) or [float("nan")]
+        p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
+        lines = [
+            "| clients × requests | distinct requests | throughput | p50 latency | p95 latency | errors | wrong results "
+            "| server memory before → after |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| {self.clients} × {self.requests_per_client} = {self.total} | {self.distinct} | "
+            f"{self.total / self.seconds:.1f} req/s | {statistics.median(lat):.2f} s | {p95:.2f} s | "
+            f"{len(self.errors)} | {len(self.wrong)} | " + (
+                f"{self.memory_before_mb:.0f} → {self.memory_after_mb:.0f} MB "
+                f"({100 * (self.memory_after_mb / self.memory_before_mb - 1):+.1f}%) |"
+                if self.memory_before_mb else "— |"),
+        ]
+        return "\n".join(lines)
+
+
+def run_load(url: str, clients: int = 8, requests_per_client: int = 25, seed: int = 0,
+             pid: int | None = None) -> LoadReport:
+    """The whole check against a running server at ``url`` (its process ``pid`` for memory, if given)."""
+    from gradio_client import Client
+
+    plans = [request_mix(requests_per_client, seed + i) for i in range(clients)]
+    distinct = sorted({request for plan in plans for request in plan}, key=repr)
+    reference_client = Client(url, verbose=False)
+    reference = {request: call(reference_client, request)[0] for request in distinct}
+    report = LoadReport(clients, requests_per_client, len(distinct), 0.0)
+    report.memory_before_mb = resident_mb(pid) if pid else None
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients)
+
+    def user(plan: list[Request]) -> None:
+        client = Client(url, verbose=False)
+        barrier.wait()
+        for request in plan:
+            started = time.perf_counter()
+            try:
+                heatmap, _ = call(client, request)
+            except Exception as error:  # reported, never raised: a load test counts failures
+                with lock:
+                    report.errors.append(f"{request}: {error}")
+                continue
+            elapsed = time.perf_counter() - started
+            with lock:
+                report.latencies.append(elapsed)
+                if not np.array_equal(heatmap, reference[request]):
+                    report.wrong.append(str(request))
+
+    threads = [threading.Thread(target=user, args=(plan,)) for plan in plans]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    report.seconds = time.perf_counter() - started
+    report.memory_after_mb = resident_mb(pid) if pid else None
+    return report
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+    """``python app.py`` on a free local port, offline; returns (process, url) once the page is served."""
+    import httpx
+
+    port = _free_port()
+    root = ASSETS_DIR.parent
+    environment = dict(os.environ, CAMDEMO_OFFLINE="1")
+    process = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)], cwd=root,
+                               env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError("the app exited while starting")
+        time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"the app did not serve {url} within {timeout:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m camdemo.load", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=25, help="requests per client")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--url", default=None, help="a running app (default: start one)")
+    parser.add_argument("--pid", type=int, default=None, help="its process id, for memory")
+    args = parser.parse_args(argv)
+    process = None
+    url, pid = args.url, args.pid
+    if url is None:
+        process, url = start_server()
+        pid = process.pid
+    try:
+        report = run_load(url, args.clients, args.requests, args.seed, pid)
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+    print(report.table())
+    for problem in (report.errors + report.wrong)[:10]:
+        print("  problem:", problem)
+    sys.exit(1 if report.errors or report.wrong else 0)
+
+
+if __name__ == "__main__":
+    main()
