@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import copy
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,8 @@ import torchvision
 
 import camdemo
 from camdemo.assets import asset
-from camdemo.engine import available_cpus, forward_cache
+from camdemo import engine
+from camdemo.engine import available_cpus
 from camdemo.explainers import METHODS, Target
 from camdemo.models import GapLinearHead, get_spec, load_model
 from camdemo.target_layers import default_layer
@@ -42,14 +42,26 @@ Row = tuple[str, str, Callable[[], object]]  # (what, library, run once)
 
 
 def median_ms(run: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+    return interleaved_medians([run], repeats, warmup)[0]
+
+
+def interleaved_medians(runs: list[Callable[[], object]], repeats: int, warmup: int = 3) -> list[float]:
+    """Median milliseconds of each run, timed round-robin: every repeat runs each once, in turn.
+
+    On a shared 2-vCPU machine the speed drifts by ±20% over seconds; timing the rows in blocks
+    would charge that drift to whichever method ran during a slow spell. Interleaving spreads it
+    over all rows alike, so the ratios to the forward pass stay meaningful.
+    """
     for _ in range(warmup):
-        run()
-    times = []
+        for run in runs:
+            run()
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return 1000.0 * statistics.median(times)
+        for run, row_times in zip(runs, times):
+            started = time.perf_counter()
+            run()
+            row_times.append(time.perf_counter() - started)
+    return [1000.0 * statistics.median(row_times) for row_times in times]
 
 
 def _setup(model_name: str, device: str):
@@ -153,20 +165,31 @@ def end_to_end_rows(backbone: str, device: str) -> list[Row]:
     spec = get_spec(backbone)
     photo = camdemo.load_image(asset("chelsea_cat.jpg"))
     megapixel = cv2.resize(photo, (1224, 816), interpolation=cv2.INTER_CUBIC)  # ~1 MP
+    small = cv2.resize(photo, (spec.input_size, spec.input_size), interpolation=cv2.INTER_AREA)
     rows: list[Row] = []
     for name in ("cam", "gradcam"):
         if METHODS[name].unavailable_reason(spec):
             continue
 
         def end_to_end(name=name):
-            forward_cache.clear()
-            camdemo.explain(megapixel, backbone, name, device=device)
+            if name != "cam":
+                camdemo.explain(megapixel, backbone, name, device=device)
+                return
+            saved = engine.forward_cache  # CAM's first request for an image: an empty cache, not a hit
+            engine.forward_cache = engine._ForwardCache()
+            try:
+                camdemo.explain(megapixel, backbone, name, device=device)
+            finally:
+                engine.forward_cache = saved
 
         rows.append((f"explain() end to end, {METHODS[name].title}, 1 MP image", "camdemo", end_to_end))
     if spec.cam_head is not None:
-        camdemo.explain(megapixel, backbone, "cam", class_index=CLASS_INDEX, device=device)
-        rows.append(("explain() CAM, another class of the same image (cached features)", "camdemo",
+        camdemo.explain(megapixel, backbone, "cam", device=device)  # cache this image's features
+        rows.append(("explain() CAM, another class of the same 1 MP image (cached features)", "camdemo",
                      lambda: camdemo.explain(megapixel, backbone, "cam", class_index=967, device=device)))
+        camdemo.explain(small, backbone, "cam", device=device)
+        rows.append((f"explain() CAM, another class, {spec.input_size}² image (cached features)", "camdemo",
+                     lambda: camdemo.explain(small, backbone, "cam", class_index=967, device=device)))
     result = camdemo.explain(megapixel, backbone, "gradcam", device=device)
     rows.append(("restyle (colormap/opacity change, no network), 1 MP", "camdemo",
                  lambda: result.restyled("viridis", 0.7)))
@@ -174,7 +197,7 @@ def end_to_end_rows(backbone: str, device: str) -> list[Row]:
 
 
 def peak_memory_mb(model_name: str, row_index: int, device: str, peers: bool, threads: int) -> float:
-    """Peak resident memory of one row above a plain forward pass, in a fresh process."""
+    """Peak resident memory of one row above that of a plain forward pass, in a fresh process (Linux)."""
     done = subprocess.run([sys.executable, "-m", "camdemo.bench", "_memory", model_name, str(row_index), device,
                            str(int(peers)), str(threads)], capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
@@ -182,14 +205,30 @@ def peak_memory_mb(model_name: str, row_index: int, device: str, peers: bool, th
     return float(done.stdout.strip().splitlines()[-1])
 
 
+def _status_kb(field_name: str) -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(field_name)
+
+
+def _peak_during(run: Callable[[], object]) -> float:
+    """Peak resident memory (MB) while ``run`` runs: the kernel's high-water mark, reset just before."""
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # resets VmHWM to the current resident size (Linux ≥ 4.0)
+    run()
+    return _status_kb("VmHWM") / 1024.0
+
+
 def _memory_child(model_name: str, row_index: int, device: str, peers: bool, threads: int) -> None:
     torch.set_num_threads(threads)
     _, rows = build_rows(model_name, device, peers)
-    rows[0][2]()  # one plain forward pass: the baseline high-water mark
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    for _ in range(3):
+    for _ in range(2):  # warm both, so allocator caches are in place before measuring
+        rows[0][2]()
         rows[row_index][2]()
-    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) / 1024.0)
+    floor = max(_peak_during(rows[0][2]) for _ in range(3))
+    peak = max(_peak_during(rows[row_index][2]) for _ in range(3))
+    print(peak - floor)
 
 
 def print_table(title: str, results: list[tuple[str, str, float, float | None]]) -> None:
@@ -199,21 +238,21 @@ def print_table(title: str, results: list[tuple[str, str, float, float | None]])
     print("| what | library | median ms | × forward |" + (" peak MB above forward |" if memory else ""))
     print("| --- | --- | ---: | ---: |" + (" ---: |" if memory else ""))
     for name, library, ms, mb in results:
-        extra = (f" {mb:.0f} |" if mb is not None else " — |") if memory else ""
+        extra = (f" {max(mb, 0.0):.0f} |" if mb is not None else " — |") if memory else ""
         print(f"| {name} | {library} | {ms:.1f} | {ms / floor:.2f} |{extra}")
 
 
 def speed(model_name: str, repeats: int, threads: int, device: str, peers: bool, memory: bool) -> None:
     torch.set_num_threads(threads)
     title, rows = build_rows(model_name, device, peers)
-    results = []
-    for index, (name, library, run) in enumerate(rows):
-        ms = median_ms(run, repeats)
-        mb = peak_memory_mb(model_name, index, device, peers, threads) if memory else None
-        results.append((name, library, ms, mb))
     if model_name in camdemo.models.backbone_names():
-        for name, library, run in end_to_end_rows(model_name, device):
-            results.append((name, library, median_ms(run, repeats), None))
+        rows += end_to_end_rows(model_name, device)
+    milliseconds = interleaved_medians([run for _, _, run in rows], repeats)
+    results = []
+    for index, ((name, library, _), ms) in enumerate(zip(rows, milliseconds)):
+        measurable = memory and not name.startswith(("explain()", "restyle"))
+        mb = peak_memory_mb(model_name, index, device, peers, threads) if measurable else None
+        results.append((name, library, ms, mb))
     machine = torch.cuda.get_device_name() if device.startswith("cuda") else (
         f"{platform.processor() or platform.machine()}, {threads} threads")
     size = get_spec("resnet50" if model_name == "resnet50-random" else model_name).input_size

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -25,7 +26,7 @@ from camdemo.assets import EXAMPLES, asset
 from camdemo.boxes import iou
 from camdemo.models import get_spec
 from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize, draw_boxes
-from camdemo.ui_downloads import write_downloads
+from camdemo.ui_downloads import write_display, write_downloads
 from camdemo.ui_share import WRITE_URL_JS, settings_from_query
 from camdemo.ui_steps import show_steps
 
@@ -81,6 +82,16 @@ class _RecentResults:
 
 
 recent_results = _RecentResults()
+
+# All model work runs on this one thread. The queue already lets one request at a time use the model
+# (on 2 cores one request uses both); a single worker thread also means a single OpenMP team and one
+# malloc arena for tensors, instead of one per Gradio worker thread, so memory stays flat under load.
+_model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camdemo-model")
+
+
+def on_model_thread(function, *args, **kwargs):
+    """Run ``function`` on the dedicated model thread and wait for it (errors propagate)."""
+    return _model_thread.submit(function, *args, **kwargs).result()
 
 
 # --- choices for the controls -----------------------------------------------------------------------
@@ -201,7 +212,7 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
     started = time.perf_counter()
     try:
         rgb = _display_image(image_path)
-        explanation = camdemo.explain(rgb, backbone=backbone, method=method, layer=layer or None,
+        explanation = on_model_thread(camdemo.explain, rgb, backbone=backbone, method=method, layer=layer or None,
                                       class_index=class_index, colormap=colormap or DEFAULT_COLORMAP,
                                       opacity=DEFAULT_OPACITY if opacity is None else float(opacity))
     except camdemo.CamdemoError as error:
@@ -220,7 +231,7 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
     class_update = gr.Dropdown(choices=class_choices(backbone, explanation.predictions),
                                value=str(explanation.class_index))
     downloads = write_downloads(explanation, pair[1], Path(image_path).name)
-    return (pair, heatmap, label_dict(explanation), summary, class_update, key, *downloads,
+    return (*write_display(pair, heatmap), label_dict(explanation), summary, class_update, key, *downloads,
             bundled_example(image_path) or "")
 
 
@@ -255,7 +266,7 @@ def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = T
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     styled = explanation.restyled(colormap, opacity)
     pair, heatmap, _ = render(styled, show_boxes)
-    return (pair, heatmap, *write_downloads(styled, pair[1], "image"))
+    return (*write_display(pair, heatmap), *write_downloads(styled, pair[1], "image"))
 
 
 def on_backbone_change(backbone: str, method: str, layer: str | None = None):
@@ -339,7 +350,8 @@ def run_steps(image_path: str | None, backbone: str, layer: str | None, class_ch
         raise gr.Error("Upload an image (or click an example) first.")
     class_index = None if class_choice in (None, "", AUTO_CLASS) else _parse_class(class_choice)
     try:
-        return show_steps(_display_image(image_path), backbone, layer, class_index, colormap or DEFAULT_COLORMAP)
+        return on_model_thread(show_steps, _display_image(image_path), backbone, layer, class_index,
+                               colormap or DEFAULT_COLORMAP)
     except camdemo.CamdemoError as error:
         raise gr.Error(str(error), print_exception=False) from None
 
@@ -394,10 +406,10 @@ def build_demo() -> gr.Blocks:
                                              "maximum (the CAM paper's rule).")
                 button = gr.Button("Explain", variant="primary")
             with gr.Column(scale=3):
-                slider = gr.ImageSlider(label="Original ⟷ heatmap overlay (drag the handle)", type="numpy",
+                slider = gr.ImageSlider(label="Original ⟷ heatmap overlay (drag the handle)", type="filepath",
                                         slider_position=15)
                 with gr.Row():
-                    heatmap_img = gr.Image(label="Heatmap alone", type="numpy", interactive=False)
+                    heatmap_img = gr.Image(label="Heatmap alone", type="filepath", interactive=False)
                     top5 = gr.Label(label="Top-5 predictions", num_top_classes=5)
                 summary_md = gr.Markdown()
                 with gr.Row():
@@ -470,4 +482,4 @@ document.addEventListener("focusin", (event) => {
 def launch_options() -> dict:
     """Safe defaults: bounded uploads, no server files exposed beyond Gradio's own cache, errors shown."""
     return dict(max_file_size=MAX_FILE_SIZE, show_error=True, allowed_paths=[], ssr_mode=False,
-                head=SELECT_ON_FOCUS)
+                head=SELECT_ON_FOCUS, run_history=False)  # no uploads kept in shared classroom browsers

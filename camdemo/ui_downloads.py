@@ -1,7 +1,12 @@
-"""Files behind the app's download buttons: the overlay (PNG) and the raw heatmap (.npy and PNG).
+"""Files the app hands to Gradio: the pictures it shows and the downloads (overlay PNG, heatmap .npy/PNG).
 
 They are written to one temporary folder per process, a sub-folder per result, and only the most
 recent results are kept, so disk use stays bounded however many people use the app.
+
+Why the displayed pictures are files too: Gradio 6.31 saves image *arrays* into its cache with a
+plain write to a path named by the content hash, so two identical results (a class clicking the same
+example) can truncate a picture while another client is downloading it ("received 0 bytes"). Files
+go through Gradio's atomic copy instead. JPEG is also much faster to encode than Gradio's WebP.
 """
 
 from __future__ import annotations
@@ -23,14 +28,30 @@ _recent: deque[Path] = deque()
 _lock = threading.Lock()
 
 
-def write_downloads(explanation: camdemo.Explanation, overlay: np.ndarray, name: str) -> tuple[str, str, str]:
-    """Write (overlay PNG, heatmap .npy, heatmap grayscale PNG) for one result; returns their paths."""
-    stem = f"{Path(name).stem or 'image'}_{explanation.backbone}_{explanation.method}_class{explanation.class_index}"
+def _new_folder() -> Path:
     with _lock:
         folder = Path(tempfile.mkdtemp(dir=_root))
         _recent.append(folder)
         while len(_recent) > KEEP_RESULTS:
             shutil.rmtree(_recent.popleft(), ignore_errors=True)
+    return folder
+
+
+def write_display(pair: tuple[np.ndarray, np.ndarray], heatmap: np.ndarray) -> tuple[tuple[str, str], str]:
+    """The slider's (original, overlay) as JPEG and the coloured heatmap as PNG; returns their paths."""
+    folder = _new_folder()
+    paths = []
+    for name, rgb in (("original.jpg", pair[0]), ("overlay.jpg", pair[1]), ("heatmap.png", heatmap)):
+        path = folder / name
+        cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        paths.append(str(path))
+    return (paths[0], paths[1]), paths[2]
+
+
+def write_downloads(explanation: camdemo.Explanation, overlay: np.ndarray, name: str) -> tuple[str, str, str]:
+    """Write (overlay PNG, heatmap .npy, heatmap grayscale PNG) for one result; returns their paths."""
+    stem = f"{Path(name).stem or 'image'}_{explanation.backbone}_{explanation.method}_class{explanation.class_index}"
+    folder = _new_folder()
     overlay_path = folder / f"{stem}_overlay.png"
     heatmap_npy = folder / f"{stem}_heatmap.npy"
     heatmap_png = folder / f"{stem}_heatmap.png"

@@ -22,3 +22,39 @@ def test_request_mix_covers_backbones_methods_and_classes():
     assert len({r.class_choice for r in mix}) >= 6
     assert all(r.image.startswith("shapes_") == (r.backbone == "shapes_gapnet") for r in mix)
     assert resident_mb(os.getpid()) > 0
+
+
+def test_identical_requests_at_once_all_arrive_whole(server):
+    """A class clicking the same example: identical outputs at the same moment must all download whole.
+
+    With image arrays, Gradio 6.31 re-writes a content-named cache file in place while another client
+    may be reading it (seen as "received 0 bytes" under load); the app returns files, which Gradio copies
+    atomically.
+    """
+    import threading
+
+    import numpy as np
+    from gradio_client import Client
+
+    from camdemo.load import Request, call
+
+    request = Request("shapes_two.png", "shapes_gapnet", "gradcam", "auto")
+    clients = [Client(server, verbose=False) for _ in range(8)]
+    barrier = threading.Barrier(len(clients))
+    results, errors = [], []
+
+    def user(client):
+        barrier.wait()
+        for _ in range(3):
+            try:
+                results.append(call(client, request)[0])
+            except Exception as error:  # collected: every failure is reported below
+                errors.append(error)
+
+    threads = [threading.Thread(target=user, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(results) == 24
+    assert all(np.array_equal(result, results[0]) for result in results)
