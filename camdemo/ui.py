@@ -8,6 +8,7 @@ the network; changing the class for CAM reuses the engine's cached forward pass.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 import time
@@ -89,9 +90,23 @@ recent_results = _RecentResults()
 _model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camdemo-model")
 
 
+try:  # glibc keeps freed heap pages; give them back after each job so a long-running server stays flat
+    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+    _malloc_trim = None
+
+
+def _run_and_trim(function, *args, **kwargs):
+    try:
+        return function(*args, **kwargs)
+    finally:
+        if _malloc_trim is not None:
+            _malloc_trim(0)
+
+
 def on_model_thread(function, *args, **kwargs):
     """Run ``function`` on the dedicated model thread and wait for it (errors propagate)."""
-    return _model_thread.submit(function, *args, **kwargs).result()
+    return _model_thread.submit(_run_and_trim, function, *args, **kwargs).result()
 
 
 # --- choices for the controls -----------------------------------------------------------------------
