@@ -41,10 +41,6 @@ CLASS_INDEX = 285
 Row = tuple[str, str, Callable[[], object]]  # (what, library, run once)
 
 
-def median_ms(run: Callable[[], object], repeats: int, warmup: int = 3) -> float:
-    return interleaved_medians([run], repeats, warmup)[0]
-
-
 def interleaved_medians(runs: list[Callable[[], object]], repeats: int, warmup: int = 3) -> list[float]:
     """Median milliseconds of each run, timed round-robin: every repeat runs each once, in turn.
 

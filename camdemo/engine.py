@@ -327,10 +327,7 @@ def _package(setup: _Setup, rgb: np.ndarray, raw: RawMap, seconds: float) -> Exp
     started = time.perf_counter()
     spec, explainer = setup.spec, setup.explainer
     values = raw.values.float().cpu().numpy()
-    normalized, flat = overlay_lib.normalize_map(values)
-    heatmap = overlay_lib.upsample(normalized, rgb.shape[:2])
-    if not flat:  # bicubic smoothing can lower a sharp peak (saliency): keep the displayed range at [0, 1]
-        heatmap, _ = overlay_lib.normalize_map(heatmap)
+    heatmap, flat = overlay_lib.heatmap_over_image(values, rgb.shape[:2])
     probabilities = torch.softmax(raw.logits.float(), dim=0).cpu()
     top = torch.topk(probabilities, k=min(TOP_K, probabilities.numel()))
     predictions = [Prediction(int(i), spec.categories[int(i)], float(p)) for p, i in zip(top.values, top.indices)]

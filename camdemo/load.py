@@ -171,7 +171,8 @@ def latency(url: str, count: int = 30) -> tuple[float, float]:
     return statistics.median(times), times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -182,7 +183,7 @@ def start_server(timeout: float = 120.0, log: Path | None = None, env: dict | No
     """``python app.py`` on a free local port, offline; returns (process, url) once the page is served."""
     import httpx
 
-    port = _free_port()
+    port = free_port()
     root = ASSETS_DIR.parent
     environment = dict(os.environ, CAMDEMO_OFFLINE="1", **(env or {}))
     output = open(log, "w") if log else subprocess.DEVNULL

@@ -67,6 +67,19 @@ def check_style(colormap: str, opacity: float = DEFAULT_OPACITY) -> None:
         raise CamdemoError(f"Opacity must be between 0 and 1, not {opacity}.")
 
 
+def heatmap_over_image(values: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """A method's raw map → the displayed heatmap over an image of ``size``: (H×W in [0, 1], is_flat).
+
+    Normalise at the layer's resolution, upsample bicubically, then stretch to [0, 1] again: bicubic
+    smoothing can lower a sharp peak (saliency), and the colormap should use its whole range.
+    """
+    normalized, flat = normalize_map(values)
+    heatmap = upsample(normalized, size)
+    if not flat:
+        heatmap, _ = normalize_map(heatmap)
+    return heatmap, flat
+
+
 def colorize(heatmap: np.ndarray, colormap: str = DEFAULT_COLORMAP) -> np.ndarray:
     """Map a [0, 1] heatmap to an RGB uint8 image with ``colormap``."""
     check_style(colormap)

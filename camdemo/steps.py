@@ -70,8 +70,7 @@ def gradcam_steps(image: ImageInput, backbone: str = DEFAULT_BACKBONE, layer: st
 
     weighted = torch.einsum("k,khw->hw", weights, activations)
     after_relu = torch.relu(weighted).numpy()
-    normalized, flat = overlay_lib.normalize_map(after_relu)
-    heatmap = overlay_lib.upsample(normalized, rgb.shape[:2])
+    heatmap, _ = overlay_lib.heatmap_over_image(after_relu, rgb.shape[:2])  # exactly explain()'s heatmap
     return GradCAMSteps(
         image=rgb, backbone=setup.spec.name, layer=setup.layer_name, class_index=terms.class_index,
         class_label=setup.spec.categories[terms.class_index],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -73,16 +72,11 @@ def assert_no_hooks(model: nn.Module) -> None:
     assert not module_lib._global_backward_hooks
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     """The real app, launched on a free local port for the tests of one module."""
     from camdemo import ui
+    from camdemo.load import free_port
 
     demo = ui.build_demo()
     demo.queue(max_size=16).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,

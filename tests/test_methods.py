@@ -166,6 +166,7 @@ def test_gradcam_steps_are_the_pieces_of_the_same_map(pair_image):
     assert steps.class_label == "espresso" and steps.layer == "head" and steps.channels == 1280
     np.testing.assert_array_equal(steps.after_relu, camdemo.explain(pair_image, class_index=967).raw_map)
     np.testing.assert_allclose(steps.after_relu, np.maximum(steps.weighted_sum, 0))
+    np.testing.assert_array_equal(steps.heatmap, camdemo.explain(pair_image, class_index=967).heatmap)
     shares = [step.mean_contribution for step in steps.strongest]
     assert shares == sorted(shares, reverse=True) and shares[0] > 0 > steps.weakest[0].mean_contribution
     for step in steps.strongest:  # contribution = α_k · mean(A_k)
