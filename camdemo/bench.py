@@ -37,7 +37,13 @@ from camdemo.explainers import METHODS, Target
 from camdemo.models import GapLinearHead, get_spec, load_model
 from camdemo.target_layers import default_layer
 
-CLASS_INDEX = 285
+IMAGENET_CLASSES = (285, 967)  # 'Egyptian cat' (explained) and 'espresso' (the class changed to)
+
+
+def bench_classes(model_name: str) -> tuple[int, int]:
+    """The class to explain and the one to switch to: ImageNet's cat and espresso, else classes 0 and 1."""
+    name = "resnet50" if model_name == "resnet50-random" else model_name
+    return IMAGENET_CLASSES if len(get_spec(name).categories) > max(IMAGENET_CLASSES) else (0, 1)
 Row = tuple[str, str, Callable[[], object]]  # (what, library, run once)
 
 
@@ -76,6 +82,7 @@ def _setup(model_name: str, device: str):
 
 def build_rows(model_name: str, device: str, peers: bool) -> tuple[str, list[Row]]:
     model, inputs, layer_name, head, title = _setup(model_name, device)
+    class_index, _ = bench_classes(model_name)
 
     def sync():
         if device.startswith("cuda"):
@@ -91,7 +98,7 @@ def build_rows(model_name: str, device: str, peers: bool) -> tuple[str, list[Row
         if method.name == "cam" and head is None:
             continue
         layer = (head.layer if method.name == "cam" else layer_name) if method.uses_layer else None
-        target = Target(model, inputs, CLASS_INDEX, model.get_submodule(layer) if layer else None, layer, head)
+        target = Target(model, inputs, class_index, model.get_submodule(layer) if layer else None, layer, head)
 
         def run(method=method, target=target):
             method.compute(target)
@@ -99,11 +106,11 @@ def build_rows(model_name: str, device: str, peers: bool) -> tuple[str, list[Row
 
         rows.append((method.title + (f" at {layer}" if layer else ""), "camdemo", run))
     if peers:
-        rows += _peer_rows(model, inputs, layer_name, head, sync)
+        rows += _peer_rows(model, inputs, layer_name, head, sync, class_index)
     return title, rows
 
 
-def _peer_rows(model, inputs, layer_name, head, sync) -> list[Row]:
+def _peer_rows(model, inputs, layer_name, head, sync, class_index: int) -> list[Row]:
     """The same methods from pytorch-grad-cam, torchcam and captum.
 
     Each extractor gets its own copy of the model with trainable parameters: pytorch-grad-cam and
@@ -119,7 +126,7 @@ def _peer_rows(model, inputs, layer_name, head, sync) -> list[Row]:
 
         pgc_model = trainable()
         pgc = PGCGradCAM(model=pgc_model, target_layers=[pgc_model.get_submodule(layer_name)])
-        targets = [ClassifierOutputTarget(CLASS_INDEX)]
+        targets = [ClassifierOutputTarget(class_index)]
         rows.append((f"Grad-CAM at {layer_name}", "pytorch-grad-cam", lambda: (pgc(input_tensor=inputs, targets=targets),
                                                                              sync())))
     except ImportError:
@@ -132,7 +139,7 @@ def _peer_rows(model, inputs, layer_name, head, sync) -> list[Row]:
             extractor = extractor_class(own, **options)
 
             def run():
-                extractor(CLASS_INDEX, own(inputs))
+                extractor(class_index, own(inputs))
                 sync()
             return run
 
@@ -149,9 +156,9 @@ def _peer_rows(model, inputs, layer_name, head, sync) -> list[Row]:
         captum_gradcam = LayerGradCam(captum_model, captum_model.get_submodule(layer_name))
         captum_saliency = Saliency(captum_model)
         rows.append((f"Grad-CAM at {layer_name}", "captum", lambda: (captum_gradcam.attribute(
-            inputs, target=CLASS_INDEX, relu_attributions=True), sync())))
+            inputs, target=class_index, relu_attributions=True), sync())))
         rows.append(("Saliency", "captum", lambda: (captum_saliency.attribute(
-            inputs, target=CLASS_INDEX, abs=True).amax(dim=1), sync())))
+            inputs, target=class_index, abs=True).amax(dim=1), sync())))
     except ImportError:
         pass
     return rows
@@ -162,6 +169,7 @@ def end_to_end_rows(backbone: str, device: str) -> list[Row]:
     photo = camdemo.load_image(asset("chelsea_cat.jpg"))
     megapixel = cv2.resize(photo, (1224, 816), interpolation=cv2.INTER_CUBIC)  # ~1 MP
     small = cv2.resize(photo, (spec.input_size, spec.input_size), interpolation=cv2.INTER_AREA)
+    _, other_class = bench_classes(backbone)
     rows: list[Row] = []
     for name in ("cam", "gradcam"):
         if METHODS[name].unavailable_reason(spec):
@@ -182,10 +190,10 @@ def end_to_end_rows(backbone: str, device: str) -> list[Row]:
     if spec.cam_head is not None:
         camdemo.explain(megapixel, backbone, "cam", device=device)  # cache this image's features
         rows.append(("explain() CAM, another class of the same 1 MP image (cached features)", "camdemo",
-                     lambda: camdemo.explain(megapixel, backbone, "cam", class_index=967, device=device)))
+                     lambda: camdemo.explain(megapixel, backbone, "cam", class_index=other_class, device=device)))
         camdemo.explain(small, backbone, "cam", device=device)
         rows.append((f"explain() CAM, another class, {spec.input_size}² image (cached features)", "camdemo",
-                     lambda: camdemo.explain(small, backbone, "cam", class_index=967, device=device)))
+                     lambda: camdemo.explain(small, backbone, "cam", class_index=other_class, device=device)))
     result = camdemo.explain(megapixel, backbone, "gradcam", device=device)
     rows.append(("restyle (colormap/opacity change, no network), 1 MP", "camdemo",
                  lambda: result.restyled("viridis", 0.7)))
@@ -252,7 +260,7 @@ def speed(model_name: str, repeats: int, threads: int, device: str, peers: bool,
     machine = torch.cuda.get_device_name() if device.startswith("cuda") else (
         f"{platform.processor() or platform.machine()}, {threads} threads")
     size = get_spec("resnet50" if model_name == "resnet50-random" else model_name).input_size
-    print_table(f"{title}, input {size}², batch 1, class {CLASS_INDEX}, {device} ({machine}), "
+    print_table(f"{title}, input {size}², batch 1, class {bench_classes(model_name)[0]}, {device} ({machine}), "
                 f"torch {torch.__version__}, median of {repeats}", results)
 
 

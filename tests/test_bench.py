@@ -1,0 +1,17 @@
+"""The benchmark script runs and prints its table (timings themselves are never asserted: no timed tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+from camdemo import bench
+
+
+@pytest.mark.parametrize("backbone, explained", [("shapes_gapnet", 0), ("efficientnet_lite0", 285)])
+def test_speed_table_runs_for_any_backbone(backbone, explained, capsys):
+    assert bench.bench_classes(backbone)[0] == explained
+    bench.speed(backbone, repeats=1, threads=1, device="cpu", peers=False, memory=False)
+    table = capsys.readouterr().out
+    assert f"class {explained}," in table and "| forward pass, no gradients (floor) | torch |" in table
+    assert "| CAM at " in table and "| Grad-CAM at " in table and "| Saliency | camdemo |" in table
+    assert "another class" in table and "restyle" in table
