@@ -11,8 +11,8 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, replace
-from typing import Iterable, Iterator, NamedTuple
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 import torch
@@ -101,21 +101,40 @@ class Explanation:
     seconds: float
     device: str
     note: str = ""
+    sign: str = overlay_lib.DEFAULT_SIGN  # which part of a signed map is shown: positive, negative or both
+    options: Mapping[str, Any] = field(default_factory=dict)  # the method's settings, defaults filled in
+    method_note: str = ""  # what the method itself reported (e.g. Integrated Gradients' completeness)
 
-    def restyled(self, colormap: str | None = None, opacity: float | None = None) -> "Explanation":
-        """The same explanation drawn with another colormap or opacity; the network does not run."""
+    def restyled(self, colormap: str | None = None, opacity: float | None = None,
+                 sign: str | None = None) -> "Explanation":
+        """The same explanation drawn with another colormap, opacity or sign; the network does not run.
+
+        Showing both signs switches to the diverging colormap; leaving it goes back to the default.
+        """
+        sign = self.sign if sign is None else sign
         colormap = self.colormap if colormap is None else colormap
         opacity = self.opacity if opacity is None else float(opacity)
-        blended = overlay_lib.blend(self.image, self.heatmap, colormap, opacity)
-        return replace(self, overlay=blended, colormap=colormap, opacity=opacity)
+        _check_sign(METHODS[self.method], sign)
+        colormap = _colormap_for_sign(colormap, sign)
+        heatmap, note = self.heatmap, self.note
+        if sign != self.sign:
+            heatmap, flat = overlay_lib.display_heatmap(self.raw_map, self.image.shape[:2], sign)
+            note = _notes(METHODS[self.method], sign, flat, self.class_label, self.layer, self.method_note)
+        blended = overlay_lib.blend(self.image, heatmap, colormap, opacity)
+        return replace(self, heatmap=heatmap, overlay=blended, colormap=colormap, opacity=opacity, sign=sign,
+                       note=note)
 
     def map_values(self) -> np.ndarray:
-        """The raw map in its own units (signed for CAM), upsampled bicubically to the image size."""
+        """The raw map in its own units (signed for CAM and Grad-CAM), upsampled bicubically to the image size."""
         return overlay_lib.upsample_values(self.raw_map, self.image.shape[:2])
 
     def map_box(self, threshold: float = CAM_PAPER_THRESHOLD) -> Box:
-        """Box around the largest region above ``threshold`` × the map's maximum (Zhou et al. 2016)."""
-        return box_from_map(self.map_values(), threshold)
+        """Box around the largest region above ``threshold`` × the shown part's maximum (Zhou et al. 2016).
+
+        For ``sign="negative"`` the box is around the evidence against the class; for "both", for it.
+        """
+        part = overlay_lib.signed_part(self.map_values(), "negative" if self.sign == "negative" else "positive")
+        return box_from_map(part, threshold)
 
     @property
     def summary(self) -> str:
@@ -187,6 +206,9 @@ class MethodInfo:
     fixed_layer: str | None
     summary: str
     paper: str
+    signed: bool = False
+    family: str = "CAM"
+    option_defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
 def methods(backbone: str = DEFAULT_BACKBONE) -> list[MethodInfo]:
@@ -196,7 +218,8 @@ def methods(backbone: str = DEFAULT_BACKBONE) -> list[MethodInfo]:
     for method in METHODS.values():
         reason = method.unavailable_reason(spec)
         infos.append(MethodInfo(method.name, method.title, reason is None, reason, method.uses_layer,
-                                method.required_layer(spec), method.summary, method.paper))
+                                method.required_layer(spec), method.summary, method.paper, method.signed,
+                                method.family, dict(method.option_defaults)))
     return infos
 
 
@@ -218,22 +241,45 @@ class _Setup:
     colormap: str
     opacity: float
     device: torch.device
+    options: dict[str, Any] = field(default_factory=dict)
+    sign: str = overlay_lib.DEFAULT_SIGN
+    progress: Callable[[float, str], None] | None = None
+    use_cache: bool = True  # False for a model that is not the cached backbone (a randomised copy)
 
 
 def _prepare(backbone: str, method: str, layer: str | None, colormap: str, opacity: float,
-             device: torch.device | str | None) -> _Setup:
+             device: torch.device | str | None, options: Mapping[str, Any] | None = None,
+             sign: str = overlay_lib.DEFAULT_SIGN, progress: Callable[[float, str], None] | None = None) -> _Setup:
     spec = get_spec(backbone)
     explainer = get_method(method)
     reason = explainer.unavailable_reason(spec)
     if reason:
         raise CamdemoError(f"{explainer.title} is not available for {spec.title}: {reason}")
     layer_name = _choose_layer(spec, explainer, layer)
-    colormap = colormap or overlay_lib.DEFAULT_COLORMAP
+    sign = sign or overlay_lib.DEFAULT_SIGN
+    _check_sign(explainer, sign)
+    colormap = _colormap_for_sign(colormap or overlay_lib.DEFAULT_COLORMAP, sign)
     overlay_lib.check_style(colormap, opacity)  # before the network runs, not after
+    checked = explainer.check_options(options)
     device = torch.device(device) if device is not None else default_device()
     if device.type == "cpu":
         _configure_cpu_threads()
-    return _Setup(spec, explainer, layer_name, colormap, float(opacity), device)
+    return _Setup(spec, explainer, layer_name, colormap, float(opacity), device, checked, sign, progress)
+
+
+def _check_sign(explainer, sign: str) -> None:
+    if sign not in overlay_lib.SIGNS:
+        raise CamdemoError(f"Unknown sign '{sign}'. Choose one of: {', '.join(overlay_lib.SIGNS)}.")
+    if sign != "positive" and not explainer.signed:
+        raise CamdemoError(f"{explainer.title}'s map has no sign (it only measures how strongly each region matters), "
+                           "so only its positive part can be shown.")
+
+
+def _colormap_for_sign(colormap: str, sign: str) -> str:
+    """Both signs need the diverging colormap (white = zero); a single sign goes back to the default."""
+    if sign == "both":
+        return "diverging"
+    return overlay_lib.DEFAULT_COLORMAP if colormap == "diverging" else colormap
 
 
 def explain(
@@ -245,15 +291,23 @@ def explain(
     colormap: str = overlay_lib.DEFAULT_COLORMAP,
     opacity: float = overlay_lib.DEFAULT_OPACITY,
     device: torch.device | str | None = None,
+    *,
+    options: Mapping[str, Any] | None = None,
+    sign: str = overlay_lib.DEFAULT_SIGN,
+    progress: Callable[[float, str], None] | None = None,
 ) -> Explanation:
     """Explain ``backbone``'s prediction on ``image`` with ``method`` and return an ``Explanation``.
 
     ``image`` is a file path, bytes, a PIL image or an H×W×3 uint8 array. ``layer=None`` means the
     backbone's default layer (the last spatial one); ``class_index=None`` means the top-1 class.
+    ``options`` are the method's settings (see ``methods()[i].option_defaults``, e.g. ``{"steps": 128}``
+    for Integrated Gradients); ``sign`` shows the ``positive`` (for the class), ``negative`` (against
+    it) or ``both`` parts of a signed map; ``progress(fraction, text)`` is called by slow methods.
     Raises ``CamdemoError`` for anything the caller can fix: a bad image, unknown names, a method
     that does not apply to the backbone or layer, missing weights.
     """
-    (result,) = explain_many([image], backbone, method, layer, class_index, colormap, opacity, device, batch_size=1)
+    (result,) = explain_many([image], backbone, method, layer, class_index, colormap, opacity, device, batch_size=1,
+                             options=options, sign=sign, progress=progress)
     if isinstance(result, CamdemoError):
         raise result
     return result
@@ -269,6 +323,10 @@ def explain_many(
     opacity: float = overlay_lib.DEFAULT_OPACITY,
     device: torch.device | str | None = None,
     batch_size: int = 8,
+    *,
+    options: Mapping[str, Any] | None = None,
+    sign: str = overlay_lib.DEFAULT_SIGN,
+    progress: Callable[[float, str], None] | None = None,
 ) -> Iterator[Explanation | CamdemoError]:
     """Explain many images, ``batch_size`` at a time in one pass; yields one result per image, in order.
 
@@ -276,11 +334,28 @@ def explain_many(
     others go on). Problems with the settings themselves (unknown backbone, method, layer) raise
     before any image is read. Every image gets the same ``class_index`` (None: each its own top-1).
     """
-    setup = _prepare(backbone, method, layer, colormap, opacity, device)
+    setup = _prepare(backbone, method, layer, colormap, opacity, device, options, sign, progress)
     model = load_model(setup.spec.name, setup.device)
     if setup.layer_name:
         resolve_layer(model, setup.spec.name, setup.layer_name)
     return _explain_chunks(setup, model, images, class_index, batch_size)
+
+
+def explain_on_model(model: torch.nn.Module, image: ImageInput, backbone: str = DEFAULT_BACKBONE,
+                     method: str = DEFAULT_METHOD, layer: str | None = None, class_index: int | None = None,
+                     *, options: Mapping[str, Any] | None = None, sign: str = overlay_lib.DEFAULT_SIGN,
+                     colormap: str = overlay_lib.DEFAULT_COLORMAP, opacity: float = overlay_lib.DEFAULT_OPACITY,
+                     device: torch.device | str | None = None) -> Explanation:
+    """``explain`` with a model of ``backbone``'s architecture that is not the cached one (for example a
+    copy with randomised weights). The forward cache is not used, so no result of one model is reused
+    for another. ``model`` must already be on ``device``."""
+    setup = replace(_prepare(backbone, method, layer, colormap, opacity, device, options, sign), use_cache=False)
+    if setup.layer_name:
+        resolve_layer(model, setup.spec.name, setup.layer_name)
+    (result,) = _explain_chunk(setup, model, [image], class_index)
+    if isinstance(result, CamdemoError):
+        raise result
+    return result
 
 
 def _explain_chunks(setup: _Setup, model: torch.nn.Module, images: Iterable[ImageInput], class_index: int | None,
@@ -315,9 +390,13 @@ def _explain_chunk(setup: _Setup, model: torch.nn.Module, chunk: list[ImageInput
         layer=resolve_layer(model, spec.name, setup.layer_name) if setup.layer_name else None,
         layer_name=setup.layer_name,
         head=spec.cam_head,
+        options=setup.options,
+        progress=setup.progress,
+        constant_input=lambda level: spec.preprocess(
+            np.full((spec.input_size, spec.input_size, 3), level, dtype=np.uint8), setup.device),
     )
     with eval_mode(model):
-        raws = iter(_compute(setup.explainer, target, spec.name, setup.device))
+        raws = iter(_compute(setup.explainer, target, spec.name, setup.device, setup.use_cache))
     seconds = (time.perf_counter() - started) / len(good)
     return [_package(setup, rgb, next(raws), seconds) if isinstance(rgb, np.ndarray) else rgb for rgb in decoded]
 
@@ -327,14 +406,11 @@ def _package(setup: _Setup, rgb: np.ndarray, raw: RawMap, seconds: float) -> Exp
     started = time.perf_counter()
     spec, explainer = setup.spec, setup.explainer
     values = raw.values.float().cpu().numpy()
-    heatmap, flat = overlay_lib.heatmap_over_image(values, rgb.shape[:2])
+    heatmap, flat = overlay_lib.display_heatmap(values, rgb.shape[:2], setup.sign)
     probabilities = torch.softmax(raw.logits.float(), dim=0).cpu()
     top = torch.topk(probabilities, k=min(TOP_K, probabilities.numel()))
     predictions = [Prediction(int(i), spec.categories[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
-    note = ""
-    if flat:
-        note = (f"The map is flat: {explainer.title} found no positive evidence for "
-                f"'{spec.categories[raw.class_index]}'{' at this layer' if setup.layer_name else ''}.")
+    note = _notes(explainer, setup.sign, flat, spec.categories[raw.class_index], setup.layer_name, raw.note)
     return Explanation(
         heatmap=heatmap,
         overlay=overlay_lib.blend(rgb, heatmap, setup.colormap, setup.opacity),
@@ -352,7 +428,23 @@ def _package(setup: _Setup, rgb: np.ndarray, raw: RawMap, seconds: float) -> Exp
         seconds=seconds + time.perf_counter() - started,
         device=str(setup.device),
         note=note,
+        sign=setup.sign,
+        options=setup.options,
+        method_note=raw.note,
     )
+
+
+def _notes(explainer, sign: str, flat: bool, label: str, layer: str | None, method_note: str) -> str:
+    """The warnings and measurements shown under a result."""
+    notes = []
+    if flat:
+        where = " at this layer" if layer else ""
+        evidence = {"positive": "no positive evidence for", "negative": "nothing that argues against",
+                    "both": "no evidence either way for"}[sign]
+        notes.append(f"The map is flat: {explainer.title} found {evidence} '{label}'{where}.")
+    if method_note:
+        notes.append(method_note)
+    return " ".join(notes)
 
 
 def _choose_layer(spec: BackboneSpec, explainer, layer: str | None) -> str | None:
@@ -369,11 +461,11 @@ def _choose_layer(spec: BackboneSpec, explainer, layer: str | None) -> str | Non
     return layer or default_layer(spec.name)
 
 
-def _compute(explainer, target: Target, backbone: str, device: torch.device) -> list[RawMap]:
+def _compute(explainer, target: Target, backbone: str, device: torch.device, use_cache: bool = True) -> list[RawMap]:
     """Run ``explainer`` on the batch. A gradient-free channel method (CAM) on one image reuses a cached
     forward pass of the same input, so choosing another class for that image does not run the network."""
     single = target.inputs.shape[0] == 1
-    if not single or not isinstance(explainer, ChannelWeightedMethod) or explainer.needs_gradients:
+    if not use_cache or not single or not isinstance(explainer, ChannelWeightedMethod) or explainer.needs_gradients:
         return explainer.compute_batch(target)
     digest = hashlib.blake2b(target.inputs.detach().cpu().numpy().tobytes(), digest_size=16).hexdigest()
     key = (backbone, target.layer_name, str(device), digest)

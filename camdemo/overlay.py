@@ -20,8 +20,11 @@ COLORMAPS: dict[str, int] = {
     "inferno": cv2.COLORMAP_INFERNO,
     "magma": cv2.COLORMAP_MAGMA,
     "plasma": cv2.COLORMAP_PLASMA,
+    "diverging": -1,  # blue–white–red lookup table below: for signed maps (0.5 = zero)
 }
 COLOUR_BLIND_SAFE = ("viridis", "cividis", "inferno", "magma", "plasma")
+SIGNS = ("positive", "negative", "both")
+DEFAULT_SIGN = "positive"
 DEFAULT_COLORMAP = "jet"
 DEFAULT_OPACITY = 0.5
 
@@ -80,11 +83,46 @@ def heatmap_over_image(values: np.ndarray, size: tuple[int, int]) -> tuple[np.nd
     return heatmap, flat
 
 
+def signed_part(values: np.ndarray, sign: str) -> np.ndarray:
+    """The part of a signed map to show: ``positive`` → max(v, 0), ``negative`` → max(−v, 0), ``both`` → v."""
+    if sign == "positive":
+        return np.maximum(values, 0)
+    if sign == "negative":
+        return np.maximum(-values, 0)
+    if sign == "both":
+        return values
+    raise CamdemoError(f"Unknown sign '{sign}'. Choose one of: {', '.join(SIGNS)}.")
+
+
+def signed_heatmap_over_image(values: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """A signed raw map → H×W in [0, 1] with 0.5 for zero: 0.5 + 0.5 · v / max|v| (upsampled bicubically).
+
+    Both signs share one scale, so equal colours mean equal magnitudes for and against.
+    """
+    upsampled = upsample_values(values, size)
+    scale = float(np.abs(upsampled).max()) if upsampled.size else 0.0
+    if not np.isfinite(scale) or scale <= 1e-12:
+        return np.full(size, 0.5, dtype=np.float32), True
+    return np.clip(0.5 + 0.5 * upsampled / scale, 0.0, 1.0).astype(np.float32), False
+
+
+def display_heatmap(values: np.ndarray, size: tuple[int, int], sign: str = DEFAULT_SIGN) -> tuple[np.ndarray, bool]:
+    """What is shown for a raw map and a ``sign`` choice: (H×W in [0, 1], is_flat)."""
+    if sign == "both":
+        return signed_heatmap_over_image(values, size)
+    return heatmap_over_image(signed_part(values, sign), size)
+
+
+def _diverging_lut() -> np.ndarray:
+    levels = np.linspace(-1.0, 1.0, 256, dtype=np.float32)[None, :]
+    return cv2.cvtColor(diverging(levels), cv2.COLOR_RGB2BGR).reshape(256, 1, 3)
+
+
 def colorize(heatmap: np.ndarray, colormap: str = DEFAULT_COLORMAP) -> np.ndarray:
     """Map a [0, 1] heatmap to an RGB uint8 image with ``colormap``."""
     check_style(colormap)
-    code = COLORMAPS[colormap]
     levels = np.rint(heatmap * 255.0).astype(np.uint8)
+    code = _DIVERGING_LUT if colormap == "diverging" else COLORMAPS[colormap]
     return cv2.cvtColor(cv2.applyColorMap(levels, code), cv2.COLOR_BGR2RGB)
 
 
@@ -116,3 +154,6 @@ def diverging(values: np.ndarray) -> np.ndarray:
     red, white, blue = np.array([214, 39, 40.0]), np.array([255, 255, 255.0]), np.array([31, 119, 180.0])
     rgb = np.where(v >= 0, white + v * (red - white), white + (-v) * (blue - white))
     return np.rint(rgb).astype(np.uint8)
+
+
+_DIVERGING_LUT = _diverging_lut()

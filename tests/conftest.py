@@ -14,6 +14,13 @@ os.environ.setdefault("CAMDEMO_OFFLINE", "1")
 
 from camdemo.assets import ASSETS_DIR as ASSETS  # noqa: E402
 
+# Settings that make the slow methods quick in tests that only check plumbing (hooks, modes, batching):
+# fewer Score-CAM channels, IG steps, SmoothGrad samples and occlusion patches. Their correctness is
+# checked with full settings in test_method_zoo.py.
+QUICK_OPTIONS = {"scorecam": {"channels": 16}, "integrated_gradients": {"steps": 8, "tolerance": 1.0},
+                 "smoothgrad": {"samples": 2}, "occlusion": {"patch": 56, "stride": 56}}
+TINY_OPTIONS = {**QUICK_OPTIONS, "occlusion": {"patch": 1, "stride": 1}}  # for the 2×2 test nets
+
 
 class TinyGapNet(nn.Module):
     """1-channel input → features (1×1 conv with bias, ReLU) with 2 channels → GAP → linear, 2 classes.

@@ -36,12 +36,14 @@ def test_cam_equals_hand_computed_values(tiny_gap_net, tiny_input):
 def test_gradcam_equals_hand_computed_values_on_gap_net(tiny_gap_net, tiny_input):
     """∂y_0/∂f_k(i,j) = w_k/4, so α = (0.5, −0.25) and Grad-CAM_0 = ReLU(0.5·f1 − 0.25·f2) = [[0.5,1],[1.375,1.75]].
 
-    For class 1 every position is negative, so the map is all zeros after the ReLU.
+    The raw map keeps the sign. For class 1 (α = (−0.25, 0.75)) every position is negative,
+    [[−0.25, −0.5], [−0.375, −0.25]], so Grad-CAM (its positive part) is all zeros.
     """
     result = GradCAM().compute(tiny_target(tiny_gap_net, tiny_input, class_index=0))
     torch.testing.assert_close(result.values, torch.tensor([[0.5, 1.0], [1.375, 1.75]]))
     empty = GradCAM().compute(tiny_target(tiny_gap_net, tiny_input, class_index=1))
-    torch.testing.assert_close(empty.values, torch.zeros(2, 2))
+    torch.testing.assert_close(empty.values, torch.tensor([[-0.25, -0.5], [-0.375, -0.25]]))
+    torch.testing.assert_close(torch.relu(empty.values), torch.zeros(2, 2))
 
 
 class FlattenHeadNet(nn.Module):
@@ -74,7 +76,10 @@ def _gradcam_equals_cam(model, inputs, layer, head, classes):
         target = Target(model, inputs, class_index, model.get_submodule(layer), layer, head)
         cam = CAM().compute(target)
         gradcam = GradCAM().compute(target)
-        np.testing.assert_allclose(normalize_map(gradcam.values.numpy())[0], _relu_normalized(cam.values), atol=1e-5)
+        np.testing.assert_allclose(_relu_normalized(gradcam.values), _relu_normalized(cam.values), atol=1e-5)
+        # before the ReLU the two are proportional: Grad-CAM's signed map = CAM / Z
+        np.testing.assert_allclose(normalize_map(gradcam.values.numpy())[0], normalize_map(cam.values.numpy())[0],
+                                   atol=1e-5)
 
 
 def test_gradcam_at_last_layer_equals_relu_cam_random_gap_net():
@@ -155,7 +160,7 @@ def test_cam_mean_plus_bias_is_the_logit_real_weights(cat_image):
 def test_flat_map_is_reported_not_hidden(cat_image):
     """Grad-CAM for a class with no positive evidence gives a flat map and says so."""
     scores = [camdemo.explain(cat_image, method="gradcam", class_index=c) for c in range(0, 1000, 97)]
-    flat = [s for s in scores if not s.raw_map.any()]
+    flat = [s for s in scores if (s.raw_map <= 0).all()]
     for result in flat:
         assert "flat" in result.note and result.heatmap.max() == 0.0
 
@@ -164,7 +169,7 @@ def test_gradcam_steps_are_the_pieces_of_the_same_map(pair_image):
     from camdemo.steps import gradcam_steps
     steps = gradcam_steps(pair_image, class_index=967, top=6)
     assert steps.class_label == "espresso" and steps.layer == "head" and steps.channels == 1280
-    np.testing.assert_array_equal(steps.after_relu, camdemo.explain(pair_image, class_index=967).raw_map)
+    np.testing.assert_array_equal(steps.weighted_sum, camdemo.explain(pair_image, class_index=967).raw_map)
     np.testing.assert_allclose(steps.after_relu, np.maximum(steps.weighted_sum, 0))
     np.testing.assert_array_equal(steps.heatmap, camdemo.explain(pair_image, class_index=967).heatmap)
     shares = [step.mean_contribution for step in steps.strongest]

@@ -1,14 +1,24 @@
-"""The explanation methods, by registry name."""
+"""The explanation methods, by registry name, in the order the UI lists them."""
 
 from __future__ import annotations
 
 from ..errors import CamdemoError
 from .base import ChannelWeightedMethod, LayerForward, Method, RawMap, Target, choose_class, choose_classes
 from .cam import CAM
+from .eigencam import EigenCAM
 from .gradcam import GradCAM
+from .gradcam_variants import GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
+from .input_gradients import GuidedBackprop, GuidedGradCAM, InputAttributionMethod, InputXGradient, IntegratedGradients
+from .occlusion import Occlusion
 from .saliency import Saliency
+from .scorecam import ScoreCAM
+from .smoothgrad import SmoothGrad
 
-METHODS: dict[str, Method] = {method.name: method for method in (CAM(), GradCAM(), Saliency())}
+METHODS: dict[str, Method] = {method.name: method for method in (
+    CAM(), GradCAM(), GradCAMPlusPlus(), XGradCAM(), LayerCAM(), HiResCAM(), ScoreCAM(), EigenCAM(),
+    Saliency(), SmoothGrad(), InputXGradient(), IntegratedGradients(), GuidedBackprop(), GuidedGradCAM(),
+    Occlusion(),
+)}
 
 
 def get_method(name: str) -> Method:
@@ -19,5 +29,7 @@ def get_method(name: str) -> Method:
         raise CamdemoError(f"Unknown method '{name}'. Choose one of: {', '.join(METHODS)}.") from None
 
 
-__all__ = ["CAM", "GradCAM", "Saliency", "Method", "ChannelWeightedMethod", "LayerForward", "RawMap", "Target", "METHODS",
+__all__ = ["CAM", "GradCAM", "GradCAMPlusPlus", "XGradCAM", "LayerCAM", "HiResCAM", "ScoreCAM", "EigenCAM", "Saliency",
+           "SmoothGrad", "InputXGradient", "IntegratedGradients", "GuidedBackprop", "GuidedGradCAM", "Occlusion",
+           "InputAttributionMethod", "Method", "ChannelWeightedMethod", "LayerForward", "RawMap", "Target", "METHODS",
            "get_method", "choose_class", "choose_classes"]

@@ -10,8 +10,8 @@ live only inside ``compute`` (see ``camdemo.hooks``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 from torch import nn
@@ -30,15 +30,33 @@ class Target:
     layer: nn.Module | None = None
     layer_name: str | None = None
     head: GapLinearHead | None = None  # the GAP → linear head, for CAM
+    options: Mapping[str, Any] = field(default_factory=dict)  # checked by ``Method.check_options``
+    progress: Callable[[float, str], None] | None = None  # for slow methods: (fraction done, what)
+    constant_input: Callable[[int], torch.Tensor] | None = None  # grey level 0–255 → model input 1×3×S×S
+
+    def report(self, fraction: float, what: str) -> None:
+        if self.progress is not None:
+            self.progress(min(1.0, max(0.0, fraction)), what)
+
+    def constant(self, level: int) -> torch.Tensor:
+        """The model input of a uniform image of grey ``level`` (0 = black), shaped like one input image."""
+        if self.constant_input is None:  # no preprocessing known: the input space's zero
+            return torch.zeros_like(self.inputs[:1])
+        return self.constant_input(level).to(self.inputs.device, self.inputs.dtype)
 
 
 @dataclass(frozen=True)
 class RawMap:
-    """A method's result before normalisation: ``values`` is h×w (signed for CAM), on the model's device."""
+    """A method's result before normalisation: ``values`` is h×w, on the model's device.
+
+    For a method with ``signed = True`` the values keep their sign (positive: for the class,
+    negative: against it); the display chooses which part to show.
+    """
 
     values: torch.Tensor
     logits: torch.Tensor  # the class scores of the same forward pass, shape (num_classes,)
     class_index: int
+    note: str = ""  # something the method measured that a person should read (e.g. IG's completeness)
 
 
 def choose_classes(logits: torch.Tensor, class_index: int | None | tuple[int | None, ...]) -> list[int]:
@@ -67,6 +85,25 @@ class Method(ABC):
     paper: ClassVar[str]  # citation shown in the UI
     summary: ClassVar[str]  # one paragraph for learners: what the map shows
     uses_layer: ClassVar[bool] = True  # False for input-gradient methods
+    signed: ClassVar[bool] = False  # True when the raw map's negative values mean "against the class"
+    family: ClassVar[str] = "CAM"  # "CAM", "gradient" or "perturbation", for grouping in the UI
+    option_defaults: ClassVar[Mapping[str, Any]] = {}  # method settings, e.g. IG's steps
+
+    def check_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The defaults updated by ``options`` (unknown keys are ignored); ``CamdemoError`` for bad values."""
+        merged = dict(self.option_defaults)
+        for key, value in (options or {}).items():
+            if key in merged and value is not None:
+                merged[key] = value
+        self.validate_options(merged)
+        return merged
+
+    def validate_options(self, options: dict[str, Any]) -> None:
+        """Check (and convert in place) this method's options; ``CamdemoError`` with a human message."""
+
+    def option(self, target: Target, name: str) -> Any:
+        """``target``'s value of one of this method's options, or its default."""
+        return target.options.get(name, self.option_defaults[name])
 
     def unavailable_reason(self, spec: BackboneSpec) -> str | None:
         """Why this method cannot explain ``spec``'s model, or None when it can."""
@@ -88,7 +125,9 @@ class Method(ABC):
 class ChannelWeightedMethod(Method):
     """Map = Σ_k w_k · A_k over the channels A_k of a layer's output; ReLU if ``relu``.
 
-    Subclasses only say how to get the channel weights w (the pattern of torch-cam).
+    Subclasses only say how to get the weights w (the pattern of torch-cam): one per channel, shape
+    (C,), or one per channel and position, shape (C, h, w), for the element-wise methods (LayerCAM,
+    HiResCAM).
     """
 
     relu: ClassVar[bool] = True
@@ -96,9 +135,11 @@ class ChannelWeightedMethod(Method):
 
     @abstractmethod
     def channel_weights(
-        self, target: Target, activations: torch.Tensor, gradients: torch.Tensor | None, class_index: int
+        self, target: Target, activations: torch.Tensor, gradients: torch.Tensor | None, class_index: int,
+        image: torch.Tensor,
     ) -> torch.Tensor:
-        """Weights w of shape (C,) for activations A of shape (C, h, w) and dScore/dA of the same shape."""
+        """Weights w, (C,) or (C, h, w), for activations A (C, h, w), dScore/dA (same shape) and the image's
+        model input (1×3×S×S)."""
 
     def activations_for_map(self, target: Target, activations: torch.Tensor) -> torch.Tensor:
         """The maps A_k that the weights apply to (CAM overrides this for DenseNet's ReLU)."""
@@ -132,7 +173,7 @@ class ChannelWeightedMethod(Method):
             activations = self.activations_for_map(target, forward.layer_output.detach()[i])
             with torch.no_grad():
                 weights = self.channel_weights(target, activations, None if gradients is None else gradients[i],
-                                               class_index)
+                                               class_index, target.inputs[i:i + 1])
             terms.append(ChannelTerms(class_index, weights, activations, forward.logits.detach()[i]))
         return terms
 
@@ -141,7 +182,7 @@ class ChannelWeightedMethod(Method):
         results = []
         for terms in self.channel_terms(target, forward):
             with torch.no_grad():
-                values = torch.einsum("k,khw->hw", terms.weights, terms.activations)
+                values = weighted_sum(terms.weights, terms.activations)
                 if self.relu:
                     values = torch.relu(values)
             results.append(RawMap(values=values, logits=terms.logits, class_index=terms.class_index))
@@ -151,12 +192,19 @@ class ChannelWeightedMethod(Method):
         return self.finish(target, self.forward(target))
 
 
+def weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
+    """Σ_k w_k · A_k for weights (C,) or (C, h, w) and activations (C, h, w)."""
+    if weights.dim() == 1:
+        return torch.einsum("k,khw->hw", weights, activations)
+    return (weights * activations).sum(dim=0)
+
+
 @dataclass(frozen=True)
 class ChannelTerms:
     """The pieces of a channel-weighted map for one image: map = Σ_k weights[k] · activations[k]."""
 
     class_index: int
-    weights: torch.Tensor  # (C,)
+    weights: torch.Tensor  # (C,) or (C, h, w)
     activations: torch.Tensor  # (C, h, w)
     logits: torch.Tensor  # (num_classes,)
 

@@ -14,8 +14,8 @@ class CAM(ChannelWeightedMethod):
     f_k are the feature maps that feed global average pooling and w_k^c the final linear layer's
     weights for class c, so the class score is y_c = mean_{x,y} M_c(x, y) + b_c: CAM is the class
     score resolved in space. It needs no gradients (one forward pass) and exists only for networks
-    whose head is exactly GAP → linear, at that one layer. The map is signed (no ReLU), as in the
-    paper; it is min–max normalised for display.
+    whose head is exactly GAP → linear, at that one layer. The raw map is signed (no ReLU): its
+    positive part argues for the class, its negative part against it.
 
     Zhou, Khosla, Lapedriza, Oliva, Torralba. "Learning Deep Features for Discriminative
     Localization." CVPR 2016. arXiv:1512.04150
@@ -31,6 +31,7 @@ class CAM(ChannelWeightedMethod):
         "head is global average pooling followed by one linear layer, and only at that last layer."
     )
     relu = False
+    signed = True
     needs_gradients = False
 
     def unavailable_reason(self, spec: BackboneSpec) -> str | None:
@@ -44,6 +45,6 @@ class CAM(ChannelWeightedMethod):
             return torch.relu(activations)
         return activations
 
-    def channel_weights(self, target, activations, gradients, class_index):
+    def channel_weights(self, target, activations, gradients, class_index, image):
         classifier = target.model.get_submodule(target.head.classifier)
         return classifier.weight[class_index].to(activations.dtype)

@@ -8,6 +8,10 @@ from .base import ChannelWeightedMethod
 class GradCAM(ChannelWeightedMethod):
     """L_c = ReLU(Σ_k α_k^c · A_k), with α_k^c = (1/Z) Σ_{i,j} ∂y_c / ∂A_k(i, j).
 
+    The raw map keeps the sign of Σ_k α_k^c A_k: its positive part is Grad-CAM, and its negative
+    part is the paper's counterfactual explanation, ReLU(Σ_k (−α_k^c) A_k): regions whose removal
+    would make the network more confident in the class (section 5 of the paper).
+
     y_c is the class score before softmax (the logit) and A_k the chosen layer's feature maps. At
     the last layer of a GAP → linear network ∂y_c/∂A_k = w_k^c / Z everywhere, so Grad-CAM equals
     CAM after ReLU, up to scale. Works at any layer with a spatial map.
@@ -27,5 +31,8 @@ class GradCAM(ChannelWeightedMethod):
         "backward pass."
     )
 
-    def channel_weights(self, target, activations, gradients, class_index):
+    relu = False
+    signed = True
+
+    def channel_weights(self, target, activations, gradients, class_index, image):
         return gradients.mean(dim=(1, 2))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import torch
+from .base import RawMap, Target
+from .input_gradients import InputAttributionMethod, class_score_gradients, gradients_and_logits
 
-from .base import Method, RawMap, Target, choose_classes
 
-
-class Saliency(Method):
+class Saliency(InputAttributionMethod):
     """M_c(i, j) = max_colour |∂y_c / ∂x(colour, i, j)|.
 
     The absolute gradient of the class logit with respect to each input pixel, maximum over the
@@ -26,15 +25,12 @@ class Saliency(Method):
         "the model's input resolution, so it is sharp but speckled, and it does not use a layer. One forward and "
         "one full backward pass."
     )
-    uses_layer = False
+
+    def attribute(self, target, inputs, classes):
+        return class_score_gradients(target.model, inputs, classes).abs()
 
     def compute_batch(self, target: Target) -> list[RawMap]:
-        inputs = target.inputs.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            logits = target.model(inputs)
-        classes = choose_classes(logits, target.class_index)
-        rows = torch.arange(len(classes), device=logits.device)
-        score = logits[rows, torch.tensor(classes, device=logits.device)].sum()  # images are independent
-        (gradients,) = torch.autograd.grad(score, inputs)
+        # one pass gives the logits, the classes and the gradients (no separate forward pass)
+        gradients, logits, classes = gradients_and_logits(target.model, target.inputs, target.class_index)
         values = gradients.abs().amax(dim=1)
-        return [RawMap(values=values[i], logits=logits.detach()[i], class_index=c) for i, c in enumerate(classes)]
+        return [RawMap(values=values[i], logits=logits[i], class_index=c) for i, c in enumerate(classes)]

@@ -1,0 +1,79 @@
+"""Occlusion (Zeiler & Fergus, ECCV 2014): how much the class score drops when a patch is hidden."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import CamdemoError
+from .base import Method, RawMap, Target, choose_classes
+
+
+class Occlusion(Method):
+    """M_c(i, j) = mean over the patches P that cover (i, j) of [y_c(x) − y_c(x with P set to the baseline)].
+
+    A grey square of ``patch`` × ``patch`` model-input pixels slides over the image with
+    ``stride``; each position costs one forward pass (batched, no gradients). Signed: positive
+    where hiding the patch lowers the class score (evidence for it), negative where hiding it
+    raises the score. Pixels that no patch covers get 0. Same definition as captum's Occlusion
+    with a scalar baseline.
+
+    Zeiler, Fergus. "Visualizing and Understanding Convolutional Networks." ECCV 2014.
+    arXiv:1311.2901
+    """
+
+    name = "occlusion"
+    title = "Occlusion"
+    paper = "Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014 (arXiv:1311.2901)"
+    summary = (
+        "Occlusion hides one square patch of the image at a time (grey) and records how much the class score "
+        "drops. It needs no gradients and no layer, and it is easy to trust, but it costs one forward pass per "
+        "patch position and cannot see anything smaller than the patch."
+    )
+    uses_layer = False
+    signed = True
+    family = "perturbation"
+    option_defaults = {"patch": 32, "stride": 16, "baseline": 128, "batch_size": 32}
+
+    def validate_options(self, options):
+        for key in ("patch", "stride", "baseline", "batch_size"):
+            options[key] = int(options[key])
+        if options["patch"] < 1 or options["stride"] < 1:
+            raise CamdemoError("Occlusion's patch size and stride must be at least 1 pixel.")
+        if options["stride"] > options["patch"]:
+            raise CamdemoError("Occlusion's stride must not exceed the patch size, or some pixels are never hidden.")
+        if not 0 <= options["baseline"] <= 255:
+            raise CamdemoError("Occlusion's baseline is a grey level between 0 and 255.")
+
+    def compute_batch(self, target: Target) -> list[RawMap]:
+        patch, stride = self.option(target, "patch"), self.option(target, "stride")
+        height, width = target.inputs.shape[-2:]
+        if patch > min(height, width):
+            raise CamdemoError(f"Occlusion's patch ({patch} px) is larger than the model's input ({height}×{width}).")
+        windows = [(top, left) for top in range(0, height - patch + 1, stride)
+                   for left in range(0, width - patch + 1, stride)]
+        baseline = target.constant(self.option(target, "baseline"))
+        batch = self.option(target, "batch_size")
+        with torch.no_grad():
+            logits = target.model(target.inputs)
+            classes = choose_classes(logits, target.class_index)
+            results = []
+            for i, class_index in enumerate(classes):
+                image = target.inputs[i:i + 1]
+                total = torch.zeros(height, width, dtype=torch.float32, device=image.device)
+                count = torch.zeros_like(total)
+                for start in range(0, len(windows), batch):
+                    chunk = windows[start:start + batch]
+                    occluded = image.repeat(len(chunk), 1, 1, 1)
+                    for k, (top, left) in enumerate(chunk):
+                        occluded[k, :, top:top + patch, left:left + patch] = baseline[0, :, top:top + patch,
+                                                                                      left:left + patch]
+                    drops = logits[i, class_index].float() - target.model(occluded)[:, class_index].float()
+                    for drop, (top, left) in zip(drops, chunk):
+                        total[top:top + patch, left:left + patch] += drop
+                        count[top:top + patch, left:left + patch] += 1
+                    done = min(len(windows), start + batch)
+                    target.report((i + done / len(windows)) / len(classes),
+                                  f"Occlusion: {done} of {len(windows)} patch positions")
+                values = torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
+                results.append(RawMap(values, logits[i], class_index))
+        return results

@@ -1,0 +1,94 @@
+"""SmoothGrad (Smilkov et al. 2017): average any gradient method over noisy copies of the input."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from ..errors import CamdemoError
+from .base import RawMap, Target, choose_classes
+from .input_gradients import InputAttributionMethod, replace_inputs
+
+
+class SmoothGrad(InputAttributionMethod):
+    """M̂_c(x) = reduce( (1/n) Σ_{i=1..n} R_c(x + ε_i) ),  ε_i ~ N(0, σ²),
+    σ = noise · (max(x) − min(x)),
+
+    where R_c is the wrapped method's attribution (saliency: |∂y_c/∂x|; Integrated Gradients,
+    Input × Gradient or Guided Backprop likewise). Averaging removes the speckle that comes from
+    the gradient's sharp local fluctuations. The noise is drawn from a seeded generator, so the
+    same request gives the same map.
+
+    Smilkov, Thorat, Kim, Viégas, Wattenberg. "SmoothGrad: removing noise by adding noise."
+    ICML Workshop 2017. arXiv:1706.03825
+    """
+
+    name = "smoothgrad"
+    title = "SmoothGrad"
+    paper = "Smilkov et al., SmoothGrad: removing noise by adding noise, ICML Workshop 2017 (arXiv:1706.03825)"
+    summary = (
+        "SmoothGrad runs a gradient method (saliency by default) on many copies of the image with random noise "
+        "added and averages the results: speckle cancels out and the object stands out. Costs one gradient "
+        "method per sample (25 by default)."
+    )
+    signed = True  # when the wrapped method is (Integrated Gradients, Input × Gradient)
+    option_defaults = {"base": "saliency", "samples": 25, "noise": 0.15, "seed": 0, "batch_size": 8}
+
+    def __init__(self, bases: dict[str, InputAttributionMethod] | None = None):
+        self._bases = bases  # filled by the registry (every gradient method but SmoothGrad itself)
+
+    @property
+    def bases(self) -> dict[str, InputAttributionMethod]:
+        if self._bases is None:
+            from . import METHODS
+
+            self._bases = {name: method for name, method in METHODS.items()
+                           if isinstance(method, InputAttributionMethod) and not isinstance(method, SmoothGrad)
+                           and not method.uses_layer}
+        return self._bases
+
+    def validate_options(self, options):
+        if options["base"] not in self.bases:
+            raise CamdemoError(f"SmoothGrad can wrap: {', '.join(self.bases)}; not '{options['base']}'.")
+        options["samples"] = int(options["samples"])
+        if not 1 <= options["samples"] <= 500:
+            raise CamdemoError("SmoothGrad needs between 1 and 500 samples.")
+        options["noise"] = float(options["noise"])
+        if not 0.0 <= options["noise"] <= 1.0:
+            raise CamdemoError("SmoothGrad's noise level is a fraction of the input range, between 0 and 1.")
+        options["seed"], options["batch_size"] = int(options["seed"]), max(1, int(options["batch_size"]))
+
+    def base_of(self, target: Target) -> InputAttributionMethod:
+        return self.bases[self.option(target, "base")]
+
+    def reduce(self, attributions):
+        raise NotImplementedError  # the wrapped method reduces; see compute_batch
+
+    def attribute(self, target, inputs, classes):
+        base = self.base_of(target)
+        inner = replace(replace_inputs(target, inputs, classes), options=base.check_options(target.options),
+                        progress=None)
+        samples, batch = self.option(target, "samples"), self.option(target, "batch_size")
+        results = []
+        for i, class_index in enumerate(classes):
+            image = inputs[i:i + 1]
+            sigma = self.option(target, "noise") * float(image.max() - image.min())
+            generator = torch.Generator(device="cpu").manual_seed(self.option(target, "seed"))  # per image: batch = alone
+            noise = torch.normal(0.0, torch.full((samples, *image.shape[1:]), sigma), generator=generator)
+            total = torch.zeros_like(image)
+            for start in range(0, samples, batch):
+                noisy = image + noise[start:start + batch].to(image.device, image.dtype)
+                total += base.attribute(inner, noisy, [class_index] * len(noisy)).sum(dim=0, keepdim=True)
+                target.report((i + min(samples, start + batch) / samples) / len(classes),
+                              f"SmoothGrad: sample {min(samples, start + batch)} of {samples}")
+            results.append(total / samples)
+        return torch.cat(results)
+
+    def compute_batch(self, target: Target) -> list[RawMap]:
+        with torch.no_grad():
+            logits = target.model(target.inputs)
+        classes = choose_classes(logits, target.class_index)
+        base = self.base_of(target)
+        values = base.reduce(self.attribute(target, target.inputs, classes)).detach()
+        return [RawMap(values[i], logits[i], c) for i, c in enumerate(classes)]
