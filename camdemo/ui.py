@@ -25,9 +25,12 @@ import camdemo
 from camdemo import shapes
 from camdemo.assets import EXAMPLES, asset
 from camdemo.boxes import iou
+from camdemo.sanity import DEFAULT_SANITY_METHODS
 from camdemo.models import get_spec
 from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize, draw_boxes
-from camdemo.ui_downloads import write_display, write_downloads
+from camdemo import ui_compare
+from camdemo.ui_downloads import write_display, write_downloads, write_gallery
+from camdemo.ui_options import CONTROLS, build_controls, control_updates, describe_all, options_for, sign_for
 from camdemo.ui_share import WRITE_URL_JS, settings_from_query
 from camdemo.ui_steps import show_steps
 
@@ -214,22 +217,36 @@ def render(explanation: camdemo.Explanation, show_boxes: bool) -> tuple[tuple, n
     return (original, overlay), heatmap, note
 
 
+def _reporter(progress: gr.Progress | None):
+    """A ``progress(fraction, text)`` callback for the engine that updates Gradio's progress bar."""
+    if progress is None:
+        return None
+    return lambda fraction, text: progress(fraction, desc=text)
+
+
 def run_explain(image_path: str | None, backbone: str, layer: str | None, method: str, class_choice: str | None,
-                colormap: str, opacity: float, show_boxes: bool = True):
+                colormap: str, opacity: float, show_boxes: bool = True, sign: str = "positive",
+                ig_steps=None, ig_baseline=None, sg_base=None, sg_samples=None, sg_noise=None, occlusion_patch=None,
+                occlusion_stride=None, scorecam_channels=None, progress=gr.Progress()):
     """The main event (API name ``explain``).
 
-    Returns the (original, overlay) pair, the heatmap image, the top-5, a summary, the class list, the
-    result's key (server-side), the three download files and the bundled example's name (or "").
+    After the image and the style come the sign to show and the method settings (used only by
+    their method; see ``camdemo.ui_options.CONTROLS``). Returns the (original, overlay) pair, the
+    heatmap image, the top-5, a summary, the class list, the result's key (server-side), the three
+    download files and the bundled example's name (or "").
     """
     if not image_path:
         raise gr.Error("Please upload an image first (or click one of the examples).")
     class_index = None if class_choice in (None, "", AUTO_CLASS) else _parse_class(class_choice)
+    options = options_for(method, [ig_steps, ig_baseline, sg_base, sg_samples, sg_noise, occlusion_patch,
+                                   occlusion_stride, scorecam_channels])
     started = time.perf_counter()
     try:
         rgb = _display_image(image_path)
         explanation = on_model_thread(camdemo.explain, rgb, backbone=backbone, method=method, layer=layer or None,
                                       class_index=class_index, colormap=colormap or DEFAULT_COLORMAP,
-                                      opacity=DEFAULT_OPACITY if opacity is None else float(opacity))
+                                      opacity=DEFAULT_OPACITY if opacity is None else float(opacity),
+                                      options=options, sign=sign_for(method, sign), progress=_reporter(progress))
     except camdemo.CamdemoError as error:
         raise gr.Error(str(error), print_exception=False) from None
     except Exception:  # keep serving; the log has the details
@@ -250,7 +267,8 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
             bundled_example(image_path) or "")
 
 
-def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, show_boxes=True, pending_class=None):
+def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, show_boxes=True, pending_class=None,
+                     sign="positive", *option_values):
     """A new image or backbone: explain the top-1 class (or the class a shared link asked for, once).
 
     This run is automatic, so settings left over from the previous backbone fall back to the new
@@ -264,7 +282,7 @@ def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, sho
     if layer not in {info.name for info in camdemo.layers(backbone)}:
         layer = None
     return (*run_explain(image_path, backbone, layer, method, pending_class or AUTO_CLASS, colormap, opacity,
-                         show_boxes), None)
+                         show_boxes, sign, *option_values, progress=None), None)
 
 
 def _parse_class(choice: str) -> int:
@@ -274,12 +292,15 @@ def _parse_class(choice: str) -> int:
         raise gr.Error(f"'{choice}' is not a class index; pick a class from the list.") from None
 
 
-def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = True):
-    """Colormap, opacity or box display changed: re-blend the last result, no network."""
+def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = True, sign: str | None = None):
+    """Colormap, opacity, sign or box display changed: re-draw the last result from its raw map, no network."""
     explanation = recent_results.get(key)
     if explanation is None:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    styled = explanation.restyled(colormap, opacity)
+    try:
+        styled = explanation.restyled(colormap, opacity, sign_for(explanation.method, sign))
+    except camdemo.CamdemoError as error:
+        raise gr.Error(str(error), print_exception=False) from None
     pair, heatmap, _ = render(styled, show_boxes)
     return (*write_display(pair, heatmap), *write_downloads(styled, pair[1], "image"))
 
@@ -291,16 +312,17 @@ def on_backbone_change(backbone: str, method: str, layer: str | None = None):
     fixed = {m.name: m.fixed_layer for m in camdemo.methods(backbone)}[method]
     layer = fixed or (layer if layer in {info.name for info in camdemo.layers(backbone)} else None) \
         or _layer_for(backbone, method)
-    return (gr.Dropdown(choices=layer_choices(backbone), value=layer, interactive=method != "saliency"),
+    info = {m.name: m for m in camdemo.methods(backbone)}[method]
+    return (gr.Dropdown(choices=layer_choices(backbone), value=layer, interactive=info.uses_layer and not info.fixed_layer),
             gr.Dropdown(choices=class_choices(backbone), value=AUTO_CLASS),
             gr.Radio(value=method), method_help(backbone, method), backbone_status(backbone))
 
 
-def on_method_change(backbone: str, method: str, layer: str | None):
-    fixed = {m.name: m.fixed_layer for m in camdemo.methods(backbone)}[method]
-    return (gr.Dropdown(choices=layer_choices(backbone), value=fixed or layer or _layer_for(backbone, method),
-                        interactive=method != "saliency"),
-            method_help(backbone, method))
+def on_method_change(backbone: str, method: str, layer: str | None, sign: str | None = None):
+    info = {m.name: m for m in camdemo.methods(backbone)}[method]
+    return (gr.Dropdown(choices=layer_choices(backbone), value=info.fixed_layer or layer or _layer_for(backbone, method),
+                        interactive=info.uses_layer and not info.fixed_layer),
+            method_help(backbone, method), *control_updates(method, sign))
 
 
 SHAPES = "shapes_gapnet"
@@ -371,6 +393,60 @@ def run_steps(image_path: str | None, backbone: str, layer: str | None, class_ch
         raise gr.Error(str(error), print_exception=False) from None
 
 
+def _class_of(class_choice: str | None) -> int | None:
+    return None if class_choice in (None, "", AUTO_CLASS) else _parse_class(class_choice)
+
+
+def _run_tab(function, image_path: str | None, *args, progress=None):
+    """Run one of the Compare / Sanity tab computations on the model thread, with camdemo's messages."""
+    if not image_path:
+        raise gr.Error("Upload an image (or click an example) on the Explain tab first.")
+    try:
+        return on_model_thread(function, _display_image(image_path), *args, progress=_reporter(progress))
+    except camdemo.CamdemoError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+
+
+def run_compare(image_path, backbone, layer, class_choice, method_names, with_faithfulness, colormap,
+                progress=gr.Progress()):
+    """Compare tab: the chosen methods side by side with times and faithfulness, for one class."""
+    if not method_names:
+        raise gr.Error("Tick at least one method to compare.")
+    items, table, deletion, insertion = _run_tab(ui_compare.compare, image_path, backbone, layer or None,
+                                                 _class_of(class_choice), list(method_names), bool(with_faithfulness),
+                                                 colormap or DEFAULT_COLORMAP, progress=progress)
+    return write_gallery(items), table, deletion, insertion
+
+
+def run_sweep(image_path, backbone, method, class_choice, count, colormap, progress=gr.Progress()):
+    """Compare tab: one method across layers, early to late."""
+    items, text = _run_tab(ui_compare.sweep, image_path, backbone, method, _class_of(class_choice), int(count),
+                           colormap or DEFAULT_COLORMAP, progress=progress)
+    return write_gallery(items), text
+
+
+def run_sanity(image_path, backbone, class_choice, method_names, steps, colormap, progress=gr.Progress()):
+    """Sanity check tab: cascading randomisation of a copy of the model."""
+    if not method_names:
+        raise gr.Error("Tick at least one method to check.")
+    items, table = _run_tab(ui_compare.sanity, image_path, backbone, _class_of(class_choice), list(method_names),
+                            int(steps), colormap or DEFAULT_COLORMAP, progress=progress)
+    return write_gallery(items), table
+
+
+def method_checkboxes(backbone: str, chosen) -> list[tuple[str, str]]:
+    return [(m.title, m.name) for m in camdemo.methods(backbone) if m.available]
+
+
+def on_backbone_tabs(backbone: str, compared: list[str] | None, checked: list[str] | None):
+    """The Compare and Sanity tabs offer only the methods that apply to the chosen backbone."""
+    available = [name for _, name in method_checkboxes(backbone, None)]
+    layered = [(m.title, m.name) for m in camdemo.methods(backbone) if m.uses_layer and not m.fixed_layer and m.available]
+    return (gr.CheckboxGroup(choices=method_checkboxes(backbone, None), value=[m for m in compared or [] if m in available]),
+            gr.CheckboxGroup(choices=method_checkboxes(backbone, None), value=[m for m in checked or [] if m in available]),
+            gr.Dropdown(choices=layered, value=camdemo.DEFAULT_METHOD))
+
+
 def _layer_for(backbone: str, method: str) -> str:
     fixed = {m.name: m.fixed_layer for m in camdemo.methods(backbone)}[method]
     return fixed or camdemo.layers(backbone)[0].name
@@ -392,7 +468,7 @@ def build_demo() -> gr.Blocks:
     method = camdemo.DEFAULT_METHOD
     with gr.Blocks(title="camdemo: explain image classifiers") as demo:
         gr.Markdown(INTRO)
-        with gr.Row():
+        with gr.Tab("Explain"), gr.Row():
             with gr.Column(scale=2):
                 image = ImageUpload(label="Your image", type="filepath", image_mode=None,
                                     sources=["upload", "clipboard"], height=320)
@@ -415,6 +491,8 @@ def build_demo() -> gr.Blocks:
                         [(f"{name}{' (colour-blind safe)' if name in COLOUR_BLIND_SAFE else ''}", name)
                          for name in COLORMAPS], value=DEFAULT_COLORMAP, label="Colormap")
                     opacity_box = gr.Slider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05, label="Heatmap opacity")
+                with gr.Accordion("Method settings", open=False):
+                    sign_box, option_boxes = build_controls()
                 boxes_box = gr.Checkbox(value=True, label="Show true boxes on generated shape examples",
                                         info="The shapes examples come with their objects' true boxes: white. "
                                              "Magenta: the box around the map's largest region above 20% of its "
@@ -437,8 +515,50 @@ def build_demo() -> gr.Blocks:
                     steps_md = gr.Markdown()
                     steps_gallery = gr.Gallery(label="Grad-CAM step by step", columns=4, height="auto",
                                                object_fit="contain", show_label=False)
+                with gr.Accordion("All methods at a glance", open=False):
+                    gr.Markdown(describe_all(backbone))
                 with gr.Accordion("Which backbones work offline?", open=False):
                     gr.Markdown(offline_table())
+        with gr.Tab("Compare"):
+            gr.Markdown(ui_compare.COMPARE_HELP)
+            with gr.Row():
+                compare_methods_box = gr.CheckboxGroup(
+                    method_checkboxes(backbone, None), value=[m for m in ui_compare.DEFAULT_COMPARE
+                                                              if m in dict(method_checkboxes(backbone, None)).values()],
+                    label="Methods (uses the image, backbone, layer and class of the Explain tab)")
+                with gr.Column(scale=0, min_width=220):
+                    faith_box = gr.Checkbox(value=True, label="Measure faithfulness (about 1 s per method)")
+                    compare_button = gr.Button("Compare methods", variant="primary")
+            compare_gallery = gr.Gallery(label="Methods side by side", columns=4, height="auto", object_fit="contain")
+            compare_md = gr.Markdown()
+            with gr.Row():
+                deletion_plot = gr.LinePlot(x="fraction of pixels", y="class probability", color="method",
+                                            title="Deletion: most important pixels removed first (lower is better)",
+                                            y_lim=[0, 1])
+                insertion_plot = gr.LinePlot(x="fraction of pixels", y="class probability", color="method",
+                                             title="Insertion: most important pixels restored first (higher is "
+                                                   "better)", y_lim=[0, 1])
+            gr.Markdown("### Layer sweep: one method from early to late layers")
+            with gr.Row():
+                sweep_method = gr.Dropdown([(m.title, m.name) for m in camdemo.methods(backbone)
+                                            if m.uses_layer and not m.fixed_layer and m.available],
+                                           value=method, label="Method")
+                sweep_count = gr.Slider(2, 8, value=4, step=1, label="Layers")
+                sweep_button = gr.Button("Sweep the layers")
+            sweep_gallery = gr.Gallery(label="Early → late", columns=4, height="auto", object_fit="contain")
+            sweep_md = gr.Markdown()
+        with gr.Tab("Sanity check"):
+            gr.Markdown(ui_compare.SANITY_HELP)
+            with gr.Row():
+                sanity_methods_box = gr.CheckboxGroup(
+                    method_checkboxes(backbone, None), value=list(DEFAULT_SANITY_METHODS),
+                    label="Methods (uses the image, backbone and class of the Explain tab)")
+                with gr.Column(scale=0, min_width=220):
+                    sanity_steps = gr.Slider(2, 8, value=4, step=1, label="Randomisation steps")
+                    sanity_button = gr.Button("Randomise the model and compare", variant="primary")
+            sanity_md = gr.Markdown()
+            sanity_gallery = gr.Gallery(label="Maps as more layers get random weights (rows: steps)",
+                                        columns=len(DEFAULT_SANITY_METHODS), height="auto", object_fit="contain")
         result_key = gr.State(None)
         pending_class = gr.State(None)  # a class from a shared link, used once by the next automatic run
         example_name = gr.Textbox(visible="hidden", label="example")
@@ -446,12 +566,12 @@ def build_demo() -> gr.Blocks:
         outputs = [slider, heatmap_img, top5, summary_md, class_box, result_key, download_overlay, download_npy,
                    download_png, example_name]
         settings = [backbone_box, layer_box, method_box]
-        explain_inputs = [image, *settings, class_box, colormap_box, opacity_box, boxes_box]
+        explain_inputs = [image, *settings, class_box, colormap_box, opacity_box, boxes_box, sign_box, *option_boxes]
         url_inputs = [backbone_box, layer_box, method_box, class_box, colormap_box, opacity_box, example_name]
         gr.on([button.click, layer_box.input, class_box.input], run_explain, inputs=explain_inputs, outputs=outputs,
               api_name="explain", concurrency_limit=1, concurrency_id="model").then(
             None, inputs=url_inputs, js=WRITE_URL_JS)
-        top1_inputs = [image, *settings, colormap_box, opacity_box, boxes_box, pending_class]
+        top1_inputs = [image, *settings, colormap_box, opacity_box, boxes_box, pending_class, sign_box, *option_boxes]
         top1_outputs = [*outputs, pending_class]
         image.change(on_image_change, inputs=[image, backbone_box, method_box, layer_box],
                      outputs=[backbone_box, layer_box, class_box, method_box, method_md, backbone_md],
@@ -465,17 +585,31 @@ def build_demo() -> gr.Blocks:
             run_explain_top1, inputs=top1_inputs, outputs=top1_outputs,
             api_visibility="private", concurrency_limit=1, concurrency_id="model").then(
             None, inputs=url_inputs, js=WRITE_URL_JS)
-        method_box.input(on_method_change, inputs=[backbone_box, method_box, layer_box],
-                         outputs=[layer_box, method_md], api_visibility="private").then(
+        method_box.input(on_method_change, inputs=[backbone_box, method_box, layer_box, sign_box],
+                         outputs=[layer_box, method_md, sign_box, *option_boxes], api_visibility="private").then(
             run_explain, inputs=explain_inputs, outputs=outputs, api_visibility="private",
             concurrency_limit=1, concurrency_id="model").then(None, inputs=url_inputs, js=WRITE_URL_JS)
-        gr.on([colormap_box.input, opacity_box.release, boxes_box.input], restyle,
-              inputs=[result_key, colormap_box, opacity_box, boxes_box],
+        gr.on([colormap_box.input, opacity_box.release, boxes_box.input, sign_box.input], restyle,
+              inputs=[result_key, colormap_box, opacity_box, boxes_box, sign_box],
               outputs=[slider, heatmap_img, download_overlay, download_npy, download_png],
               api_visibility="private", concurrency_limit=4).then(None, inputs=url_inputs, js=WRITE_URL_JS)
         steps_button.click(run_steps, inputs=[image, backbone_box, layer_box, class_box, colormap_box],
                            outputs=[steps_gallery, steps_md], api_visibility="private", concurrency_limit=1,
                            concurrency_id="model")
+        compare_button.click(run_compare, inputs=[image, backbone_box, layer_box, class_box, compare_methods_box,
+                                                  faith_box, colormap_box],
+                             outputs=[compare_gallery, compare_md, deletion_plot, insertion_plot],
+                             api_name="compare", concurrency_limit=1, concurrency_id="model")
+        sweep_button.click(run_sweep, inputs=[image, backbone_box, sweep_method, class_box, sweep_count, colormap_box],
+                           outputs=[sweep_gallery, sweep_md], api_name="layer_sweep", concurrency_limit=1,
+                           concurrency_id="model")
+        sanity_button.click(run_sanity, inputs=[image, backbone_box, class_box, sanity_methods_box, sanity_steps,
+                                                colormap_box],
+                            outputs=[sanity_gallery, sanity_md], api_name="sanity_check", concurrency_limit=1,
+                            concurrency_id="model")
+        backbone_box.change(on_backbone_tabs, inputs=[backbone_box, compare_methods_box, sanity_methods_box],
+                            outputs=[compare_methods_box, sanity_methods_box, sweep_method], api_visibility="private",
+                            queue=False)
         demo.load(restore_from_url, inputs=None,
                   outputs=[backbone_box, layer_box, method_box, class_box, colormap_box, opacity_box, method_md,
                            backbone_md, pending_class, image], api_visibility="private")

@@ -59,3 +59,14 @@ def write_downloads(explanation: camdemo.Explanation, overlay: np.ndarray, name:
     np.save(heatmap_npy, explanation.heatmap)
     cv2.imwrite(str(heatmap_png), np.rint(explanation.heatmap * 255).astype(np.uint8))
     return str(overlay_path), str(heatmap_npy), str(heatmap_png)
+
+
+def write_gallery(items: list[tuple[np.ndarray, str]]) -> list[tuple[str, str]]:
+    """Captioned pictures for a ``gr.Gallery``, written as JPEG files (see the module note on arrays)."""
+    folder = _new_folder()
+    written = []
+    for index, (rgb, caption) in enumerate(items):
+        path = folder / f"{index:03d}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        written.append((str(path), caption))
+    return written

@@ -208,5 +208,38 @@ def test_controls_follow_the_backbone():
     assert method.value == "gradcam"  # CAM does not apply to VGG-16: switch and say why
     assert "features.29" == layers.value and "Grad-CAM" in method_help
     assert "Not available here: CAM" in status
-    layer_update, help_text = ui.on_method_change("efficientnet_lite0", "cam", "blocks.10")
+    layer_update, help_text, sign, *settings = ui.on_method_change("efficientnet_lite0", "cam", "blocks.10")
     assert layer_update.value == "head" and "CAM is computed at layer `head`" in help_text
+    assert sign.interactive and not any(update["visible"] for update in settings)  # CAM is signed, has no settings
+    _, _, sign, *settings = ui.on_method_change("efficientnet_lite0", "integrated_gradients", "head", "both")
+    assert sign.value == "both" and [update["visible"] for update in settings][:2] == [True, True]
+    _, _, sign, *_ = ui.on_method_change("efficientnet_lite0", "saliency", "head", "both")
+    assert sign.value == "positive" and not sign.interactive  # saliency has no sign
+
+
+def test_api_takes_the_sign_and_method_settings_and_old_calls_still_work(server):
+    """The explain endpoint's new inputs (sign, method settings) come after the old eight and have defaults."""
+    from gradio_client import Client, handle_file
+    client = Client(server, verbose=False)
+    image = handle_file(str(ASSETS / "cat_and_coffee.jpg"))
+    signed = client.predict(image, "efficientnet_lite0", "head", "gradcam", "967", "jet", 0.5, False, "both",
+                            api_name="/explain")
+    assert "Grad-CAM" in signed[3]
+    ig = client.predict(image, "efficientnet_lite0", None, "integrated_gradients", "967", "jet", 0.5, False, "positive",
+                        16, "black", api_name="/explain")
+    assert "Completeness" in ig[3] and "Integrated Gradients" in ig[3]
+
+
+def test_compare_and_sanity_endpoints_through_the_server(server):
+    from gradio_client import Client, handle_file
+    client = Client(server, verbose=False)
+    image = handle_file(str(ASSETS / "cat_and_coffee.jpg"))
+    gallery, table, deletion, insertion = client.predict(image, "efficientnet_lite0", "head", "967",
+                                                         ["gradcam", "eigencam"], True, "jet", api_name="/compare")
+    assert len(gallery) == 2 and "espresso" in table and "deletion" in table.lower()
+    assert "Grad-CAM" in gallery[0]["caption"] and "ms" in gallery[0]["caption"]
+    gallery, text = client.predict(image, "efficientnet_lite0", "gradcam", "auto", 3, "jet", api_name="/layer_sweep")
+    assert len(gallery) == 3 and "stem" in text
+    gallery, table = client.predict(image, "efficientnet_lite0", "auto", ["gradcam", "guided_backprop"], 2, "jet",
+                                    api_name="/sanity_check")
+    assert len(gallery) == 2 * 3 and "Guided Backprop" in table and "trained" in table
