@@ -9,6 +9,7 @@ Public API (the web app uses exactly this)::
     result.predictions  # top-5 (index, label, probability)
 
     camdemo.backbones(), camdemo.layers("resnet50"), camdemo.methods("vgg16")
+    camdemo.faithfulness(result), camdemo.compare_methods(...), camdemo.cascading_randomization(...)
 
 Every problem a user can cause raises ``camdemo.CamdemoError`` with a message for people.
 """
@@ -20,9 +21,14 @@ from .errors import CamdemoError
 from .images import load_image
 from .target_layers import LayerInfo
 from .overlay import COLORMAPS
+from .faithfulness import Faithfulness, faithfulness
+from .compare import compare_methods, layer_sweep
+from .sanity import cascading_randomization
+from .steps import gradcam_steps
 
 __all__ = [
     "explain", "explain_many", "backbones", "layers", "methods", "class_names", "load_image", "default_device",
     "Explanation", "Prediction", "MethodInfo", "LayerInfo", "CamdemoError", "COLORMAPS",
-    "DEFAULT_BACKBONE", "DEFAULT_METHOD",
+    "DEFAULT_BACKBONE", "DEFAULT_METHOD", "faithfulness", "Faithfulness", "compare_methods", "layer_sweep",
+    "cascading_randomization", "gradcam_steps",
 ]

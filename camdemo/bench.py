@@ -37,6 +37,9 @@ from camdemo.explainers import METHODS, Target
 from camdemo.models import GapLinearHead, get_spec, load_model
 from camdemo.target_layers import default_layer
 
+# Methods that run the network many times (per channel, step, sample or patch): timed only with --zoo,
+# in their own table, because one run takes seconds on a CPU.
+MULTI_PASS = ("scorecam", "smoothgrad", "integrated_gradients", "occlusion")
 IMAGENET_CLASSES = (285, 967)  # 'Egyptian cat' (explained) and 'espresso' (the class changed to)
 
 
@@ -80,7 +83,8 @@ def _setup(model_name: str, device: str):
         spec.cam_head, spec.title
 
 
-def build_rows(model_name: str, device: str, peers: bool) -> tuple[str, list[Row]]:
+def build_rows(model_name: str, device: str, peers: bool, multi_pass: bool = False) -> tuple[str, list[Row]]:
+    """The floor, then each single-pass method (or, with ``multi_pass``, each multi-pass one), then peers."""
     model, inputs, layer_name, head, title = _setup(model_name, device)
     class_index, _ = bench_classes(model_name)
 
@@ -94,23 +98,36 @@ def build_rows(model_name: str, device: str, peers: bool) -> tuple[str, list[Row
         sync()
 
     rows: list[Row] = [("forward pass, no gradients (floor)", "torch", forward)]
+    spec = get_spec("resnet50" if model_name == "resnet50-random" else model_name)
     for method in METHODS.values():
-        if method.name == "cam" and head is None:
+        if (method.name in MULTI_PASS) != multi_pass or method.unavailable_reason(spec) or (
+                method.name == "cam" and head is None):
             continue
         layer = (head.layer if method.name == "cam" else layer_name) if method.uses_layer else None
-        target = Target(model, inputs, class_index, model.get_submodule(layer) if layer else None, layer, head)
+        target = Target(model, inputs, class_index, model.get_submodule(layer) if layer else None, layer, head,
+                        options=method.check_options(None), constant_input=lambda level: spec.preprocess(
+                            np.full((spec.input_size, spec.input_size, 3), level, np.uint8), device))
 
         def run(method=method, target=target):
             method.compute(target)
             sync()
 
-        rows.append((method.title + (f" at {layer}" if layer else ""), "camdemo", run))
+        rows.append((method.title + (f" at {layer}" if layer else "") + _settings(method), "camdemo", run))
     if peers:
-        rows += _peer_rows(model, inputs, layer_name, head, sync, class_index)
+        rows += _peer_rows(model, inputs, layer_name, head, sync, class_index, multi_pass)
     return title, rows
 
 
-def _peer_rows(model, inputs, layer_name, head, sync, class_index: int) -> list[Row]:
+def _settings(method) -> str:
+    """What a multi-pass method's row ran with, so rows of different libraries compare like with like."""
+    defaults = method.option_defaults
+    return {"scorecam": f", {defaults.get('channels')} channels",
+            "integrated_gradients": f", {defaults.get('steps')} steps (+ doubling)",
+            "smoothgrad": f" ({defaults.get('base')}), {defaults.get('samples')} samples",
+            "occlusion": f", patch {defaults.get('patch')}, stride {defaults.get('stride')}"}.get(method.name, "")
+
+
+def _peer_rows(model, inputs, layer_name, head, sync, class_index: int, multi_pass: bool = False) -> list[Row]:
     """The same methods from pytorch-grad-cam, torchcam and captum.
 
     Each extractor gets its own copy of the model with trainable parameters: pytorch-grad-cam and
@@ -120,15 +137,19 @@ def _peer_rows(model, inputs, layer_name, head, sync, class_index: int) -> list[
         return copy.deepcopy(model).requires_grad_(True).eval()
 
     rows: list[Row] = []
+    if multi_pass:
+        return _multi_pass_peer_rows(trainable, inputs, layer_name, sync, class_index)
     try:
-        from pytorch_grad_cam import GradCAM as PGCGradCAM
+        import pytorch_grad_cam
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-        pgc_model = trainable()
-        pgc = PGCGradCAM(model=pgc_model, target_layers=[pgc_model.get_submodule(layer_name)])
         targets = [ClassifierOutputTarget(class_index)]
-        rows.append((f"Grad-CAM at {layer_name}", "pytorch-grad-cam", lambda: (pgc(input_tensor=inputs, targets=targets),
-                                                                             sync())))
+        for ours, theirs in (("Grad-CAM", "GradCAM"), ("Grad-CAM++", "GradCAMPlusPlus"), ("XGrad-CAM", "XGradCAM"),
+                             ("LayerCAM", "LayerCAM"), ("HiResCAM", "HiResCAM"), ("Eigen-CAM", "EigenCAM")):
+            pgc_model = trainable()
+            pgc = getattr(pytorch_grad_cam, theirs)(model=pgc_model, target_layers=[pgc_model.get_submodule(layer_name)])
+            rows.append((f"{ours} at {layer_name}", "pytorch-grad-cam",
+                         lambda pgc=pgc: (pgc(input_tensor=inputs, targets=targets), sync())))
     except ImportError:
         pass
     try:
@@ -159,6 +180,47 @@ def _peer_rows(model, inputs, layer_name, head, sync, class_index: int) -> list[
             inputs, target=class_index, relu_attributions=True), sync())))
         rows.append(("Saliency", "captum", lambda: (captum_saliency.attribute(
             inputs, target=class_index, abs=True).amax(dim=1), sync())))
+        from captum.attr import GuidedBackprop, GuidedGradCam, InputXGradient
+
+        captum_ixg, captum_gbp = InputXGradient(captum_model), GuidedBackprop(captum_model)
+        captum_ggc = GuidedGradCam(captum_model, captum_model.get_submodule(layer_name))
+        rows.append(("Input × Gradient", "captum", lambda: (captum_ixg.attribute(inputs, target=class_index), sync())))
+        rows.append(("Guided Backprop", "captum", lambda: (captum_gbp.attribute(inputs, target=class_index), sync())))
+        rows.append((f"Guided Grad-CAM at {layer_name}", "captum", lambda: (captum_ggc.attribute(
+            inputs, target=class_index, interpolate_mode="bilinear"), sync())))
+    except ImportError:
+        pass
+    return rows
+
+
+def _multi_pass_peer_rows(trainable, inputs, layer_name, sync, class_index: int) -> list[Row]:
+    """Score-CAM (pytorch-grad-cam, all channels) and captum's IG, NoiseTunnel and Occlusion, same settings."""
+    rows: list[Row] = []
+    try:
+        from pytorch_grad_cam import ScoreCAM
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        own = trainable()
+        scorecam = ScoreCAM(own, [own.get_submodule(layer_name)])
+        scorecam.batch_size = 8
+        rows.append((f"Score-CAM at {layer_name}, all channels", "pytorch-grad-cam",
+                     lambda: (scorecam(input_tensor=inputs, targets=[ClassifierOutputTarget(class_index)]), sync())))
+    except ImportError:
+        pass
+    try:
+        from captum.attr import IntegratedGradients, NoiseTunnel, Occlusion, Saliency
+
+        own = trainable()
+        ig, tunnel, occlusion = IntegratedGradients(own), NoiseTunnel(Saliency(own)), Occlusion(own)
+        sigma = 0.15 * float(inputs.max() - inputs.min())
+        rows.append(("Integrated Gradients, 128 steps", "captum", lambda: (ig.attribute(
+            inputs, baselines=0.0, target=class_index, n_steps=128, internal_batch_size=16), sync())))
+        rows.append(("SmoothGrad (saliency), 25 samples", "captum", lambda: (tunnel.attribute(
+            inputs, nt_type="smoothgrad", nt_samples=25, nt_samples_batch_size=8, stdevs=sigma, target=class_index),
+            sync())))
+        rows.append(("Occlusion, patch 32, stride 16", "captum", lambda: (occlusion.attribute(
+            inputs, sliding_window_shapes=(3, 32, 32), strides=(3, 16, 16), target=class_index, baselines=0.0,
+            perturbations_per_eval=32), sync())))
     except ImportError:
         pass
     return rows
@@ -246,8 +308,15 @@ def print_table(title: str, results: list[tuple[str, str, float, float | None]])
         print(f"| {name} | {library} | {ms:.1f} | {ms / floor:.2f} |{extra}")
 
 
-def speed(model_name: str, repeats: int, threads: int, device: str, peers: bool, memory: bool) -> None:
+def speed(model_name: str, repeats: int, threads: int, device: str, peers: bool, memory: bool,
+          multi_pass: bool = False) -> None:
     torch.set_num_threads(threads)
+    if multi_pass:
+        title, rows = build_rows(model_name, device, peers, multi_pass=True)
+        milliseconds = interleaved_medians([run for _, _, run in rows], repeats, warmup=1)
+        print_table(f"{title}, multi-pass methods with their default settings, {device}, median of {repeats}",
+                    [(name, library, ms, None) for (name, library, _), ms in zip(rows, milliseconds)])
+        return
     title, rows = build_rows(model_name, device, peers)
     if model_name in camdemo.models.backbone_names():
         rows += end_to_end_rows(model_name, device)
@@ -280,8 +349,11 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--device", default=str(camdemo.default_device()))
     run.add_argument("--peers", action="store_true", help="also time pytorch-grad-cam, torchcam and captum")
     run.add_argument("--memory", action="store_true", help="peak memory per row (a fresh process each)")
+    run.add_argument("--multi-pass", action="store_true",
+                     help=f"instead, time the methods that run the network many times ({', '.join(MULTI_PASS)}); "
+                          "use a small --repeats")
     args = parser.parse_args(argv)
-    speed(args.backbone, args.repeats, args.threads, args.device, args.peers, args.memory)
+    speed(args.backbone, args.repeats, args.threads, args.device, args.peers, args.memory, args.multi_pass)
 
 
 if __name__ == "__main__":

@@ -15,3 +15,12 @@ def test_speed_table_runs_for_any_backbone(backbone, explained, capsys):
     assert f"class {explained}," in table and "| forward pass, no gradients (floor) | torch |" in table
     assert "| CAM at " in table and "| Grad-CAM at " in table and "| Saliency | camdemo |" in table
     assert "another class" in table and "restyle" in table
+
+
+def test_multi_pass_table_runs(capsys):
+    """The slow methods get their own table (a single run here, on the small teaching network)."""
+    bench.speed("shapes_gapnet", repeats=1, threads=1, device="cpu", peers=False, memory=False, multi_pass=True)
+    table = capsys.readouterr().out
+    for name in ("Score-CAM at features, 256 channels", "Integrated Gradients", "SmoothGrad (saliency), 25 samples",
+                 "Occlusion, patch 32, stride 16"):
+        assert f"| {name}" in table
