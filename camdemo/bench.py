@@ -113,6 +113,16 @@ def build_rows(model_name: str, device: str, peers: bool, multi_pass: bool = Fal
             sync()
 
         rows.append((method.title + (f" at {layer}" if layer else "") + _settings(method), "camdemo", run))
+    if multi_pass:  # the same settings as the peers' rows, for a like-for-like comparison
+        for name, options, label in (("scorecam", {"channels": 0}, f"Score-CAM at {layer_name}, all channels"),
+                                     ("integrated_gradients", {"tolerance": 1.0},
+                                      "Integrated Gradients, 128 steps, no doubling")):
+            method = METHODS[name]
+            target = Target(model, inputs, class_index, model.get_submodule(layer_name) if method.uses_layer else None,
+                            layer_name if method.uses_layer else None, head, options=method.check_options(options),
+                            constant_input=lambda level: spec.preprocess(
+                                np.full((spec.input_size, spec.input_size, 3), level, np.uint8), device))
+            rows.append((label, "camdemo", lambda method=method, target=target: (method.compute(target), sync())))
     if peers:
         rows += _peer_rows(model, inputs, layer_name, head, sync, class_index, multi_pass)
     return title, rows
@@ -214,13 +224,13 @@ def _multi_pass_peer_rows(trainable, inputs, layer_name, sync, class_index: int)
         ig, tunnel, occlusion = IntegratedGradients(own), NoiseTunnel(Saliency(own)), Occlusion(own)
         sigma = 0.15 * float(inputs.max() - inputs.min())
         rows.append(("Integrated Gradients, 128 steps", "captum", lambda: (ig.attribute(
-            inputs, baselines=0.0, target=class_index, n_steps=128, internal_batch_size=16), sync())))
+            inputs, baselines=0.0, target=class_index, n_steps=128, internal_batch_size=8), sync())))
         rows.append(("SmoothGrad (saliency), 25 samples", "captum", lambda: (tunnel.attribute(
             inputs, nt_type="smoothgrad", nt_samples=25, nt_samples_batch_size=8, stdevs=sigma, target=class_index),
             sync())))
         rows.append(("Occlusion, patch 32, stride 16", "captum", lambda: (occlusion.attribute(
             inputs, sliding_window_shapes=(3, 32, 32), strides=(3, 16, 16), target=class_index, baselines=0.0,
-            perturbations_per_eval=32), sync())))
+            perturbations_per_eval=8), sync())))
     except ImportError:
         pass
     return rows

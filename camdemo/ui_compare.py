@@ -137,6 +137,6 @@ def sanity(rgb: np.ndarray, backbone: str, class_index: int | None, method_names
     for step in results:
         for name, explanation in step.explanations.items():
             picture = _tile(blend(explanation.image, explanation.heatmap, colormap, 0.6), 240)
-            caption = f"{step.label} · {explanation.method} · ρ = {step.spearman[name]:.2f}"
+            caption = f"{step.label} · {METHODS[name].title} · ρ = {step.spearman[name]:.2f}"
             items.append((picture, caption))
     return items, sanity_table(results)

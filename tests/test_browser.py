@@ -78,3 +78,20 @@ def test_bad_upload_shows_the_message_and_the_page_keeps_working(page, tmp_path)
     page.wait_for_selector("text=not an image camdemo can read", timeout=60_000)
     page.locator("input[type=file]").first.set_input_files(str(ASSETS / "coffee.jpg"))
     page.wait_for_selector("text=for class 967 'espresso'", timeout=60_000)
+
+
+def test_compare_and_sanity_tabs_in_the_browser(page):
+    """The learner's path through the new tabs: compare maps with faithfulness, then the sanity check."""
+    page.locator("input[type=file]").first.set_input_files(str(ASSETS / "cat_and_coffee.jpg"))
+    page.wait_for_selector("text=of EfficientNet-Lite", timeout=60_000)
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("button", name="Compare methods").click()
+    page.wait_for_selector("text=Most faithful here", timeout=180_000)
+    assert page.locator("text=deletion AUC").count() >= 1
+    page.get_by_role("tab", name="Sanity check").click()
+    page.get_by_role("button", name="Randomise the model and compare").click()
+    page.wait_for_selector("text=randomised layers", timeout=180_000)
+    assert page.locator("text=Guided Backprop").count() >= 1
+    assert not page.locator(".toast-body").all_inner_texts()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser_sanity.png"), full_page=True)

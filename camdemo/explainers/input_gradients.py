@@ -37,16 +37,18 @@ class InputAttributionMethod(Method):
         """Colour channels → one map: the signed sum for signed methods, else the largest magnitude."""
         return attributions.sum(dim=1) if self.signed else attributions.abs().amax(dim=1)
 
-    def note(self, target: Target, image: int, attributions: torch.Tensor, class_index: int) -> str:
-        return ""
-
-    def compute_batch(self, target: Target) -> list[RawMap]:
+    def attribute_and_logits(self, target: Target) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """(attributions, logits, classes) for ``target``. This default runs a forward pass for the logits
+        first; single-pass methods override it to take the logits from their own gradient pass."""
         with torch.no_grad():
             logits = target.model(target.inputs)
         classes = choose_classes(logits, target.class_index)
-        attributions = self.attribute(target, target.inputs, classes)
+        return self.attribute(target, target.inputs, classes), logits, classes
+
+    def compute_batch(self, target: Target) -> list[RawMap]:
+        attributions, logits, classes = self.attribute_and_logits(target)
         values = self.reduce(attributions).detach()
-        return [RawMap(values[i], logits[i], c, self.note(target, i, attributions[i], c)) for i, c in enumerate(classes)]
+        return [RawMap(values[i], logits[i], c) for i, c in enumerate(classes)]
 
 
 def class_score_gradients(model: nn.Module, inputs: torch.Tensor, classes: list[int]) -> torch.Tensor:
@@ -100,6 +102,10 @@ class InputXGradient(InputAttributionMethod):
     def attribute(self, target, inputs, classes):
         return inputs * class_score_gradients(target.model, inputs, classes)
 
+    def attribute_and_logits(self, target):
+        gradients, logits, classes = gradients_and_logits(target.model, target.inputs, target.class_index)
+        return target.inputs * gradients, logits, classes
+
 
 BASELINES = {"black": 0, "white": 255, "grey": 128}
 
@@ -132,7 +138,7 @@ class IntegratedGradients(InputAttributionMethod):
     )
     signed = True
     option_defaults = {"steps": 128, "max_steps": 256, "tolerance": 0.01, "baseline": "black", "path": "quadratic",
-                       "batch_size": 16}
+                       "batch_size": 8}  # 8 images per pass: larger batches are slower on a 2-core CPU (measured)
 
     def validate_options(self, options):
         options["steps"], options["max_steps"] = int(options["steps"]), int(options["max_steps"])
@@ -213,36 +219,29 @@ class IntegratedGradients(InputAttributionMethod):
         return results
 
 
-class _GuidedReLUGradient(torch.autograd.Function):
-    """Identity forward; backward lets only positive gradients through (guided backpropagation)."""
-
-    @staticmethod
-    def forward(ctx, output: torch.Tensor) -> torch.Tensor:
-        return output.clone()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        return grad.clamp(min=0)
-
-
 GUIDED_ACTIVATIONS = (nn.ReLU, nn.ReLU6)
+
+
+def _positive_only(gradient: torch.Tensor) -> torch.Tensor:
+    return gradient.clamp(min=0)
 
 
 @contextmanager
 def guided_relus(model: nn.Module) -> Iterator[int]:
     """Inside the block, this thread's backward passes through the ReLU modules of ``model`` are guided.
 
-    A thread-filtered forward hook on every ``nn.ReLU``/``nn.ReLU6`` appends an identity whose
-    backward keeps only positive gradients; together with the ReLU's own backward (zero where its
-    input was ≤ 0) this is Springenberg et al.'s rule. Yields the number of modules guided.
+    A thread-filtered forward hook on every ``nn.ReLU``/``nn.ReLU6`` puts a gradient hook on the
+    module's output that keeps only positive gradients; together with the ReLU's own backward (zero
+    where its input was ≤ 0) this is Springenberg et al.'s rule. The gradient hook belongs to that
+    one output tensor, so it dies with the call's graph. Yields the number of modules guided.
     Removed on exit, also on error. ReLUs called as functions are not seen.
     """
     owner = threading.get_ident()
 
     def hook(_module, _args, output):
-        if threading.get_ident() != owner or not torch.is_grad_enabled():
-            return None
-        return _GuidedReLUGradient.apply(output)
+        if threading.get_ident() == owner and torch.is_grad_enabled() and output.requires_grad:
+            output.register_hook(_positive_only)
+        return None
 
     handles = [module.register_forward_hook(hook) for module in model.modules()
                if isinstance(module, GUIDED_ACTIVATIONS)]
@@ -283,6 +282,10 @@ class GuidedBackprop(InputAttributionMethod):
         with guided_relus(target.model):
             return class_score_gradients(target.model, inputs, classes)
 
+    def attribute_and_logits(self, target):
+        with guided_relus(target.model):  # the forward pass is unchanged, so its logits are the model's
+            return gradients_and_logits(target.model, target.inputs, target.class_index)
+
 
 class GuidedGradCAM(InputAttributionMethod):
     """R(x) = GuidedBackprop(x) ⊙ upsample(Grad-CAM(x)), bilinear to the input size.
@@ -306,13 +309,22 @@ class GuidedGradCAM(InputAttributionMethod):
         return GuidedBackprop().unavailable_reason(spec)
 
     def attribute(self, target, inputs, classes):
+        return self._guided_times_gradcam(replace_inputs(target, inputs, classes))[0]
+
+    def attribute_and_logits(self, target):
+        return self._guided_times_gradcam(target)
+
+    def _guided_times_gradcam(self, target: Target) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
         from .gradcam import GradCAM
 
         gradcam = GradCAM()
-        forward = gradcam.forward(replace_inputs(target, inputs, classes))
-        maps = [torch.relu(raw.values) for raw in gradcam.finish(replace_inputs(target, inputs, classes), forward)]
-        coarse = F.interpolate(torch.stack(maps)[:, None], size=inputs.shape[-2:], mode="bilinear", align_corners=False)
-        return GuidedBackprop().attribute(target, inputs, classes) * coarse
+        forward = gradcam.forward(target)  # its logits choose the classes: no extra forward pass
+        raws = gradcam.finish(target, forward)
+        classes = [raw.class_index for raw in raws]
+        coarse = F.interpolate(torch.stack([torch.relu(raw.values) for raw in raws])[:, None],
+                               size=target.inputs.shape[-2:], mode="bilinear", align_corners=False)
+        guided = GuidedBackprop().attribute(target, target.inputs, classes)
+        return guided * coarse, forward.logits.detach(), classes
 
 
 def replace_inputs(target: Target, inputs: torch.Tensor, classes: list[int]) -> Target:

@@ -32,7 +32,7 @@ class Occlusion(Method):
     uses_layer = False
     signed = True
     family = "perturbation"
-    option_defaults = {"patch": 32, "stride": 16, "baseline": 128, "batch_size": 32}
+    option_defaults = {"patch": 32, "stride": 16, "baseline": 128, "batch_size": 8}
 
     def validate_options(self, options):
         for key in ("patch", "stride", "baseline", "batch_size"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .base import RawMap, Target
 from .input_gradients import InputAttributionMethod, class_score_gradients, gradients_and_logits
 
 
@@ -29,8 +28,7 @@ class Saliency(InputAttributionMethod):
     def attribute(self, target, inputs, classes):
         return class_score_gradients(target.model, inputs, classes).abs()
 
-    def compute_batch(self, target: Target) -> list[RawMap]:
+    def attribute_and_logits(self, target):
         # one pass gives the logits, the classes and the gradients (no separate forward pass)
         gradients, logits, classes = gradients_and_logits(target.model, target.inputs, target.class_index)
-        values = gradients.abs().amax(dim=1)
-        return [RawMap(values=values[i], logits=logits[i], class_index=c) for i, c in enumerate(classes)]
+        return gradients.abs(), logits, classes
