@@ -191,8 +191,9 @@ SMALL_DISPLAY = 384  # smaller results are enlarged (nearest neighbour) so boxes
 def render(explanation: camdemo.Explanation, show_boxes: bool) -> tuple[tuple, np.ndarray, str]:
     """What the page shows: (original, overlay) for the slider, the coloured heatmap, a ground-truth note.
 
-    Small images are enlarged by a whole factor; on a generated shapes example the true boxes (white)
-    and the box the map implies (magenta, the CAM paper's 20% rule) are drawn, with their IoU.
+    Small images are enlarged by a whole factor. With ``show_boxes`` the box the map implies (magenta,
+    the CAM paper's 20% rule) is drawn, and on a generated shapes example the true boxes (white) too,
+    with their IoU.
     """
     side = max(explanation.image.shape[:2])
     scale = -(-SMALL_DISPLAY // side) if side < SMALL_DISPLAY else 1
@@ -202,12 +203,15 @@ def render(explanation: camdemo.Explanation, show_boxes: bool) -> tuple[tuple, n
 
     original, overlay = enlarge(explanation.image), enlarge(explanation.overlay)
     heatmap = enlarge(colorize(explanation.heatmap, explanation.colormap))
-    truth = shapes.ground_truth(explanation.image) if show_boxes else None
-    if not truth:
+    if not show_boxes:
         return (original, overlay), heatmap, ""
     predicted = explanation.map_box()
+    truth = shapes.ground_truth(explanation.image) or []
     scaled = [(predicted, "map", MAP_BOX)] + [(shape.box, f"true {shape.name}", TRUE_BOX) for shape in truth]
     overlay = draw_boxes(overlay, [(tuple(v * scale for v in box), label, colour) for box, label, colour in scaled])
+    if not truth:
+        return (original, overlay), heatmap, ("Magenta box: the map's largest region above 20% of its maximum "
+                                              "(the CAM paper's localization rule).")
     matching = [shape for shape in truth if shape.name == explanation.class_label]
     if matching:
         note = (f"Ground truth: the box around the map's largest region above 20% of its maximum (magenta) overlaps "
@@ -493,10 +497,10 @@ def build_demo() -> gr.Blocks:
                     opacity_box = gr.Slider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05, label="Heatmap opacity")
                 with gr.Accordion("Method settings", open=False):
                     sign_box, option_boxes = build_controls()
-                boxes_box = gr.Checkbox(value=True, label="Show true boxes on generated shape examples",
-                                        info="The shapes examples come with their objects' true boxes: white. "
-                                             "Magenta: the box around the map's largest region above 20% of its "
-                                             "maximum (the CAM paper's rule).")
+                boxes_box = gr.Checkbox(value=True, label="Show boxes",
+                                        info="Magenta: the box around the map's largest region above 20% of its "
+                                             "maximum (the CAM paper's rule). The generated shapes examples also "
+                                             "show their objects' true boxes (white).")
                 button = gr.Button("Explain", variant="primary")
             with gr.Column(scale=3):
                 slider = gr.ImageSlider(label="Original ⟷ heatmap overlay (drag the handle)", type="filepath",

@@ -243,3 +243,20 @@ def test_compare_and_sanity_endpoints_through_the_server(server):
     gallery, table = client.predict(image, "efficientnet_lite0", "auto", ["gradcam", "guided_backprop"], 2, "jet",
                                     api_name="/sanity_check")
     assert len(gallery) == 2 * 3 and "Guided Backprop" in table and "trained" in table
+
+
+def test_photos_get_the_map_box_when_boxes_are_shown():
+    """The CAM paper's box (largest region above 20% of the maximum) is drawn on any image, not only on shapes."""
+    result = camdemo.explain(ASSETS / "cat_and_coffee.jpg", class_index=967)
+    (_, with_box), _, note = ui.render(result, show_boxes=True)
+    (_, without), _, no_note = ui.render(result, show_boxes=False)
+    assert "Magenta box" in note and no_note == ""
+    from camdemo.boxes import peak_in_box
+    box = result.map_box()
+    assert peak_in_box(result.heatmap, box)
+    x0, y0, x1, y1 = box
+    changed = np.argwhere(np.any(with_box != without, axis=2))  # (row, column) of every drawn pixel
+    assert len(changed) > 2 * ((x1 - x0) + (y1 - y0))  # at least the outline
+    margin, label = 12, 40  # the line's width; the "map" label sits above the top-left corner
+    assert changed[:, 0].min() >= y0 - label and changed[:, 0].max() <= y1 + margin
+    assert changed[:, 1].min() >= x0 - margin and changed[:, 1].max() <= x1 + label
