@@ -80,6 +80,20 @@ def write_result(result: camdemo.Explanation, source: Path, out: Path, stem: str
     (out / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
+def parse_options(pairs: list[str] | None) -> dict[str, object]:
+    """``["steps=64", "baseline=grey"]`` → ``{"steps": 64, "baseline": "grey"}`` (numbers become numbers)."""
+    options: dict[str, object] = {}
+    for pair in pairs or []:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise camdemo.CamdemoError(f"'{pair}' is not KEY=VALUE (for example --option steps=64).")
+        try:
+            options[key.strip()] = float(value) if "." in value else int(value)
+        except ValueError:
+            options[key.strip()] = value.strip()
+    return options
+
+
 def command_explain(args: argparse.Namespace) -> int:
     images = collect_images(args.paths)
     if not images:
@@ -88,7 +102,8 @@ def command_explain(args: argparse.Namespace) -> int:
     try:
         class_index = parse_class(args.class_, args.backbone)
         results = camdemo.explain_many(images, args.backbone, args.method, args.layer, class_index,
-                                       args.colormap, args.opacity, args.device, batch_size=args.batch_size)
+                                       args.colormap, args.opacity, args.device, batch_size=args.batch_size,
+                                       options=parse_options(args.option), sign=args.sign)
         args.out.mkdir(parents=True, exist_ok=True)
         failed, used = [], set()
         with tqdm(total=len(images), unit="image", desc="explaining", disable=args.quiet) as bar:
@@ -117,7 +132,9 @@ def command_list(args: argparse.Namespace) -> int:
         for method in camdemo.methods(info.name):
             state = "available" if method.available else f"unavailable: {method.reason}"
             where = f" (only at {method.fixed_layer})" if method.fixed_layer else ""
-            print(f"  {method.name:9s} {method.title}{where}: {state}")
+            settings = ", ".join(f"{key}={value}" for key, value in method.option_defaults.items()
+                                 if key not in ("batch_size", "seed"))
+            print(f"  {method.name:20s} {method.title}{where}: {state}" + (f" [{settings}]" if settings else ""))
         print()
     return 0
 
@@ -160,7 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="explain images and write overlays, heatmaps and predictions")
     explain.add_argument("paths", nargs="+", help="image files and folders (searched recursively)")
     explain.add_argument("--backbone", default=camdemo.DEFAULT_BACKBONE, choices=backbone_names())
-    explain.add_argument("--method", default=camdemo.DEFAULT_METHOD, help="cam, gradcam or saliency")
+    explain.add_argument("--method", default=camdemo.DEFAULT_METHOD,
+                         help="one of: " + ", ".join(info.name for info in camdemo.methods()))
+    explain.add_argument("--option", action="append", metavar="KEY=VALUE",
+                         help="a method setting, repeatable: steps=64, baseline=grey, samples=25, noise=0.15, "
+                              "patch=32, stride=16, channels=256 (see `list`)")
+    explain.add_argument("--sign", default="positive", choices=["positive", "negative", "both"],
+                         help="for signed methods: evidence for the class, against it, or both")
     explain.add_argument("--layer", default=None, help="target layer (default: the backbone's last spatial layer)")
     explain.add_argument("--class", dest="class_", default=None,
                          help="class index or name to explain (default: each image's top-1)")

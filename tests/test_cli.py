@@ -62,10 +62,26 @@ def test_all_good_images_exit_zero_and_bad_settings_exit_two(tmp_path, capsys):
     assert "Did you mean: espresso maker, espresso" in capsys.readouterr().err
 
 
+def test_method_settings_and_sign_from_the_command_line(tmp_path, capsys):
+    import json
+    assert cli.main(["explain", str(ASSETS / "cat_and_coffee.jpg"), "--method", "integrated_gradients", "--option",
+                     "steps=16", "--option", "tolerance=1.0", "--option", "baseline=grey", "--sign", "both",
+                     "--class", "967", "--out", str(tmp_path), "--quiet"]) == 0
+    (record,) = [json.loads(path.read_text()) for path in tmp_path.glob("*.json")]
+    assert record["method"] == "integrated_gradients" and record["class_index"] == 967
+    assert cli.main(["explain", str(ASSETS / "chelsea_cat.jpg"), "--method", "occlusion", "--option", "stride",
+                     "--out", str(tmp_path / "y"), "--quiet"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    assert cli.main(["explain", str(ASSETS / "chelsea_cat.jpg"), "--method", "saliency", "--sign", "both",
+                     "--out", str(tmp_path / "z"), "--quiet"]) == 2
+    assert "no sign" in capsys.readouterr().err
+
+
 def test_list_shows_layers_methods_and_reasons(capsys):
     assert cli.main(["list", "vgg16"]) == 0
     text = capsys.readouterr().out
     assert "features.29 · 512×14×14" in text and "CAM: unavailable: VGG-16 flattens" in text
+    assert "Integrated Gradients: available [steps=128" in text
 
 
 def test_download_weights_reports_ready_files_and_packaged_ones(tmp_path, monkeypatch, capsys):
