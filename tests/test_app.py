@@ -260,3 +260,10 @@ def test_photos_get_the_map_box_when_boxes_are_shown():
     margin, label = 12, 40  # the line's width; the "map" label sits above the top-left corner
     assert changed[:, 0].min() >= y0 - label and changed[:, 0].max() <= y1 + margin
     assert changed[:, 1].min() >= x0 - margin and changed[:, 1].max() <= x1 + label
+
+
+def test_clicking_a_prediction_selects_its_class():
+    import gradio as gr
+    event = gr.SelectData(target=None, data={"index": 1, "value": {"label": "tiger cat (282)"}, "selected": True})
+    assert ui.on_prediction_click(event).value == "282"
+    assert str(ui.class_choices("efficientnet_lite0")[283]) == str(("tiger cat · 282", "282"))
