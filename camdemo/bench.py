@@ -105,8 +105,8 @@ def build_rows(model_name: str, device: str, peers: bool, multi_pass: bool = Fal
             continue
         layer = (head.layer if method.name == "cam" else layer_name) if method.uses_layer else None
         target = Target(model, inputs, class_index, model.get_submodule(layer) if layer else None, layer, head,
-                        options=method.check_options(None), constant_input=lambda level: spec.preprocess(
-                            np.full((spec.input_size, spec.input_size, 3), level, np.uint8), device))
+                        options=method.check_options(None),
+                        constant_input=lambda level: spec.constant_input(level, device))
 
         def run(method=method, target=target):
             method.compute(target)
@@ -120,8 +120,7 @@ def build_rows(model_name: str, device: str, peers: bool, multi_pass: bool = Fal
             method = METHODS[name]
             target = Target(model, inputs, class_index, model.get_submodule(layer_name) if method.uses_layer else None,
                             layer_name if method.uses_layer else None, head, options=method.check_options(options),
-                            constant_input=lambda level: spec.preprocess(
-                                np.full((spec.input_size, spec.input_size, 3), level, np.uint8), device))
+                            constant_input=lambda level: spec.constant_input(level, device))
             rows.append((label, "camdemo", lambda method=method, target=target: (method.compute(target), sync())))
     if peers:
         rows += _peer_rows(model, inputs, layer_name, head, sync, class_index, multi_pass)

@@ -21,9 +21,9 @@ from .models import DEFAULT_BACKBONE
 from .overlay import DEFAULT_COLORMAP, DEFAULT_OPACITY
 from .target_layers import list_layers
 
-# The default grid: one of each idea, all quick on a CPU (Score-CAM and occlusion take seconds).
-DEFAULT_COMPARE_METHODS = ("cam", "gradcam", "gradcampp", "layercam", "eigencam", "saliency", "integrated_gradients",
-                           "guided_backprop")
+# The default grid (API and app): one of each idea, all a single pass. Score-CAM, Integrated Gradients,
+# SmoothGrad and occlusion take seconds each on a CPU, so they are added on request.
+DEFAULT_COMPARE_METHODS = ("cam", "gradcam", "gradcampp", "layercam", "eigencam", "saliency", "guided_backprop")
 
 
 @dataclass(frozen=True)

@@ -392,8 +392,7 @@ def _explain_chunk(setup: _Setup, model: torch.nn.Module, chunk: list[ImageInput
         head=spec.cam_head,
         options=setup.options,
         progress=setup.progress,
-        constant_input=lambda level: spec.preprocess(
-            np.full((spec.input_size, spec.input_size, 3), level, dtype=np.uint8), setup.device),
+        constant_input=lambda level: spec.constant_input(level, setup.device),
     )
     with eval_mode(model):
         raws = iter(_compute(setup.explainer, target, spec.name, setup.device, setup.use_cache))

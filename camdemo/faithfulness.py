@@ -141,7 +141,7 @@ def faithfulness(explanation: Explanation, steps: int = DEFAULT_STEPS,
     size = inputs.shape[-1]
     shown = explanation.heatmap if explanation.sign != "both" else np.clip(2 * explanation.heatmap - 1, 0, 1)
     saliency = cv2.resize(shown, (size, size), interpolation=cv2.INTER_AREA)
-    black = spec.preprocess(np.zeros((size, size, 3), np.uint8), device)
+    black = spec.constant_input(0, device)
     with eval_mode(model):
         curves = deletion_insertion(model, inputs, saliency, explanation.class_index, black, blurred(inputs), steps,
                                     progress=progress)

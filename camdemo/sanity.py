@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .engine import Explanation, explain_on_model, default_device
+from .engine import Explanation, default_device, explain_on_model, methods
 from .errors import CamdemoError
 from .images import ImageInput, load_image
 from .models import DEFAULT_BACKBONE, get_spec, load_model
@@ -106,8 +106,6 @@ def cascading_randomization(image: ImageInput, backbone: str = DEFAULT_BACKBONE,
     Every step explains the trained model's class (top-1 unless ``class_index`` is given). Methods that
     do not apply to ``backbone`` are skipped.
     """
-    from .engine import methods
-
     rgb = load_image(image)
     available = {info.name for info in methods(backbone) if info.available}
     names = [name for name in method_names if name in available]

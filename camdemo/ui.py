@@ -25,6 +25,7 @@ import camdemo
 from camdemo import shapes
 from camdemo.assets import EXAMPLES, asset
 from camdemo.boxes import iou
+from camdemo.compare import DEFAULT_COMPARE_METHODS
 from camdemo.sanity import DEFAULT_SANITY_METHODS
 from camdemo.models import get_spec
 from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize, draw_boxes
@@ -247,7 +248,7 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
     """
     if not image_path:
         raise gr.Error("Please upload an image first (or click one of the examples).")
-    class_index = None if class_choice in (None, "", AUTO_CLASS) else _parse_class(class_choice)
+    class_index = _class_of(class_choice)
     options = options_for(method, [ig_steps, ig_baseline, sg_base, sg_samples, sg_noise, occlusion_patch,
                                    occlusion_stride, scorecam_channels])
     started = time.perf_counter()
@@ -396,7 +397,7 @@ def run_steps(image_path: str | None, backbone: str, layer: str | None, class_ch
     """The step-by-step view of Grad-CAM for the current image, layer and class."""
     if not image_path:
         raise gr.Error("Upload an image (or click an example) first.")
-    class_index = None if class_choice in (None, "", AUTO_CLASS) else _parse_class(class_choice)
+    class_index = _class_of(class_choice)
     try:
         return on_model_thread(show_steps, _display_image(image_path), backbone, layer, class_index,
                                colormap or DEFAULT_COLORMAP)
@@ -405,6 +406,7 @@ def run_steps(image_path: str | None, backbone: str, layer: str | None, class_ch
 
 
 def _class_of(class_choice: str | None) -> int | None:
+    """The class dropdown's value as a class index; None for the automatic top-1."""
     return None if class_choice in (None, "", AUTO_CLASS) else _parse_class(class_choice)
 
 
@@ -445,17 +447,27 @@ def run_sanity(image_path, backbone, class_choice, method_names, steps, colormap
     return write_gallery(items), table
 
 
-def method_checkboxes(backbone: str, chosen) -> list[tuple[str, str]]:
+def method_checkboxes(backbone: str) -> list[tuple[str, str]]:
+    """(title, name) of every method that applies to ``backbone``."""
     return [(m.title, m.name) for m in camdemo.methods(backbone) if m.available]
+
+
+def sweep_choices(backbone: str) -> list[tuple[str, str]]:
+    """The methods a layer sweep can use on ``backbone``: those that work at any layer."""
+    return [(m.title, m.name) for m in camdemo.methods(backbone) if m.uses_layer and not m.fixed_layer and m.available]
+
+
+def still_available(backbone: str, chosen: list[str] | None) -> list[str]:
+    available = {name for _, name in method_checkboxes(backbone)}
+    return [name for name in chosen or [] if name in available]
 
 
 def on_backbone_tabs(backbone: str, compared: list[str] | None, checked: list[str] | None):
     """The Compare and Sanity tabs offer only the methods that apply to the chosen backbone."""
-    available = [name for _, name in method_checkboxes(backbone, None)]
-    layered = [(m.title, m.name) for m in camdemo.methods(backbone) if m.uses_layer and not m.fixed_layer and m.available]
-    return (gr.CheckboxGroup(choices=method_checkboxes(backbone, None), value=[m for m in compared or [] if m in available]),
-            gr.CheckboxGroup(choices=method_checkboxes(backbone, None), value=[m for m in checked or [] if m in available]),
-            gr.Dropdown(choices=layered, value=camdemo.DEFAULT_METHOD))
+    choices = method_checkboxes(backbone)
+    return (gr.CheckboxGroup(choices=choices, value=still_available(backbone, compared)),
+            gr.CheckboxGroup(choices=choices, value=still_available(backbone, checked)),
+            gr.Dropdown(choices=sweep_choices(backbone), value=camdemo.DEFAULT_METHOD))
 
 
 def _layer_for(backbone: str, method: str) -> str:
@@ -534,8 +546,7 @@ def build_demo() -> gr.Blocks:
             gr.Markdown(ui_compare.COMPARE_HELP)
             with gr.Row():
                 compare_methods_box = gr.CheckboxGroup(
-                    method_checkboxes(backbone, None), value=[m for m in ui_compare.DEFAULT_COMPARE
-                                                              if m in dict(method_checkboxes(backbone, None)).values()],
+                    method_checkboxes(backbone), value=still_available(backbone, list(DEFAULT_COMPARE_METHODS)),
                     label="Methods (uses the image, backbone, layer and class of the Explain tab)")
                 with gr.Column(scale=0, min_width=220):
                     faith_box = gr.Checkbox(value=True, label="Measure faithfulness (about 1 s per method)")
@@ -551,9 +562,7 @@ def build_demo() -> gr.Blocks:
                                                    "better)", y_lim=[0, 1])
             gr.Markdown("### Layer sweep: one method from early to late layers")
             with gr.Row():
-                sweep_method = gr.Dropdown([(m.title, m.name) for m in camdemo.methods(backbone)
-                                            if m.uses_layer and not m.fixed_layer and m.available],
-                                           value=method, label="Method")
+                sweep_method = gr.Dropdown(sweep_choices(backbone), value=method, label="Method")
                 sweep_count = gr.Slider(2, 8, value=4, step=1, label="Layers")
                 sweep_button = gr.Button("Sweep the layers")
             sweep_gallery = gr.Gallery(label="Early → late", columns=4, height="auto", object_fit="contain")
@@ -562,7 +571,7 @@ def build_demo() -> gr.Blocks:
             gr.Markdown(ui_compare.SANITY_HELP)
             with gr.Row():
                 sanity_methods_box = gr.CheckboxGroup(
-                    method_checkboxes(backbone, None), value=list(DEFAULT_SANITY_METHODS),
+                    method_checkboxes(backbone), value=still_available(backbone, list(DEFAULT_SANITY_METHODS)),
                     label="Methods (uses the image, backbone and class of the Explain tab)")
                 with gr.Column(scale=0, min_width=220):
                     sanity_steps = gr.Slider(2, 8, value=4, step=1, label="Randomisation steps")

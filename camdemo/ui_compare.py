@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -11,7 +12,6 @@ from camdemo.overlay import blend, draw_boxes
 from camdemo.sanity import SanityStep, cascading_randomization
 
 MAP_BOX = (255, 0, 255)
-DEFAULT_COMPARE = ("cam", "gradcam", "gradcampp", "layercam", "eigencam", "saliency", "guided_backprop")
 COMPARE_HELP = """Every map explains **the same class** and is drawn with the same colormap on the same 0–1 scale
 (each map divided by its own maximum: methods measure different things, so only the pattern is comparable).
 The magenta box surrounds the map's largest region above 20% of its maximum.
@@ -31,18 +31,15 @@ known case. The trained model that serves the app is never touched; the check ru
 
 
 def _tile(cell_rgb: np.ndarray, side: int = 320) -> np.ndarray:
-    import cv2
     scale = side / max(cell_rgb.shape[:2])
     if scale < 1:
         cell_rgb = cv2.resize(cell_rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return cell_rgb
 
 
-def cell_picture(cell: Cell, colormap: str) -> np.ndarray:
-    explanation = cell.explanation
-    overlay = blend(explanation.image, explanation.heatmap, explanation.colormap if explanation.sign == "both"
-                    else colormap, explanation.opacity)
-    return _tile(draw_boxes(overlay, [(cell.box, "", MAP_BOX)]))
+def cell_picture(cell: Cell) -> np.ndarray:
+    """The cell's overlay (already drawn in the grid's colormap) with its map box, shrunk for the grid."""
+    return _tile(draw_boxes(cell.explanation.overlay, [(cell.box, "", MAP_BOX)]))
 
 
 def cell_caption(cell: Cell) -> str:
@@ -102,7 +99,7 @@ def compare(rgb: np.ndarray, backbone: str, layer: str | None, class_index: int 
     cells = compare_methods(rgb, backbone, method_names, layer, class_index, with_faithfulness=with_faithfulness,
                             colormap=colormap, progress=progress)
     deletion, insertion = curve_frames(cells)
-    return [(cell_picture(c, colormap), cell_caption(c)) for c in cells], compare_table(cells), deletion, insertion
+    return [(cell_picture(c), cell_caption(c)) for c in cells], compare_table(cells), deletion, insertion
 
 
 def sweep(rgb: np.ndarray, backbone: str, method: str, class_index: int | None, count: int, colormap: str,
@@ -113,7 +110,7 @@ def sweep(rgb: np.ndarray, backbone: str, method: str, class_index: int | None, 
                        for c in cells)
     text = (f"From early to late layers: {shapes}. Early layers see small patches (edges, textures): fine but "
             "not class-specific maps. Late layers see whole objects: coarse but semantic maps.")
-    return [(cell_picture(c, colormap), cell_caption(c)) for c in cells], text
+    return [(cell_picture(c), cell_caption(c)) for c in cells], text
 
 
 def sanity_table(steps: list[SanityStep]) -> str:

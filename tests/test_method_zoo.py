@@ -308,8 +308,7 @@ def test_integrated_gradients_completeness_within_one_percent_on_trained_network
     method = IntegratedGradients()
     target = Target(model, spec.preprocess(camdemo.load_image(ASSETS / image)), class_index,
                     options=method.check_options(None),
-                    constant_input=lambda level: spec.preprocess(np.full((spec.input_size,) * 2 + (3,), level,
-                                                                         np.uint8)))
+                    constant_input=spec.constant_input)
     raw = method.compute(target)
     total, difference = method.completeness(target, 0, raw.values, raw.class_index)
     assert abs(total - difference) <= 0.01 * abs(difference), (total, difference)
