@@ -43,7 +43,8 @@ def write_display(pair: tuple[np.ndarray, np.ndarray], heatmap: np.ndarray) -> t
     paths = []
     for name, rgb in (("original.jpg", pair[0]), ("overlay.jpg", pair[1]), ("heatmap.png", heatmap)):
         path = folder / name
-        cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        options = [cv2.IMWRITE_JPEG_QUALITY, 92] if name.endswith(".jpg") else []
+        cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), options)
         paths.append(str(path))
     return (paths[0], paths[1]), paths[2]
 
