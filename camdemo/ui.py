@@ -140,7 +140,7 @@ def on_prediction_click(event: gr.SelectData):
     """A click on one of the top-5 predictions ("tiger cat (282)") selects that class."""
     label = str(event.value.get("label", "") if isinstance(event.value, dict) else event.value)
     index = label.rsplit("(", 1)[-1].rstrip(")")
-    return gr.Dropdown(value=index, allow_custom_value=True) if index.isdigit() else gr.skip()
+    return index if index.isdigit() else gr.skip()  # a plain value, not an update (see run_explain)
 
 
 def method_help(backbone: str, method: str) -> str:
@@ -271,9 +271,10 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
     pair, heatmap, truth_note = render(explanation, show_boxes)
     if truth_note:
         summary += f"\n\n{truth_note}"
-    # Only the value: sending the 1,000-entry class list with every result made each session's stored
-    # component state grow by about 2,000 Python objects per request (measured with tracemalloc under load).
-    class_update = gr.Dropdown(value=str(explanation.class_index), allow_custom_value=True)
+    # A plain value, not gr.Dropdown(...) or gr.update(...): Gradio 6.31 stores every property update as a
+    # new component in the session, under a new id, for as long as the session lives. Once per result,
+    # that grew the server by one 1,000-choice dropdown per request (measured under load).
+    class_update = str(explanation.class_index)
     downloads = write_downloads(explanation, pair[1], Path(image_path).name)
     return (*write_display(pair, heatmap), label_dict(explanation), summary, class_update, key, *downloads,
             bundled_example(image_path) or "")
@@ -287,7 +288,7 @@ def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, sho
     backbone's defaults instead of failing. Returns ``run_explain``'s outputs and a cleared pending class.
     """
     if not image_path:
-        return None, None, None, "", gr.Dropdown(value=AUTO_CLASS), None, None, None, None, "", None
+        return None, None, None, "", AUTO_CLASS, None, None, None, None, "", None
     available = {m.name: m for m in camdemo.methods(backbone)}
     if method not in available or not available[method].available:
         method = camdemo.DEFAULT_METHOD
@@ -325,15 +326,16 @@ def on_backbone_change(backbone: str, method: str, layer: str | None = None):
     layer = fixed or (layer if layer in {info.name for info in camdemo.layers(backbone)} else None) \
         or _layer_for(backbone, method)
     info = {m.name: m for m in camdemo.methods(backbone)}[method]
-    return (gr.Dropdown(choices=layer_choices(backbone), value=layer, interactive=info.uses_layer and not info.fixed_layer),
-            gr.Dropdown(choices=class_choices(backbone), value=AUTO_CLASS),
-            gr.Radio(value=method), method_help(backbone, method), backbone_status(backbone))
+    return (gr.update(choices=layer_choices(backbone), value=layer, interactive=info.uses_layer and not info.fixed_layer),
+            gr.update(choices=class_choices(backbone), value=AUTO_CLASS),
+            gr.update(value=method), method_help(backbone, method), backbone_status(backbone))
 
 
 def on_method_change(backbone: str, method: str, layer: str | None, sign: str | None = None):
     info = {m.name: m for m in camdemo.methods(backbone)}[method]
-    return (gr.Dropdown(choices=layer_choices(backbone), value=info.fixed_layer or layer or _layer_for(backbone, method),
-                        interactive=info.uses_layer and not info.fixed_layer),
+    # The layer list depends only on the backbone (on_backbone_change sends it): here only value and state.
+    return (gr.update(value=info.fixed_layer or layer or _layer_for(backbone, method),
+                      interactive=info.uses_layer and not info.fixed_layer),
             method_help(backbone, method), *control_updates(method, sign))
 
 
@@ -367,16 +369,16 @@ def backbone_for_example(image_path: str | None, backbone: str):
         return gr.skip()
     wanted = example_backbone(name)
     if wanted == SHAPES and backbone != SHAPES or wanted != SHAPES and backbone == SHAPES:
-        return gr.Dropdown(choices=backbone_choices(), value=wanted)
+        return gr.update(value=wanted)
     return gr.skip()
 
 
 def on_image_change(image_path: str | None, backbone: str, method: str, layer: str | None):
     """Before a new image is explained: if an example asks for another backbone, switch and update controls."""
     switch = backbone_for_example(image_path, backbone)
-    if not isinstance(switch, gr.Dropdown):
+    if "value" not in switch:
         return (gr.skip(),) * 6
-    return (switch, *on_backbone_change(switch.value, method, layer))
+    return (switch, *on_backbone_change(switch["value"], method, layer))
 
 
 def restore_from_url(request: gr.Request):
@@ -387,8 +389,8 @@ def restore_from_url(request: gr.Request):
     backbone = settings.get("backbone", camdemo.DEFAULT_BACKBONE)
     layer_update, class_update, method_update, method_text, status = on_backbone_change(
         backbone, settings.get("method", camdemo.DEFAULT_METHOD), settings.get("layer"))
-    return (gr.Dropdown(choices=backbone_choices(), value=backbone), layer_update, method_update,
-            gr.Dropdown(choices=class_choices(backbone), value=settings.get("class", AUTO_CLASS)),
+    return (gr.update(value=backbone), layer_update, method_update,
+            gr.update(choices=class_choices(backbone), value=settings.get("class", AUTO_CLASS)),
             settings.get("colormap", gr.skip()), settings.get("opacity", gr.skip()), method_text, status,
             settings.get("class"), settings.get("example", gr.skip()))
 
@@ -465,9 +467,9 @@ def still_available(backbone: str, chosen: list[str] | None) -> list[str]:
 def on_backbone_tabs(backbone: str, compared: list[str] | None, checked: list[str] | None):
     """The Compare and Sanity tabs offer only the methods that apply to the chosen backbone."""
     choices = method_checkboxes(backbone)
-    return (gr.CheckboxGroup(choices=choices, value=still_available(backbone, compared)),
-            gr.CheckboxGroup(choices=choices, value=still_available(backbone, checked)),
-            gr.Dropdown(choices=sweep_choices(backbone), value=camdemo.DEFAULT_METHOD))
+    return (gr.update(choices=choices, value=still_available(backbone, compared)),
+            gr.update(choices=choices, value=still_available(backbone, checked)),
+            gr.update(choices=sweep_choices(backbone), value=camdemo.DEFAULT_METHOD))
 
 
 def _layer_for(backbone: str, method: str) -> str:

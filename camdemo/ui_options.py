@@ -67,9 +67,9 @@ def sign_for(method: str, sign: str | None) -> str:
 def control_updates(method: str, sign: str | None) -> list:
     """Show the chosen method's controls; the sign selector only works for signed methods."""
     signed = METHODS[method].signed if method in METHODS else False
-    updates = [gr.Radio(value=sign_for(method, sign) if method in METHODS else DEFAULT_SIGN, interactive=signed,
-                        info=SIGN_HELP if signed else "This method's map has no sign: it shows how much each region "
-                                                       "matters, not in which direction.")]
+    updates = [gr.update(value=sign_for(method, sign) if method in METHODS else DEFAULT_SIGN, interactive=signed,
+                         info=SIGN_HELP if signed else "This method's map has no sign: it shows how much each region "
+                                                        "matters, not in which direction.")]
     updates += [gr.update(visible=owner == method) for owner, *_ in CONTROLS]
     return updates
 

@@ -80,8 +80,8 @@ def assert_no_hooks(model: nn.Module) -> None:
 
 
 @pytest.fixture(scope="module")
-def server():
-    """The real app, launched on a free local port for the tests of one module."""
+def served_demo():
+    """The real app, launched on a free local port for the tests of one module (its ``gr.Blocks``)."""
     from camdemo import ui
     from camdemo.load import free_port
 
@@ -89,8 +89,14 @@ def server():
     demo.queue(max_size=16).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                                    quiet=True, **ui.launch_options())
     try:
-        yield demo.local_url
+        yield demo
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def server(served_demo):
+    """The URL of the real app launched for this module."""
+    return served_demo.local_url
 
 

@@ -40,7 +40,7 @@ def test_example_image_returns_overlay_and_predictions(client):
     assert top5["label"].split(" (")[0] in {"tabby", "tiger cat", "Egyptian cat"}
     assert len(top5["confidences"]) == 5
     assert "Grad-CAM at layer head of EfficientNet-Lite0" in summary and "ms" in summary
-    assert classes["value"] == str(top5["confidences"][0]["label"].split("(")[-1].rstrip(")"))
+    assert classes == str(top5["confidences"][0]["label"].split("(")[-1].rstrip(")"))
 
 
 def test_class_choice_moves_the_map(client):
@@ -161,10 +161,10 @@ def test_automatic_runs_fall_back_to_the_new_backbones_defaults():
 def test_bundled_examples_pick_their_backbone_and_uploads_do_not(tmp_path):
     shapes_example = tmp_path / "shapes_star.png"
     shapes_example.write_bytes((ASSETS / "shapes_star.png").read_bytes())
-    assert ui.backbone_for_example(str(shapes_example), "efficientnet_lite0").value == "shapes_gapnet"
+    assert ui.backbone_for_example(str(shapes_example), "efficientnet_lite0")["value"] == "shapes_gapnet"
     photo = tmp_path / "chelsea_cat.jpg"
     photo.write_bytes((ASSETS / "chelsea_cat.jpg").read_bytes())
-    assert ui.backbone_for_example(str(photo), "shapes_gapnet").value == "efficientnet_lite0"
+    assert ui.backbone_for_example(str(photo), "shapes_gapnet")["value"] == "efficientnet_lite0"
     assert ui.backbone_for_example(str(photo), "resnet50") == ui.gr.skip()  # a chosen ImageNet backbone stays
     own = tmp_path / "shapes_star.png"  # same name, other bytes: a person's own file
     own.write_bytes((ASSETS / "shapes_heart.png").read_bytes())
@@ -205,16 +205,16 @@ def test_steps_view_renders_every_step():
 
 def test_controls_follow_the_backbone():
     layers, classes, method, method_help, status = ui.on_backbone_change("vgg16", "cam", "head")
-    assert method.value == "gradcam"  # CAM does not apply to VGG-16: switch and say why
-    assert "features.29" == layers.value and "Grad-CAM" in method_help
+    assert method["value"] == "gradcam"  # CAM does not apply to VGG-16: switch and say why
+    assert "features.29" == layers["value"] and "Grad-CAM" in method_help
     assert "Not available here: CAM" in status
     layer_update, help_text, sign, *settings = ui.on_method_change("efficientnet_lite0", "cam", "blocks.10")
-    assert layer_update.value == "head" and "CAM is computed at layer `head`" in help_text
-    assert sign.interactive and not any(update["visible"] for update in settings)  # CAM is signed, has no settings
+    assert layer_update["value"] == "head" and "CAM is computed at layer `head`" in help_text
+    assert sign["interactive"] and not any(update["visible"] for update in settings)  # CAM is signed, has no settings
     _, _, sign, *settings = ui.on_method_change("efficientnet_lite0", "integrated_gradients", "head", "both")
-    assert sign.value == "both" and [update["visible"] for update in settings][:2] == [True, True]
+    assert sign["value"] == "both" and [update["visible"] for update in settings][:2] == [True, True]
     _, _, sign, *_ = ui.on_method_change("efficientnet_lite0", "saliency", "head", "both")
-    assert sign.value == "positive" and not sign.interactive  # saliency has no sign
+    assert sign["value"] == "positive" and not sign["interactive"]  # saliency has no sign
 
 
 def test_api_takes_the_sign_and_method_settings_and_old_calls_still_work(server):
@@ -265,5 +265,5 @@ def test_photos_get_the_map_box_when_boxes_are_shown():
 def test_clicking_a_prediction_selects_its_class():
     import gradio as gr
     event = gr.SelectData(target=None, data={"index": 1, "value": {"label": "tiger cat (282)"}, "selected": True})
-    assert ui.on_prediction_click(event).value == "282"
+    assert ui.on_prediction_click(event) == "282"
     assert str(ui.class_choices("efficientnet_lite0")[283]) == str(("tiger cat · 282", "282"))

@@ -58,3 +58,27 @@ def test_identical_requests_at_once_all_arrive_whole(server):
         thread.join()
     assert errors == [] and len(results) == 24
     assert all(np.array_equal(result, results[0]) for result in results)
+
+
+def test_a_session_stays_the_same_size_however_many_requests_it_sends(served_demo):
+    """Gradio 6.31 keeps a per-session copy of each component a handler updates, and every *property*
+    update (``gr.Dropdown(value=...)`` or ``gr.update(value=...)``) adds the new copy under a new id for
+    as long as the session lives. Results set the class as a plain value, so a session stays the same
+    size however many results it gets (before: one 1,000-choice dropdown more per request).
+    """
+    from gradio_client import Client
+
+    from camdemo.load import Request, call
+
+    client = Client(served_demo.local_url, verbose=False)
+    requests = [Request("shapes_star.png", "shapes_gapnet", "cam", "auto"),
+                Request("shapes_two.png", "shapes_gapnet", "gradcam", "3")]
+    for request in requests:
+        call(client, request)
+    session = served_demo.state_holder.session_data[client.session_hash]
+    blocks, file_sets = len(session.blocks_config.blocks), len(served_demo.temp_file_sets)
+    for request in requests * 3:
+        call(client, request)
+    assert len(session.blocks_config.blocks) == blocks
+    assert len(served_demo.temp_file_sets) == file_sets
+
