@@ -39,6 +39,14 @@ log = logging.getLogger("camdemo.ui")
 
 DISPLAY_MAX_SIDE = 1280  # larger uploads are shrunk for display; the model sees 224–260 px anyway
 MAX_FILE_SIZE = "50mb"
+# Gradio keeps a copy of the page's components per session (about 100 KB here, measured) for up to
+# 10,000 sessions by default, i.e. ~1 GB on a public Space over time. A session dropped from this LRU
+# (1,000 other visitors used the app since) forgets its last result: a colormap change then does nothing
+# until the next Explain.
+SESSION_CAPACITY = 1000
+# Gradio copies every upload and every output file into its cache and, by default, never deletes them
+# (nor forgets their names): every 10 minutes, files older than an hour go.
+CACHE_CLEANUP = (600, 3600)
 AUTO_CLASS = "auto"
 LAYER_HELP = (
     "A layer is one stage of the network. Layers near the top of this list come late in the network: they "
@@ -491,7 +499,7 @@ def build_demo() -> gr.Blocks:
     """Build the Blocks app; ``app.py`` launches it with ``launch_options()``."""
     backbone = camdemo.DEFAULT_BACKBONE
     method = camdemo.DEFAULT_METHOD
-    with gr.Blocks(title="camdemo: explain image classifiers") as demo:
+    with gr.Blocks(title="camdemo: explain image classifiers", delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown(INTRO)
         with gr.Tab("Explain"), gr.Row():
             with gr.Column(scale=2):
@@ -656,4 +664,5 @@ document.addEventListener("focusin", (event) => {
 def launch_options() -> dict:
     """Safe defaults: bounded uploads, no server files exposed beyond Gradio's own cache, errors shown."""
     return dict(max_file_size=MAX_FILE_SIZE, show_error=True, allowed_paths=[], ssr_mode=False,
-                head=SELECT_ON_FOCUS, run_history=False)  # no uploads kept in shared classroom browsers
+                head=SELECT_ON_FOCUS, state_session_capacity=SESSION_CAPACITY,
+                run_history=False)  # no uploads kept in shared classroom browsers

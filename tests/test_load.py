@@ -82,3 +82,12 @@ def test_a_session_stays_the_same_size_however_many_requests_it_sends(served_dem
     assert len(session.blocks_config.blocks) == blocks
     assert len(served_demo.temp_file_sets) == file_sets
 
+
+def test_the_server_bounds_its_sessions_and_its_file_cache(served_demo):
+    """Each visitor's session costs Gradio about 100 KB; the oldest are dropped beyond ``SESSION_CAPACITY``.
+    Uploads and outputs copied into Gradio's cache are deleted once older than an hour."""
+    from camdemo import ui
+
+    assert served_demo.state_holder.capacity == ui.SESSION_CAPACITY <= 1000
+    frequency, age = served_demo.delete_cache
+    assert (frequency, age) == ui.CACHE_CLEANUP and frequency <= age <= 24 * 3600
