@@ -74,24 +74,45 @@ class ImageUpload(gr.Image):
 
 
 class _RecentResults:
-    """The last few explanations, by key, so a colormap or opacity change can re-blend without the network."""
+    """The most recent explanations, by key, so a colormap or opacity change can re-blend without the network.
 
-    def __init__(self, capacity: int = 16):
-        self.capacity = capacity
-        self._items: OrderedDict[str, camdemo.Explanation] = OrderedDict()
+    Bounded by the bytes of their arrays (a 1280-pixel photo's result holds about 11 MB), not by a
+    count, so a classroom of small images keeps many and a few huge ones cannot fill the memory.
+    """
+
+    def __init__(self, max_bytes: int = 256 * 2**20):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, tuple[camdemo.Explanation, int]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
+    @staticmethod
+    def size_of(explanation: camdemo.Explanation) -> int:
+        return sum(value.nbytes for value in vars(explanation).values() if isinstance(value, np.ndarray))
+
     def put(self, explanation: camdemo.Explanation) -> str:
-        key = uuid.uuid4().hex
+        key, size = uuid.uuid4().hex, self.size_of(explanation)
         with self._lock:
-            self._items[key] = explanation
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            self._items[key] = (explanation, size)
+            self._bytes += size
+            while len(self._items) > 1 and self._bytes > self.max_bytes:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
         return key
 
     def get(self, key: str | None) -> camdemo.Explanation | None:
         with self._lock:
-            return self._items.get(key) if key else None
+            item = self._items.get(key) if key else None
+            if item is not None:
+                self._items.move_to_end(key)  # a result someone is still restyling stays
+            return item[0] if item else None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def total_bytes(self) -> int:
+        return self._bytes
 
 
 recent_results = _RecentResults()
@@ -317,6 +338,9 @@ def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = T
     """Colormap, opacity, sign or box display changed: re-draw the last result from its raw map, no network."""
     explanation = recent_results.get(key)
     if explanation is None:
+        if key:  # there was a result, but the server no longer keeps it (many results since)
+            gr.Warning("This result is no longer kept on the server, so it cannot be re-drawn. "
+                       "Press Explain to compute it again with the new style.")
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     try:
         styled = explanation.restyled(colormap, opacity, sign_for(explanation.method, sign))

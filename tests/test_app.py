@@ -119,6 +119,22 @@ def test_server_files_are_not_exposed(server):
         assert "root:" not in response.text
 
 
+def test_recent_results_are_bounded_by_bytes_and_an_expired_one_says_so():
+    result = camdemo.explain(ASSETS / "shapes_star.png", backbone="shapes_gapnet")
+    size = ui._RecentResults.size_of(result)
+    assert size >= result.heatmap.nbytes + result.overlay.nbytes + result.image.nbytes
+    cache = ui._RecentResults(max_bytes=3 * size)
+    first, second = cache.put(result), cache.put(result)
+    assert cache.get(first) is result  # used again: now the most recent
+    third, fourth = cache.put(result), cache.put(result)
+    assert len(cache) == 3 and cache.total_bytes == 3 * size
+    assert cache.get(second) is None and cache.get(first) is result
+    assert all(cache.get(key) is result for key in (third, fourth))
+    with pytest.warns(UserWarning, match="no longer kept"):  # the page shows it as a warning toast
+        assert ui.restyle("a-result-long-gone", "jet", 0.5) == (ui.gr.skip(),) * 5
+    assert ui.restyle(None, "jet", 0.5) == (ui.gr.skip(),) * 5  # nothing explained yet: nothing to say
+
+
 def test_restyle_reblends_without_the_network(monkeypatch):
     result = camdemo.explain(ASSETS / "chelsea_cat.jpg")
     key = ui.recent_results.put(result)
