@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+from dataclasses import replace
 import platform
 import statistics
 import subprocess
@@ -83,8 +84,11 @@ def _setup(model_name: str, device: str):
         spec.cam_head, spec.title
 
 
-def build_rows(model_name: str, device: str, peers: bool, multi_pass: bool = False) -> tuple[str, list[Row]]:
-    """The floor, then each single-pass method (or, with ``multi_pass``, each multi-pass one), then peers."""
+def build_rows(model_name: str, device: str, peers: bool, multi_pass: bool = False,
+               precision: str = "float32") -> tuple[str, list[Row]]:
+    """The floor, then each single-pass method (or, with ``multi_pass``, each multi-pass one), then peers;
+    with a reduced ``precision`` ("half", "float16", "bfloat16"), last the floor and each method that
+    honours it again, under autocast."""
     model, inputs, layer_name, head, title = _setup(model_name, device)
     class_index, _ = bench_classes(model_name)
 
@@ -98,6 +102,16 @@ def build_rows(model_name: str, device: str, peers: bool, multi_pass: bool = Fal
         sync()
 
     rows: list[Row] = [("forward pass, no gradients (floor)", "torch", forward)]
+    dtype = None if multi_pass else engine._autocast_dtype(precision, torch.device(device))
+    suffix = f", {str(dtype).removeprefix('torch.')}"
+    reduced: list[Row] = []  # with a reduced precision: the floor and each layer method again, last
+
+    def reduced_forward():
+        with torch.autocast(torch.device(device).type, dtype=dtype):
+            forward()
+
+    if dtype is not None:
+        reduced.append(("forward pass, no gradients" + suffix, "torch", reduced_forward))
     spec = get_spec("resnet50" if model_name == "resnet50-random" else model_name)
     for method in METHODS.values():
         if (method.name in MULTI_PASS) != multi_pass or method.unavailable_reason(spec) or (
@@ -113,6 +127,9 @@ def build_rows(model_name: str, device: str, peers: bool, multi_pass: bool = Fal
             sync()
 
         rows.append((method.title + (f" at {layer}" if layer else "") + _settings(method), "camdemo", run))
+        if dtype is not None and method.half_precision_ok:
+            reduced.append((rows[-1][0] + suffix, "camdemo",
+                            lambda method=method, target=replace(target, autocast_dtype=dtype): run(method, target)))
     if multi_pass:  # the same settings as the peers' rows, for a like-for-like comparison
         for name, options, label in (("scorecam", {"channels": 0}, f"Score-CAM at {layer_name}, all channels"),
                                      ("integrated_gradients", {"tolerance": 1.0},
@@ -124,7 +141,7 @@ def build_rows(model_name: str, device: str, peers: bool, multi_pass: bool = Fal
             rows.append((label, "camdemo", lambda method=method, target=target: (method.compute(target), sync())))
     if peers:
         rows += _peer_rows(model, inputs, layer_name, head, sync, class_index, multi_pass)
-    return title, rows
+    return title, rows + reduced
 
 
 def _settings(method) -> str:
@@ -271,10 +288,11 @@ def end_to_end_rows(backbone: str, device: str) -> list[Row]:
     return rows
 
 
-def peak_memory_mb(model_name: str, row_index: int, device: str, peers: bool, threads: int) -> float:
+def peak_memory_mb(model_name: str, row_index: int, device: str, peers: bool, threads: int,
+                   precision: str = "float32") -> float:
     """Peak resident memory of one row above that of a plain forward pass, in a fresh process (Linux)."""
     done = subprocess.run([sys.executable, "-m", "camdemo.bench", "_memory", model_name, str(row_index), device,
-                           str(int(peers)), str(threads)], capture_output=True, text=True, timeout=300)
+                           str(int(peers)), str(threads), precision], capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
     return float(done.stdout.strip().splitlines()[-1])
@@ -295,9 +313,9 @@ def _peak_during(run: Callable[[], object]) -> float:
     return _status_kb("VmHWM") / 1024.0
 
 
-def _memory_child(model_name: str, row_index: int, device: str, peers: bool, threads: int) -> None:
+def _memory_child(model_name: str, row_index: int, device: str, peers: bool, threads: int, precision: str) -> None:
     torch.set_num_threads(threads)
-    _, rows = build_rows(model_name, device, peers)
+    _, rows = build_rows(model_name, device, peers, precision=precision)
     for _ in range(2):  # warm both, so allocator caches are in place before measuring
         rows[0][2]()
         rows[row_index][2]()
@@ -318,7 +336,7 @@ def print_table(title: str, results: list[tuple[str, str, float, float | None]])
 
 
 def speed(model_name: str, repeats: int, threads: int, device: str, peers: bool, memory: bool,
-          multi_pass: bool = False) -> None:
+          multi_pass: bool = False, precision: str = "float32") -> None:
     torch.set_num_threads(threads)
     if multi_pass:
         title, rows = build_rows(model_name, device, peers, multi_pass=True)
@@ -326,14 +344,14 @@ def speed(model_name: str, repeats: int, threads: int, device: str, peers: bool,
         print_table(f"{title}, multi-pass methods with their default settings, {device}, median of {repeats}",
                     [(name, library, ms, None) for (name, library, _), ms in zip(rows, milliseconds)])
         return
-    title, rows = build_rows(model_name, device, peers)
+    title, rows = build_rows(model_name, device, peers, precision=precision)
     if model_name in camdemo.models.backbone_names():
         rows += end_to_end_rows(model_name, device)
     milliseconds = interleaved_medians([run for _, _, run in rows], repeats)
     results = []
     for index, ((name, library, _), ms) in enumerate(zip(rows, milliseconds)):
         measurable = memory and not name.startswith(("explain()", "restyle"))
-        mb = peak_memory_mb(model_name, index, device, peers, threads) if measurable else None
+        mb = peak_memory_mb(model_name, index, device, peers, threads, precision) if measurable else None
         results.append((name, library, ms, mb))
     machine = torch.cuda.get_device_name() if device.startswith("cuda") else (
         f"{platform.processor() or platform.machine()}, {threads} threads")
@@ -345,7 +363,7 @@ def speed(model_name: str, repeats: int, threads: int, device: str, peers: bool,
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_memory":
-        _memory_child(argv[1], int(argv[2]), argv[3], bool(int(argv[4])), int(argv[5]))
+        _memory_child(argv[1], int(argv[2]), argv[3], bool(int(argv[4])), int(argv[5]), argv[6])
         return
     parser = argparse.ArgumentParser(prog="python -m camdemo.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -361,8 +379,12 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--multi-pass", action="store_true",
                      help=f"instead, time the methods that run the network many times ({', '.join(MULTI_PASS)}); "
                           "use a small --repeats")
+    run.add_argument("--precision", default="float32", choices=list(camdemo.PRECISIONS),
+                     help="also time the forward pass and the layer methods in this precision (half: float16 on "
+                          "a GPU, bfloat16 on a CPU)")
     args = parser.parse_args(argv)
-    speed(args.backbone, args.repeats, args.threads, args.device, args.peers, args.memory, args.multi_pass)
+    speed(args.backbone, args.repeats, args.threads, args.device, args.peers, args.memory, args.multi_pass,
+          args.precision)
 
 
 if __name__ == "__main__":

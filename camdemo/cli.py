@@ -75,7 +75,7 @@ def write_result(result: camdemo.Explanation, source: Path, out: Path, stem: str
         "class_probability": result.class_probability,
         "predictions": [p._asdict() for p in result.predictions],
         "colormap": result.colormap, "opacity": result.opacity, "device": result.device,
-        "seconds": round(result.seconds, 4), "note": result.note,
+        "precision": result.precision, "seconds": round(result.seconds, 4), "note": result.note,
     }
     (out / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
 
@@ -103,7 +103,8 @@ def command_explain(args: argparse.Namespace) -> int:
         class_index = parse_class(args.class_, args.backbone)
         results = camdemo.explain_many(images, args.backbone, args.method, args.layer, class_index,
                                        args.colormap, args.opacity, args.device, batch_size=args.batch_size,
-                                       options=parse_options(args.option), sign=args.sign)
+                                       options=parse_options(args.option), sign=args.sign,
+                                       precision=args.precision)
         args.out.mkdir(parents=True, exist_ok=True)
         failed, used = [], set()
         with tqdm(total=len(images), unit="image", desc="explaining", disable=args.quiet) as bar:
@@ -189,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="class index or name to explain (default: each image's top-1)")
     explain.add_argument("--out", type=Path, default=Path("camdemo-out"), help="output folder")
     explain.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    explain.add_argument("--precision", default=None, choices=list(camdemo.PRECISIONS),
+                         help="the forward pass of layer methods: half = float16 on a GPU, bfloat16 on a CPU "
+                              "(maps stay within camdemo.PRECISION_TOLERANCE of float32; default: float32)")
     explain.add_argument("--batch-size", type=int, default=8)
     explain.add_argument("--colormap", default="jet", choices=list(camdemo.COLORMAPS))
     explain.add_argument("--opacity", type=float, default=0.5)

@@ -24,3 +24,11 @@ def test_multi_pass_table_runs(capsys):
     for name in ("Score-CAM at features, 256 channels", "Integrated Gradients", "SmoothGrad (saliency), 25 samples",
                  "Occlusion, patch 32, stride 16"):
         assert f"| {name}" in table
+
+
+def test_reduced_precision_rows_follow_and_only_for_methods_that_honour_it(capsys):
+    bench.speed("shapes_gapnet", repeats=1, threads=1, device="cpu", peers=False, memory=False, precision="half")
+    table = capsys.readouterr().out
+    assert "| forward pass, no gradients, bfloat16 | torch |" in table
+    assert "| Grad-CAM at features, bfloat16 | camdemo |" in table and "| CAM at features, bfloat16 |" in table
+    assert "| Saliency, bfloat16" not in table and "| Saliency | camdemo |" in table

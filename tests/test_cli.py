@@ -77,6 +77,13 @@ def test_method_settings_and_sign_from_the_command_line(tmp_path, capsys):
     assert "no sign" in capsys.readouterr().err
 
 
+def test_precision_from_the_command_line_is_recorded(tmp_path):
+    assert cli.main(["explain", str(ASSETS / "coffee.jpg"), "--method", "cam", "--precision", "half", "--device",
+                     "cpu", "--out", str(tmp_path), "--quiet"]) == 0
+    (record,) = [json.loads(path.read_text()) for path in tmp_path.glob("*.json")]
+    assert record["precision"] == "bfloat16"  # "half" on a CPU
+
+
 def test_list_shows_layers_methods_and_reasons(capsys):
     assert cli.main(["list", "vgg16"]) == 0
     text = capsys.readouterr().out

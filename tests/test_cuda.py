@@ -29,3 +29,17 @@ def test_gpu_and_cpu_maps_agree(method, backbone):
         np.testing.assert_allclose(gpu.heatmap, cpu.heatmap, atol=TOLERANCE)
     np.testing.assert_allclose([p.probability for p in gpu.predictions], [p.probability for p in cpu.predictions],
                                atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["cam", "gradcam", "gradcampp", "scorecam"])
+def test_float16_maps_stay_within_the_stated_tolerance(method):
+    """precision="half" on the GPU (float16) against float32 on the GPU, same class."""
+    tolerance = camdemo.PRECISION_TOLERANCE["float16"]
+    for name in ("cat_and_coffee.jpg", "astronaut.jpg", "coffee.jpg"):
+        full = camdemo.explain(ASSETS / name, "efficientnet_lite0", method, device="cuda")
+        half = camdemo.explain(ASSETS / name, "efficientnet_lite0", method, class_index=full.class_index, device="cuda",
+                               precision="half")
+        assert half.precision == "float16" and half.class_index == full.class_index
+        assert np.abs(half.heatmap - full.heatmap).max() <= tolerance.max_heatmap_difference
+        assert np.corrcoef(half.heatmap.ravel(), full.heatmap.ravel())[0, 1] >= tolerance.min_correlation
+        assert abs(half.class_probability - full.class_probability) <= tolerance.max_probability_difference

@@ -9,6 +9,7 @@ live only inside ``compute`` (see ``camdemo.hooks``).
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
@@ -33,6 +34,7 @@ class Target:
     options: Mapping[str, Any] = field(default_factory=dict)  # checked by ``Method.check_options``
     progress: Callable[[float, str], None] | None = None  # for slow methods: (fraction done, what)
     constant_input: Callable[[int], torch.Tensor] | None = None  # grey level 0–255 → model input 1×3×S×S
+    autocast_dtype: torch.dtype | None = None  # forward pass in float16/bfloat16 (``half_precision_ok`` methods)
 
     def report(self, fraction: float, what: str) -> None:
         if self.progress is not None:
@@ -77,6 +79,9 @@ def choose_class(logits: torch.Tensor, class_index: int | None) -> int:
     return int(class_index)
 
 
+FLOAT16_GRADIENT_SCALE = 1024.0
+
+
 class Method(ABC):
     """An explanation method. Subclasses set the class attributes and implement ``compute``."""
 
@@ -88,6 +93,7 @@ class Method(ABC):
     signed: ClassVar[bool] = False  # True when the raw map's negative values mean "against the class"
     family: ClassVar[str] = "CAM"  # "CAM", "gradient" or "perturbation", for grouping in the UI
     option_defaults: ClassVar[Mapping[str, Any]] = {}  # method settings, e.g. IG's steps
+    half_precision_ok: ClassVar[bool] = False  # True where float16 forward passes keep the map within tolerance
 
     def check_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """The defaults updated by ``options`` (unknown keys are ignored); ``CamdemoError`` for bad values."""
@@ -132,6 +138,10 @@ class ChannelWeightedMethod(Method):
 
     relu: ClassVar[bool] = True
     needs_gradients: ClassVar[bool] = True
+    # The forward pass (and so the backward pass to the layer) may run in float16: the map is a weighted sum
+    # over a layer's channels, done in float32 from there on (see engine.PRECISION_TOLERANCE). Gradients
+    # down to the pixels are not this robust: with bfloat16, saliency's correlation with float32 fell to 0.56.
+    half_precision_ok: ClassVar[bool] = True
 
     @abstractmethod
     def channel_weights(
@@ -152,7 +162,10 @@ class ChannelWeightedMethod(Method):
         if target.layer is None or target.layer_name is None:
             raise CamdemoError(f"{self.title} needs a target layer.")
         grad_mode = torch.enable_grad() if self.needs_gradients else torch.no_grad()
-        with capture_output(target.layer, target.layer_name, for_gradients=self.needs_gradients) as kept, grad_mode:
+        precision = (torch.autocast(target.inputs.device.type, dtype=target.autocast_dtype)
+                     if target.autocast_dtype is not None else contextlib.nullcontext())
+        with capture_output(target.layer, target.layer_name, for_gradients=self.needs_gradients) as kept, grad_mode, \
+                precision:
             logits = target.model(target.inputs)
         if logits.dim() != 2 or logits.shape[0] != target.inputs.shape[0]:
             raise CamdemoError(f"The model returned {tuple(logits.shape)}; expected class scores of shape N×classes.")
@@ -161,20 +174,24 @@ class ChannelWeightedMethod(Method):
     def channel_terms(self, target: Target, forward: "LayerForward") -> list["ChannelTerms"]:
         """Per image: its class, the channel weights w (C,) and the maps A (C, h, w) that they weight."""
         classes = choose_classes(forward.logits, target.class_index)
-        gradients = None
+        gradients, scale = None, 1.0
         if self.needs_gradients:
             rows = torch.arange(len(classes), device=forward.logits.device)
             score = forward.logits[rows, torch.tensor(classes, device=forward.logits.device)].sum()
-            (gradients,) = torch.autograd.grad(score, forward.layer_output, allow_unused=True)
+            # float16 gradients below ~6e-8 vanish: scale the score up for the backward pass and the gradients
+            # back down in float32 (the loss scaling of torch.amp.GradScaler). A power of two, so exact.
+            scale = FLOAT16_GRADIENT_SCALE if forward.layer_output.dtype == torch.float16 else 1.0
+            (gradients,) = torch.autograd.grad(score * scale, forward.layer_output, allow_unused=True)
             if gradients is None:
                 raise CamdemoError(f"Layer '{target.layer_name}' does not influence the class score; choose another layer.")
         terms = []
-        for i, class_index in enumerate(classes):
-            activations = self.activations_for_map(target, forward.layer_output.detach()[i])
+        for i, class_index in enumerate(classes):  # float32 from here on, also after a float16 forward pass
+            activations = self.activations_for_map(target, forward.layer_output.detach()[i].float())
             with torch.no_grad():
-                weights = self.channel_weights(target, activations, None if gradients is None else gradients[i],
+                weights = self.channel_weights(target, activations,
+                                               None if gradients is None else gradients[i].float() / scale,
                                                class_index, target.inputs[i:i + 1])
-            terms.append(ChannelTerms(class_index, weights, activations, forward.logits.detach()[i]))
+            terms.append(ChannelTerms(class_index, weights, activations, forward.logits.detach()[i].float()))
         return terms
 
     def finish(self, target: Target, forward: "LayerForward") -> list[RawMap]:
