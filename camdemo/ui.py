@@ -360,7 +360,7 @@ def on_backbone_change(backbone: str, method: str, layer: str | None = None):
     info = {m.name: m for m in camdemo.methods(backbone)}[method]
     return (gr.update(choices=layer_choices(backbone), value=layer, interactive=info.uses_layer and not info.fixed_layer),
             gr.update(choices=class_choices(backbone), value=AUTO_CLASS),
-            gr.update(value=method), method_help(backbone, method), backbone_status(backbone))
+            method, method_help(backbone, method), backbone_status(backbone))  # a value alone: plain (run_explain)
 
 
 def on_method_change(backbone: str, method: str, layer: str | None, sign: str | None = None):
@@ -401,16 +401,16 @@ def backbone_for_example(image_path: str | None, backbone: str):
         return gr.skip()
     wanted = example_backbone(name)
     if wanted == SHAPES and backbone != SHAPES or wanted != SHAPES and backbone == SHAPES:
-        return gr.update(value=wanted)
+        return wanted  # a plain value, not an update (see run_explain)
     return gr.skip()
 
 
 def on_image_change(image_path: str | None, backbone: str, method: str, layer: str | None):
     """Before a new image is explained: if an example asks for another backbone, switch and update controls."""
     switch = backbone_for_example(image_path, backbone)
-    if "value" not in switch:
+    if not isinstance(switch, str):
         return (gr.skip(),) * 6
-    return (switch, *on_backbone_change(switch["value"], method, layer))
+    return (switch, *on_backbone_change(switch, method, layer))
 
 
 def restore_from_url(request: gr.Request):
@@ -421,7 +421,7 @@ def restore_from_url(request: gr.Request):
     backbone = settings.get("backbone", camdemo.DEFAULT_BACKBONE)
     layer_update, class_update, method_update, method_text, status = on_backbone_change(
         backbone, settings.get("method", camdemo.DEFAULT_METHOD), settings.get("layer"))
-    return (gr.update(value=backbone), layer_update, method_update,
+    return (backbone, layer_update, method_update,
             gr.update(choices=class_choices(backbone), value=settings.get("class", AUTO_CLASS)),
             settings.get("colormap", gr.skip()), settings.get("opacity", gr.skip()), method_text, status,
             settings.get("class"), settings.get("example", gr.skip()))

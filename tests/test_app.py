@@ -177,10 +177,10 @@ def test_automatic_runs_fall_back_to_the_new_backbones_defaults():
 def test_bundled_examples_pick_their_backbone_and_uploads_do_not(tmp_path):
     shapes_example = tmp_path / "shapes_star.png"
     shapes_example.write_bytes((ASSETS / "shapes_star.png").read_bytes())
-    assert ui.backbone_for_example(str(shapes_example), "efficientnet_lite0")["value"] == "shapes_gapnet"
+    assert ui.backbone_for_example(str(shapes_example), "efficientnet_lite0") == "shapes_gapnet"
     photo = tmp_path / "chelsea_cat.jpg"
     photo.write_bytes((ASSETS / "chelsea_cat.jpg").read_bytes())
-    assert ui.backbone_for_example(str(photo), "shapes_gapnet")["value"] == "efficientnet_lite0"
+    assert ui.backbone_for_example(str(photo), "shapes_gapnet") == "efficientnet_lite0"
     assert ui.backbone_for_example(str(photo), "resnet50") == ui.gr.skip()  # a chosen ImageNet backbone stays
     own = tmp_path / "shapes_star.png"  # same name, other bytes: a person's own file
     own.write_bytes((ASSETS / "shapes_heart.png").read_bytes())
@@ -221,7 +221,7 @@ def test_steps_view_renders_every_step():
 
 def test_controls_follow_the_backbone():
     layers, classes, method, method_help, status = ui.on_backbone_change("vgg16", "cam", "head")
-    assert method["value"] == "gradcam"  # CAM does not apply to VGG-16: switch and say why
+    assert method == "gradcam"  # CAM does not apply to VGG-16: switch and say why
     assert "features.29" == layers["value"] and "Grad-CAM" in method_help
     assert "Not available here: CAM" in status
     layer_update, help_text, sign, *settings = ui.on_method_change("efficientnet_lite0", "cam", "blocks.10")
