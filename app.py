@@ -4,7 +4,7 @@ import argparse
 import logging
 import os
 
-from camdemo.ui import build_demo, launch_options
+from camdemo.ui import build_demo, launch_options, with_queue
 
 demo = build_demo()
 
@@ -18,4 +18,4 @@ if __name__ == "__main__":
     if args.precision:
         os.environ["CAMDEMO_PRECISION"] = args.precision  # read by camdemo.explain
     logging.basicConfig(level=logging.INFO)
-    demo.queue(max_size=64).launch(server_name=args.host, server_port=args.port, **launch_options())
+    with_queue(demo).launch(server_name=args.host, server_port=args.port, **launch_options())

@@ -8,22 +8,26 @@ the network; changing the class for CAM reuses the engine's cached forward pass.
 
 from __future__ import annotations
 
-import ctypes
+import contextvars
 import logging
+import os
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import gradio as gr
 import numpy as np
+from gradio.utils import get_upload_folder
 
 import camdemo
 from camdemo import shapes
-from camdemo.assets import EXAMPLES, asset
+from camdemo.assets import ASSETS_DIR, EXAMPLES, asset
+from camdemo.cost import Cost, estimate_cost, observe
+from camdemo.jobs import lanes
 from camdemo.boxes import iou
 from camdemo.compare import DEFAULT_COMPARE_METHODS
 from camdemo.sanity import DEFAULT_SANITY_METHODS
@@ -55,12 +59,30 @@ LAYER_HELP = (
 )
 
 
+NOT_AN_UPLOAD = "This image did not arrive as an upload to this page. Please upload it again."
+
+
+def _uploaded_file(path: str) -> str | None:
+    """``path`` resolved (symbolic links followed) if it is a file in Gradio's upload folder or a bundled
+    example, else None. Nothing else on the server is ever opened on a visitor's behalf."""
+    real = Path(os.path.realpath(path))
+    roots = (Path(os.path.realpath(get_upload_folder())), Path(os.path.realpath(ASSETS_DIR)))
+    if any(real.is_relative_to(root) for root in roots) and real.is_file():
+        return str(real)
+    return None
+
+
 class ImageUpload(gr.Image):
-    """``gr.Image`` that passes the uploaded file's path on unopened.
+    """``gr.Image`` that passes the uploaded file's path on unopened, and only a path it uploaded.
 
     Gradio's own ``gr.Image`` opens the file with PIL before our code runs, so a damaged or
     non-image upload would fail inside Gradio with a generic message. Here camdemo decodes it
     and says what is wrong. ``is_template`` makes Gradio reuse the normal Image frontend.
+
+    A payload names a path. Gradio 6.31 checks that it lies in the upload folder only when the
+    payload carries its ``meta`` marker, so a hand-made request could name any server file. Every
+    path is checked here instead: inside the upload folder or the bundled examples after following
+    links, else refused with one message that says nothing about the path (not even whether it exists).
     """
 
     is_template = True
@@ -68,9 +90,10 @@ class ImageUpload(gr.Image):
     def preprocess(self, payload):  # type: ignore[override]
         if payload is None:
             return None
-        if payload.path is None:
-            raise gr.Error("The upload did not arrive as a file; please upload the image again.")
-        return payload.path
+        checked = _uploaded_file(payload.path) if payload.path else None
+        if checked is None:
+            raise gr.Error(NOT_AN_UPLOAD, print_exception=False)
+        return checked
 
 
 class _RecentResults:
@@ -117,29 +140,46 @@ class _RecentResults:
 
 recent_results = _RecentResults()
 
-# All model work runs on this one thread. The queue already lets one request at a time use the model
-# (on 2 cores one request uses both); a single worker thread also means a single OpenMP team and one
-# malloc arena for tensors, instead of one per Gradio worker thread, so memory stays flat under load.
-_model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camdemo-model")
+# One request may take at most this long by its estimate (camdemo.cost), else it is refused before it
+# starts; a running job is stopped at twice that (camdemo.jobs). On 2 CPU cores the slowest settings the
+# app allows by default take about this long: IG with 1024 steps on Lite0 (README, "Serving").
+BUDGET_SECONDS = 30.0
 
 
-try:  # glibc keeps freed heap pages; give them back after each job so a long-running server stays flat
-    _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
-    _malloc_trim = None
-
-
-def _run_and_trim(function, *args, **kwargs):
+def _client_gone(request: gr.Request | None) -> Callable[[], bool]:
+    """A check that is True once the page that sent ``request`` has gone (Gradio marks its jobs not alive)."""
     try:
-        return function(*args, **kwargs)
-    finally:
-        if _malloc_trim is not None:
-            _malloc_trim(0)
+        gradio_queue = request.app.get_blocks()._queue  # type: ignore[union-attr]
+        session = request.session_hash  # type: ignore[union-attr]
+    except (AttributeError, TypeError):  # called directly (tests, notebooks): no client to lose
+        return lambda: False
+
+    def gone() -> bool:
+        return any(job.session_hash == session and not job.alive
+                   for jobs in list(gradio_queue.active_jobs) for job in list(jobs or ()))
+    return gone
 
 
-def on_model_thread(function, *args, **kwargs):
-    """Run ``function`` on the dedicated model thread and wait for it (errors propagate)."""
-    return _model_thread.submit(_run_and_trim, function, *args, **kwargs).result()
+def on_model(function, *args, request: gr.Request | None = None, fast: bool = False,
+             progress: gr.Progress | None = None, **kwargs):
+    """Run model work in its lane (``camdemo.jobs``) for the visitor of ``request`` and wait for the result.
+
+    ``function`` gets a ``progress(fraction, text)`` callback where it stops if its page has gone, if it runs
+    past the time limit or if the server shuts down. ``CamdemoError`` (also a refusal) becomes a message.
+    """
+    try:
+        return lanes().run(function, *args, session=getattr(request, "session_hash", None) or "local", fast=fast,
+                           client_gone=_client_gone(request), progress=_reporter(progress), **kwargs)
+    except camdemo.CamdemoError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+
+
+def check_budget(cost: Cost) -> None:
+    """Refuse, before any work, a request whose estimate is over ``BUDGET_SECONDS``."""
+    if cost.seconds > BUDGET_SECONDS:
+        raise gr.Error(f"These settings would take {cost.describe()}: more than this server allows for one request "
+                       f"({BUDGET_SECONDS:.0f} s). Choose fewer steps or samples, a larger occlusion stride or fewer "
+                       "Score-CAM channels.", print_exception=False)
 
 
 # --- choices for the controls -----------------------------------------------------------------------
@@ -258,16 +298,21 @@ def render(explanation: camdemo.Explanation, show_boxes: bool) -> tuple[tuple, n
 
 
 def _reporter(progress: gr.Progress | None):
-    """A ``progress(fraction, text)`` callback for the engine that updates Gradio's progress bar."""
+    """A ``progress(fraction, text)`` callback for the engine that updates Gradio's progress bar.
+
+    Call it in the handler's thread: Gradio finds the event a progress update belongs to through context
+    variables, which the lanes' worker threads do not have, so the callback carries the handler's context.
+    """
     if progress is None:
         return None
-    return lambda fraction, text: progress(fraction, desc=text)
+    context = contextvars.copy_context()
+    return lambda fraction, text: context.run(progress, fraction, desc=text)
 
 
 def run_explain(image_path: str | None, backbone: str, layer: str | None, method: str, class_choice: str | None,
                 colormap: str, opacity: float, show_boxes: bool = True, sign: str = "positive",
                 ig_steps=None, ig_baseline=None, sg_base=None, sg_samples=None, sg_noise=None, occlusion_patch=None,
-                occlusion_stride=None, scorecam_channels=None, progress=gr.Progress()):
+                occlusion_stride=None, scorecam_channels=None, request: gr.Request = None, progress=gr.Progress()):
     """The main event (API name ``explain``).
 
     After the image and the style come the sign to show and the method settings (used only by
@@ -282,13 +327,21 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
                                    occlusion_stride, scorecam_channels])
     started = time.perf_counter()
     try:
-        rgb = _display_image(image_path)
-        explanation = on_model_thread(camdemo.explain, rgb, backbone=backbone, method=method, layer=layer or None,
-                                      class_index=class_index, colormap=colormap or DEFAULT_COLORMAP,
-                                      opacity=DEFAULT_OPACITY if opacity is None else float(opacity),
-                                      options=options, sign=sign_for(method, sign), progress=_reporter(progress))
+        cost = estimate_cost(backbone, method, layer or None, options)
+        check_budget(cost)
+
+        def work(progress):
+            return camdemo.explain(_display_image(image_path), backbone=backbone, method=method, layer=layer or None,
+                                   class_index=class_index, colormap=colormap or DEFAULT_COLORMAP,
+                                   opacity=DEFAULT_OPACITY if opacity is None else float(opacity),
+                                   options=options, sign=sign_for(method, sign), progress=progress)
+
+        explanation = on_model(work, request=request, fast=cost.single_pass, progress=progress)
+        observe(backbone, cost.passes, explanation.seconds)
     except camdemo.CamdemoError as error:
         raise gr.Error(str(error), print_exception=False) from None
+    except gr.Error:
+        raise
     except Exception:  # keep serving; the log has the details
         log.exception("explain failed")
         raise gr.Error("Something went wrong while explaining this image. Please try again or choose other "
@@ -310,7 +363,7 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
 
 
 def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, show_boxes=True, pending_class=None,
-                     sign="positive", *option_values):
+                     sign="positive", *option_values, request: gr.Request = None, progress=gr.Progress()):
     """A new image or backbone: explain the top-1 class (or the class a shared link asked for, once).
 
     This run is automatic, so settings left over from the previous backbone fall back to the new
@@ -324,7 +377,7 @@ def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, sho
     if layer not in {info.name for info in camdemo.layers(backbone)}:
         layer = None
     return (*run_explain(image_path, backbone, layer, method, pending_class or AUTO_CLASS, colormap, opacity,
-                         show_boxes, sign, *option_values, progress=None), None)
+                         show_boxes, sign, *option_values, request=request, progress=progress), None)
 
 
 def _parse_class(choice: str) -> int:
@@ -417,26 +470,25 @@ def restore_from_url(request: gr.Request):
     """Page load: apply the settings in the URL (a shared link); the example image, if any, loads last."""
     settings = settings_from_query(dict(request.query_params) if request else {})
     if not settings:
-        return (gr.skip(),) * 10
+        return (gr.skip(),) * (11 + len(CONTROLS))
     backbone = settings.get("backbone", camdemo.DEFAULT_BACKBONE)
     layer_update, class_update, method_update, method_text, status = on_backbone_change(
         backbone, settings.get("method", camdemo.DEFAULT_METHOD), settings.get("layer"))
     return (backbone, layer_update, method_update,
             gr.update(choices=class_choices(backbone), value=settings.get("class", AUTO_CLASS)),
             settings.get("colormap", gr.skip()), settings.get("opacity", gr.skip()), method_text, status,
-            settings.get("class"), settings.get("example", gr.skip()))
+            settings.get("class"), settings.get("example", gr.skip()),
+            *control_updates(method_update, settings.get("sign")))
 
 
-def run_steps(image_path: str | None, backbone: str, layer: str | None, class_choice: str | None, colormap: str):
+def run_steps(image_path: str | None, backbone: str, layer: str | None, class_choice: str | None, colormap: str,
+              request: gr.Request = None):
     """The step-by-step view of Grad-CAM for the current image, layer and class."""
     if not image_path:
         raise gr.Error("Upload an image (or click an example) first.")
     class_index = _class_of(class_choice)
-    try:
-        return on_model_thread(show_steps, _display_image(image_path), backbone, layer, class_index,
-                               colormap or DEFAULT_COLORMAP)
-    except camdemo.CamdemoError as error:
-        raise gr.Error(str(error), print_exception=False) from None
+    return on_model(lambda progress: show_steps(_display_image(image_path), backbone, layer, class_index,
+                                                colormap or DEFAULT_COLORMAP), request=request, fast=True)
 
 
 def _class_of(class_choice: str | None) -> int | None:
@@ -444,40 +496,54 @@ def _class_of(class_choice: str | None) -> int | None:
     return None if class_choice in (None, "", AUTO_CLASS) else _parse_class(class_choice)
 
 
-def _run_tab(function, image_path: str | None, *args, progress=None):
-    """Run one of the Compare / Sanity tab computations on the model thread, with camdemo's messages."""
+def _run_tab(function, image_path: str | None, *args, request: gr.Request | None = None, progress=None):
+    """Run one of the Compare / Sanity tab computations in the slow lane, with camdemo's messages."""
     if not image_path:
         raise gr.Error("Upload an image (or click an example) on the Explain tab first.")
-    try:
-        return on_model_thread(function, _display_image(image_path), *args, progress=_reporter(progress))
-    except camdemo.CamdemoError as error:
-        raise gr.Error(str(error), print_exception=False) from None
+    return on_model(lambda progress: function(_display_image(image_path), *args, progress=progress),
+                    request=request, progress=progress)
+
+
+def _total_cost(backbone: str, method_names: list[str], times: int = 1) -> Cost:
+    """The cost of running each of ``method_names`` (default settings) ``times`` times; bad names raise later."""
+    costs = []
+    for name in method_names:
+        try:
+            costs.append(estimate_cost(backbone, name))
+        except camdemo.CamdemoError:
+            pass  # the computation itself says what is wrong with it
+    return Cost(sum(c.passes for c in costs) * times, sum(c.seconds for c in costs) * times)
 
 
 def run_compare(image_path, backbone, layer, class_choice, method_names, with_faithfulness, colormap,
-                progress=gr.Progress()):
+                request: gr.Request = None, progress=gr.Progress()):
     """Compare tab: the chosen methods side by side with times and faithfulness, for one class."""
     if not method_names:
         raise gr.Error("Tick at least one method to compare.")
+    check_budget(_total_cost(backbone, list(method_names)))
     items, table, deletion, insertion = _run_tab(ui_compare.compare, image_path, backbone, layer or None,
                                                  _class_of(class_choice), list(method_names), bool(with_faithfulness),
-                                                 colormap or DEFAULT_COLORMAP, progress=progress)
+                                                 colormap or DEFAULT_COLORMAP, request=request, progress=progress)
     return write_gallery(items), table, deletion, insertion
 
 
-def run_sweep(image_path, backbone, method, class_choice, count, colormap, progress=gr.Progress()):
+def run_sweep(image_path, backbone, method, class_choice, count, colormap, request: gr.Request = None,
+              progress=gr.Progress()):
     """Compare tab: one method across layers, early to late."""
+    check_budget(_total_cost(backbone, [method], int(count)))
     items, text = _run_tab(ui_compare.sweep, image_path, backbone, method, _class_of(class_choice), int(count),
-                           colormap or DEFAULT_COLORMAP, progress=progress)
+                           colormap or DEFAULT_COLORMAP, request=request, progress=progress)
     return write_gallery(items), text
 
 
-def run_sanity(image_path, backbone, class_choice, method_names, steps, colormap, progress=gr.Progress()):
+def run_sanity(image_path, backbone, class_choice, method_names, steps, colormap, request: gr.Request = None,
+               progress=gr.Progress()):
     """Sanity check tab: cascading randomisation of a copy of the model."""
     if not method_names:
         raise gr.Error("Tick at least one method to check.")
+    check_budget(_total_cost(backbone, list(method_names), int(steps) + 1))
     items, table = _run_tab(ui_compare.sanity, image_path, backbone, _class_of(class_choice), list(method_names),
-                            int(steps), colormap or DEFAULT_COLORMAP, progress=progress)
+                            int(steps), colormap or DEFAULT_COLORMAP, request=request, progress=progress)
     return write_gallery(items), table
 
 
@@ -621,9 +687,9 @@ def build_demo() -> gr.Blocks:
                    download_png, example_name]
         settings = [backbone_box, layer_box, method_box]
         explain_inputs = [image, *settings, class_box, colormap_box, opacity_box, boxes_box, sign_box, *option_boxes]
-        url_inputs = [backbone_box, layer_box, method_box, class_box, colormap_box, opacity_box, example_name]
+        url_inputs = [backbone_box, layer_box, method_box, class_box, colormap_box, opacity_box, example_name, sign_box]
         gr.on([button.click, layer_box.input, class_box.input], run_explain, inputs=explain_inputs, outputs=outputs,
-              api_name="explain", concurrency_limit=1, concurrency_id="model").then(
+              api_name="explain", concurrency_limit=None).then(
             None, inputs=url_inputs, js=WRITE_URL_JS)
         top1_inputs = [image, *settings, colormap_box, opacity_box, boxes_box, pending_class, sign_box, *option_boxes]
         top1_outputs = [*outputs, pending_class]
@@ -631,45 +697,42 @@ def build_demo() -> gr.Blocks:
                      outputs=[backbone_box, layer_box, class_box, method_box, method_md, backbone_md],
                      api_visibility="private", queue=False).then(
             run_explain_top1, inputs=top1_inputs, outputs=top1_outputs,
-            api_visibility="private", concurrency_limit=1, concurrency_id="model").then(
+            api_visibility="private", concurrency_limit=None).then(
             None, inputs=url_inputs, js=WRITE_URL_JS)
         backbone_box.input(on_backbone_change, inputs=[backbone_box, method_box, layer_box],
                            outputs=[layer_box, class_box, method_box, method_md, backbone_md],
                            api_visibility="private").then(
             run_explain_top1, inputs=top1_inputs, outputs=top1_outputs,
-            api_visibility="private", concurrency_limit=1, concurrency_id="model").then(
+            api_visibility="private", concurrency_limit=None).then(
             None, inputs=url_inputs, js=WRITE_URL_JS)
         method_box.input(on_method_change, inputs=[backbone_box, method_box, layer_box, sign_box],
                          outputs=[layer_box, method_md, sign_box, *option_boxes], api_visibility="private").then(
             run_explain, inputs=explain_inputs, outputs=outputs, api_visibility="private",
-            concurrency_limit=1, concurrency_id="model").then(None, inputs=url_inputs, js=WRITE_URL_JS)
+            concurrency_limit=None).then(None, inputs=url_inputs, js=WRITE_URL_JS)
         gr.on([colormap_box.input, opacity_box.release, boxes_box.input, sign_box.input], restyle,
               inputs=[result_key, colormap_box, opacity_box, boxes_box, sign_box],
               outputs=[slider, heatmap_img, download_overlay, download_npy, download_png],
               api_visibility="private", concurrency_limit=4).then(None, inputs=url_inputs, js=WRITE_URL_JS)
         top5.select(on_prediction_click, inputs=None, outputs=[class_box], api_visibility="private", queue=False).then(
-            run_explain, inputs=explain_inputs, outputs=outputs, api_visibility="private", concurrency_limit=1,
-            concurrency_id="model").then(None, inputs=url_inputs, js=WRITE_URL_JS)
+            run_explain, inputs=explain_inputs, outputs=outputs, api_visibility="private",
+            concurrency_limit=None).then(None, inputs=url_inputs, js=WRITE_URL_JS)
         steps_button.click(run_steps, inputs=[image, backbone_box, layer_box, class_box, colormap_box],
-                           outputs=[steps_gallery, steps_md], api_visibility="private", concurrency_limit=1,
-                           concurrency_id="model")
+                           outputs=[steps_gallery, steps_md], api_visibility="private", concurrency_limit=None)
         compare_button.click(run_compare, inputs=[image, backbone_box, layer_box, class_box, compare_methods_box,
                                                   faith_box, colormap_box],
                              outputs=[compare_gallery, compare_md, deletion_plot, insertion_plot],
-                             api_name="compare", concurrency_limit=1, concurrency_id="model")
+                             api_name="compare", concurrency_limit=None)
         sweep_button.click(run_sweep, inputs=[image, backbone_box, sweep_method, class_box, sweep_count, colormap_box],
-                           outputs=[sweep_gallery, sweep_md], api_name="layer_sweep", concurrency_limit=1,
-                           concurrency_id="model")
+                           outputs=[sweep_gallery, sweep_md], api_name="layer_sweep", concurrency_limit=None)
         sanity_button.click(run_sanity, inputs=[image, backbone_box, class_box, sanity_methods_box, sanity_steps,
                                                 colormap_box],
-                            outputs=[sanity_gallery, sanity_md], api_name="sanity_check", concurrency_limit=1,
-                            concurrency_id="model")
+                            outputs=[sanity_gallery, sanity_md], api_name="sanity_check", concurrency_limit=None)
         backbone_box.change(on_backbone_tabs, inputs=[backbone_box, compare_methods_box, sanity_methods_box],
                             outputs=[compare_methods_box, sanity_methods_box, sweep_method], api_visibility="private",
                             queue=False)
         demo.load(restore_from_url, inputs=None,
                   outputs=[backbone_box, layer_box, method_box, class_box, colormap_box, opacity_box, method_md,
-                           backbone_md, pending_class, image], api_visibility="private")
+                           backbone_md, pending_class, image, sign_box, *option_boxes], api_visibility="private")
     return demo
 
 
@@ -683,6 +746,26 @@ document.addEventListener("focusin", (event) => {
   }
 });
 </script>"""
+
+
+QUEUE_SIZE = 64  # Gradio's queue: requests waiting for one of its worker threads (model work waits in camdemo.jobs)
+
+
+def with_queue(demo: gr.Blocks, max_size: int = QUEUE_SIZE) -> gr.Blocks:
+    """``demo.queue(max_size)``, with a message for people when the queue is full (Gradio's names its sizes)."""
+    demo.queue(max_size=max_size)
+    gradio_queue = demo._queue
+    push = gradio_queue.push
+
+    async def push_or_refuse(*args, **kwargs):
+        accepted, detail, state = await push(*args, **kwargs)
+        if state == "queue_full":
+            detail = ("The server is very busy right now: too many requests are waiting. Please try again in a "
+                      "minute.")
+        return accepted, detail, state
+
+    gradio_queue.push = push_or_refuse
+    return demo
 
 
 def launch_options() -> dict:

@@ -86,7 +86,7 @@ def served_demo():
     from camdemo.load import free_port
 
     demo = ui.build_demo()
-    demo.queue(max_size=16).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+    ui.with_queue(demo, max_size=16).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                                    quiet=True, **ui.launch_options())
     try:
         yield demo

@@ -80,6 +80,9 @@ def choose_class(logits: torch.Tensor, class_index: int | None) -> int:
 
 
 FLOAT16_GRADIENT_SCALE = 1024.0
+# A forward pass without a backward one, as a share of a forward+backward pass (measured on the CPU, batches of 8:
+# 0.3 to 0.5 across the built-in backbones; the larger share, so that estimates err on the slow side).
+FORWARD_PASS = 0.5
 
 
 class Method(ABC):
@@ -114,6 +117,15 @@ class Method(ABC):
     def unavailable_reason(self, spec: BackboneSpec) -> str | None:
         """Why this method cannot explain ``spec``'s model, or None when it can."""
         return None
+
+    def passes(self, options: Mapping[str, Any], *, channels: int, input_size: int) -> float:
+        """The work of one image, in forward+backward passes of the network (the most it can take).
+
+        ``options`` are checked ones (``check_options``); ``channels`` is the target layer's channel count
+        and ``input_size`` the model's input side. A forward pass alone counts as ``FORWARD_PASS``.
+        Used to say the cost before slow work starts and to keep a server's requests within a budget.
+        """
+        return 1.0
 
     def required_layer(self, spec: BackboneSpec) -> str | None:
         """The only layer this method is defined at for ``spec``, or None when any layer works."""
@@ -150,6 +162,10 @@ class ChannelWeightedMethod(Method):
     ) -> torch.Tensor:
         """Weights w, (C,) or (C, h, w), for activations A (C, h, w), dScore/dA (same shape) and the image's
         model input (1×3×S×S)."""
+
+    def passes(self, options: Mapping[str, Any], *, channels: int, input_size: int) -> float:
+        """One forward pass, and one backward pass when the weights need gradients."""
+        return 1.0 if self.needs_gradients else FORWARD_PASS
 
     def activations_for_map(self, target: Target, activations: torch.Tensor) -> torch.Tensor:
         """The maps A_k that the weights apply to (CAM overrides this for DenseNet's ReLU)."""

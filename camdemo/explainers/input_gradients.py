@@ -21,7 +21,7 @@ from torch import nn
 
 from ..errors import CamdemoError
 from ..models import architecture
-from .base import Method, RawMap, Target, choose_classes
+from .base import FORWARD_PASS, Method, RawMap, Target, choose_classes
 
 
 class InputAttributionMethod(Method):
@@ -153,6 +153,15 @@ class IntegratedGradients(InputAttributionMethod):
             raise CamdemoError("Integrated Gradients' path spacing is 'quadratic' or 'linear'.")
         options["batch_size"] = max(1, int(options["batch_size"]))
 
+    def passes(self, options, *, channels, input_size):
+        """The steps, doubled while completeness is off by more than the tolerance: at most
+        steps + 2·steps + … up to ``max_steps``, and two forward passes (image and baseline)."""
+        steps, total = options["steps"], options["steps"]
+        while steps * 2 <= options["max_steps"]:
+            steps *= 2
+            total += steps
+        return total + 2 * FORWARD_PASS
+
     def quadrature(self, target: Target, steps: int) -> tuple[np.ndarray, np.ndarray]:
         """Points α in (0, 1) and weights such that Σ weight · g(α) ≈ ∫₀¹ g(α) dα."""
         nodes, weights = np.polynomial.legendre.leggauss(steps)
@@ -184,7 +193,11 @@ class IntegratedGradients(InputAttributionMethod):
 
     def attribute(self, target, inputs, classes):
         steps = self.option(target, "steps")
-        return torch.cat([self.integrate(target, inputs[i:i + 1], c, steps) for i, c in enumerate(classes)])
+
+        def report(i: int):  # per image of ``inputs``: progress over all of them
+            return lambda done, of: target.report((i + done / of) / len(classes), f"step {done} of {of}")
+
+        return torch.cat([self.integrate(target, inputs[i:i + 1], c, steps, report(i)) for i, c in enumerate(classes)])
 
     def completeness(self, target: Target, image: int, attributions: torch.Tensor, class_index: int
                      ) -> tuple[float, float]:
@@ -310,6 +323,9 @@ class GuidedGradCAM(InputAttributionMethod):
 
     def unavailable_reason(self, spec):
         return GuidedBackprop().unavailable_reason(spec)
+
+    def passes(self, options, *, channels, input_size):
+        return 2.0  # Grad-CAM's pass and Guided Backprop's
 
     def attribute(self, target, inputs, classes):
         return self._guided_times_gradcam(replace_inputs(target, inputs, classes))[0]

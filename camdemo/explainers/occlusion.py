@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import CamdemoError
-from .base import Method, RawMap, Target, choose_classes
+from .base import FORWARD_PASS, Method, RawMap, Target, choose_classes
 
 
 class Occlusion(Method):
@@ -43,6 +43,11 @@ class Occlusion(Method):
             raise CamdemoError("Occlusion's stride must not exceed the patch size, or some pixels are never hidden.")
         if not 0 <= options["baseline"] <= 255:
             raise CamdemoError("Occlusion's baseline is a grey level between 0 and 255.")
+
+    def passes(self, options, *, channels, input_size):
+        """One forward pass per patch position and one of the image itself."""
+        per_side = max(0, (input_size - options["patch"]) // options["stride"] + 1)
+        return FORWARD_PASS * (per_side * per_side + 1)
 
     def compute_batch(self, target: Target) -> list[RawMap]:
         patch, stride = self.option(target, "patch"), self.option(target, "stride")

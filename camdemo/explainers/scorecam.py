@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CamdemoError
-from .base import ChannelWeightedMethod
+from .base import FORWARD_PASS, ChannelWeightedMethod
 
 
 class ScoreCAM(ChannelWeightedMethod):
@@ -45,6 +45,11 @@ class ScoreCAM(ChannelWeightedMethod):
             raise CamdemoError("Score-CAM's batch size must be between 1 and 512.")
         if options["channels"] < 0:
             raise CamdemoError("Score-CAM's channel count must be 0 (all channels) or more.")
+
+    def passes(self, options, *, channels, input_size):
+        """One forward pass per channel used (``channels`` option, 0 = all) and the layer's forward pass."""
+        used = options["channels"] if 0 < options["channels"] < channels else channels
+        return FORWARD_PASS * (used + 1)
 
     def channel_weights(self, target, activations, gradients, class_index, image):
         masks = F.interpolate(activations[None], size=image.shape[-2:], mode="bilinear", align_corners=True)[0]

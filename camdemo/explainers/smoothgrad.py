@@ -59,6 +59,11 @@ class SmoothGrad(InputAttributionMethod):
             raise CamdemoError("SmoothGrad's noise level is a fraction of the input range, between 0 and 1.")
         options["seed"], options["batch_size"] = int(options["seed"]), max(1, int(options["batch_size"]))
 
+    def passes(self, options, *, channels, input_size):
+        """The wrapped method's cost once per noisy sample."""
+        base = self.bases[options["base"]]
+        return options["samples"] * base.passes(base.check_options(options), channels=channels, input_size=input_size)
+
     def base_of(self, target: Target) -> InputAttributionMethod:
         return self.bases[self.option(target, "base")]
 
@@ -67,9 +72,18 @@ class SmoothGrad(InputAttributionMethod):
 
     def attribute(self, target, inputs, classes):
         base = self.base_of(target)
-        inner = replace(replace_inputs(target, inputs, classes), options=base.check_options(target.options),
-                        progress=None)
         samples, batch = self.option(target, "samples"), self.option(target, "batch_size")
+        where = {"image": 0, "start": 0}  # the batch of noisy samples being computed, for the inner method's reports
+
+        def inner_report(fraction: float, _text: str) -> None:
+            # A multi-pass base (Integrated Gradients) reports within each batch of samples, so a long job can
+            # be followed and stopped between its passes, not only between batches.
+            done = where["start"] + fraction * min(batch, samples - where["start"])
+            target.report((where["image"] + done / samples) / len(classes),
+                          f"SmoothGrad: sample {int(done)} of {samples}")
+
+        inner = replace(replace_inputs(target, inputs, classes), options=base.check_options(target.options),
+                        progress=inner_report if target.progress is not None else None)
         results = []
         for i, class_index in enumerate(classes):
             image = inputs[i:i + 1]
@@ -78,6 +92,7 @@ class SmoothGrad(InputAttributionMethod):
             noise = torch.normal(0.0, torch.full((samples, *image.shape[1:]), sigma), generator=generator)
             total = torch.zeros_like(image)
             for start in range(0, samples, batch):
+                where.update(image=i, start=start)
                 noisy = image + noise[start:start + batch].to(image.device, image.dtype)
                 total += base.attribute(inner, noisy, [class_index] * len(noisy)).sum(dim=0, keepdim=True)
                 target.report((i + min(samples, start + batch) / samples) / len(classes),

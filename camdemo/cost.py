@@ -1,0 +1,88 @@
+"""What an explanation costs before it runs: passes of the network, and seconds on this machine.
+
+Each method declares its work per image in forward+backward passes (``Method.passes``, from its
+options); a backbone's seconds per pass turn that into time. The seconds start from a table measured
+on 2 CPU cores (``python -m camdemo.bench passes``) and follow what long jobs really took on this
+machine, so a GPU or a faster CPU is not held to the slow numbers.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .engine import layers
+from .explainers import get_method
+from .models import get_spec
+
+# Seconds per image for one forward+backward pass, batches of 8, 2 CPU cores, float32 (bench passes).
+PASS_SECONDS: dict[str, float] = {
+    "efficientnet_lite0": 0.020,
+    "efficientnet_lite1": 0.028,
+    "efficientnet_lite2": 0.040,
+    "shapes_gapnet": 0.002,
+    "resnet18": 0.030,
+    "resnet50": 0.080,
+    "vgg16": 0.250,
+    "mobilenet_v3_large": 0.015,
+    "densenet121": 0.080,
+    "convnext_tiny": 0.100,
+}
+UNKNOWN_PASS_SECONDS = 0.25  # a backbone not in the table: as slow as the slowest one measured
+SINGLE_PASS = 2.0  # at most this many passes: a "fast" method (CAM family, saliency, Guided Grad-CAM)
+LEARN_FROM_PASSES = 16  # jobs of at least this many passes teach the seconds per pass (overheads are small)
+LEARNING_RATE = 0.3
+
+_observed: dict[str, float] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The estimated work of one explanation: passes of the network and the seconds they take here."""
+
+    passes: float
+    seconds: float
+
+    @property
+    def single_pass(self) -> bool:
+        """True for methods that cost about one pass: they never wait behind slow ones in the app."""
+        return self.passes <= SINGLE_PASS
+
+    def describe(self) -> str:
+        """For people: "1 pass, under a second" or "384 passes, about 15 s here"."""
+        passes = f"{self.passes:.0f} pass{'es' if round(self.passes) != 1 else ''}" if self.passes >= 1 else \
+            "one forward pass"
+        if self.seconds < 1.0:
+            return f"{passes}, under a second"
+        if self.seconds < 90:
+            return f"{passes}, about {self.seconds:.0f} s here"
+        return f"{passes}, about {self.seconds / 60:.0f} min here"
+
+
+def pass_seconds(backbone: str) -> float:
+    """Seconds per image for one forward+backward pass of ``backbone`` on this machine (best estimate)."""
+    with _lock:
+        return _observed.get(backbone, PASS_SECONDS.get(backbone, UNKNOWN_PASS_SECONDS))
+
+
+def estimate_cost(backbone: str, method: str, layer: str | None = None,
+                  options: Mapping[str, Any] | None = None) -> Cost:
+    """The cost of explaining one image: ``CamdemoError`` for unknown names or bad options, as ``explain``."""
+    spec = get_spec(backbone)
+    explainer = get_method(method)
+    checked = explainer.check_options(options)
+    infos = {info.name: info for info in layers(backbone)}
+    info = infos.get(layer or "") or next(iter(infos.values()))
+    passes = explainer.passes(checked, channels=info.channels, input_size=spec.input_size)
+    return Cost(passes=passes, seconds=passes * pass_seconds(backbone))
+
+
+def observe(backbone: str, passes: float, seconds: float) -> None:
+    """Learn this machine's speed from a finished job (only long ones, where the passes dominate)."""
+    if passes < LEARN_FROM_PASSES or seconds <= 0:
+        return
+    with _lock:
+        old = _observed.get(backbone, PASS_SECONDS.get(backbone, UNKNOWN_PASS_SECONDS))
+        _observed[backbone] = (1 - LEARNING_RATE) * old + LEARNING_RATE * seconds / passes

@@ -1,0 +1,71 @@
+"""Talking to the real app the way a hand-written client (or an attacker) would: raw HTTP, no gradio_client.
+
+``call`` uses the public ``/gradio_api/call/<api_name>`` route; ``open_job`` joins the queue for any
+event by its ``fn_index`` (private ones too) and keeps its result stream open until the block ends,
+so a test can leave in the middle of a job as a closed browser tab would.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import httpx
+
+
+def fn_index(demo, name: str) -> int:
+    """The index of the event whose function is called ``name`` (or whose API name is ``name``)."""
+    for index, block_fn in demo.fns.items():
+        if block_fn.api_name == name or getattr(block_fn.fn, "__name__", None) == name:
+            return index
+    raise KeyError(name)
+
+
+def call(url: str, api_name: str, data: list[Any], timeout: float = 120) -> tuple[str, str]:
+    """POST raw ``data`` to ``/gradio_api/call/<api_name>`` and read the result stream: (event, its data)."""
+    response = httpx.post(f"{url}gradio_api/call/{api_name}", json={"data": data}, timeout=30)
+    response.raise_for_status()
+    event_id = response.json()["event_id"]
+    event = ""
+    with httpx.stream("GET", f"{url}gradio_api/call/{api_name}/{event_id}", timeout=timeout) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                return event, line.split(":", 1)[1].strip()
+    raise AssertionError("the stream ended without a result")
+
+
+@contextmanager
+def open_job(url: str, index: int, data: list[Any]) -> Iterator[list[dict]]:
+    """Join the queue for event ``index`` with raw ``data``; yield the list its stream's messages arrive in.
+
+    Leaving the block closes the stream: to the server, the page has gone.
+    """
+    session = uuid.uuid4().hex
+    joined = httpx.post(f"{url}gradio_api/queue/join", timeout=30, json={
+        "data": data, "fn_index": index, "session_hash": session, "event_data": None, "trigger_id": None})
+    joined.raise_for_status()
+    messages: list[dict] = []
+    client = httpx.Client(timeout=None)
+    response = client.send(client.build_request("GET", f"{url}gradio_api/queue/data",
+                                                params={"session_hash": session}), stream=True)
+
+    def read() -> None:
+        try:
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    messages.append(json.loads(line[5:]))
+        except (httpx.HTTPError, RuntimeError, ValueError):
+            pass  # closed by the test
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        yield messages
+    finally:
+        response.close()
+        client.close()

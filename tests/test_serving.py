@@ -1,0 +1,268 @@
+"""A public server: only uploads are read, every request is bounded, fast work never waits behind slow
+work, and a job stops when nobody waits for it. Through the real server where the behaviour is the server's."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio.utils import get_upload_folder
+from gradio_client import Client, handle_file
+
+from camdemo import jobs, ui
+from camdemo.errors import Cancelled
+from camdemo.load import free_port
+from conftest import ASSETS
+from helpers_server import call, fn_index, open_job
+
+from camdemo.ui_options import CONTROLS  # noqa: E402
+from camdemo.explainers import METHODS  # noqa: E402
+
+OPTIONS_OFF = [METHODS[owner].option_defaults[option] for owner, option, *_ in CONTROLS]  # the controls' defaults
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _explain_data(image, method="gradcam", backbone="efficientnet_lite0", options=None):
+    """The 17 raw inputs of /explain: image, backbone, layer, method, class, colormap, opacity, boxes, sign, options."""
+    values = list(OPTIONS_OFF)
+    for (owner, option, *_), index in zip(ui.CONTROLS, range(len(ui.CONTROLS))):
+        if owner == method and options and option in options:
+            values[index] = options[option]
+    return [image, backbone, None, method, "auto", "viridis", 0.5, True, "positive", *values]
+
+
+# --- only uploads are read ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def outside_files(tmp_path):
+    """An image outside Gradio's upload folder, and a link inside the upload folder that points to it."""
+    image = tmp_path / "private.jpg"
+    shutil.copy(ASSETS / "chelsea_cat.jpg", image)
+    inside = Path(get_upload_folder()) / uuid.uuid4().hex
+    inside.mkdir(parents=True)
+    link = inside / "innocent.jpg"
+    link.symlink_to(image)
+    try:
+        yield {"outside image": str(image), "system file": "/etc/passwd", "missing file": str(tmp_path / "nope.png"),
+               "link out of the upload folder": str(link), "dotted path": f"{get_upload_folder()}/../../etc/passwd"}
+    finally:
+        shutil.rmtree(inside, ignore_errors=True)
+
+
+def test_no_endpoint_reads_a_server_file_named_by_a_visitor(served_demo, server, outside_files):
+    """Payloads without Gradio's "meta" marker skip its upload check; ours refuses them all alike."""
+    url = server
+    public = {
+        "explain": lambda payload: _explain_data(payload),
+        "compare": lambda payload: [payload, "efficientnet_lite0", None, "auto", ["gradcam"], False, "viridis"],
+        "layer_sweep": lambda payload: [payload, "efficientnet_lite0", "gradcam", "auto", 2, "viridis"],
+        "sanity_check": lambda payload: [payload, "efficientnet_lite0", "auto", ["gradcam"], 2, "viridis"],
+    }
+    private = {  # reachable by fn_index although hidden from the API page
+        "run_explain_top1": lambda payload: [payload, "efficientnet_lite0", None, "gradcam", "viridis", 0.5, True,
+                                             None, "positive", *OPTIONS_OFF],
+        "run_steps": lambda payload: [payload, "efficientnet_lite0", None, "auto", "viridis"],
+    }
+    answers = {}
+    for kind, path in outside_files.items():
+        for api_name, data in public.items():
+            answers[(kind, api_name)] = call(url, api_name, data({"path": path}))
+        for name, data in private.items():
+            with open_job(url, fn_index(served_demo, name), data({"path": path})) as messages:
+                deadline = time.monotonic() + 60
+                while not any(m.get("msg") == "process_completed" for m in messages) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            done = next(m for m in messages if m.get("msg") == "process_completed")
+            answers[(kind, name)] = ("complete" if done["success"] else "error", str(done["output"]))
+    for (kind, where), (event, data) in answers.items():
+        assert event == "error", f"{kind} through {where} was read: {data[:200]}"
+        assert ui.NOT_AN_UPLOAD in data, (kind, where, data)
+        assert "No image file" not in data and "not an image" not in data, (kind, where)  # no existence oracle
+        for path in outside_files.values():
+            assert path not in data and "passwd" not in data
+
+
+def test_a_real_upload_and_a_bundled_example_still_work(server):
+    client = Client(server, verbose=False)
+    result = client.predict(handle_file(str(ASSETS / "chelsea_cat.jpg")), "efficientnet_lite0", None, "gradcam",
+                            "auto", "viridis", 0.5, True, "positive", api_name="/explain")
+    assert "Grad-CAM" in result[3]
+    client.close()
+
+
+# --- every request is bounded ----------------------------------------------------------------------------
+
+
+def test_too_costly_settings_are_refused_before_any_work(server):
+    """SmoothGrad over Integrated Gradients with both sliders at their maximum took ~14 minutes on Lite2."""
+    started = time.perf_counter()
+    event, data = call(server, "explain", _explain_data(
+        {"path": str(ASSETS / "chelsea_cat.jpg")}, "smoothgrad", "efficientnet_lite2",
+        {"base": "integrated_gradients", "samples": 100}))
+    assert event == "error" and "more than this server allows" in data and "min here" in data
+    assert time.perf_counter() - started < 5
+
+
+def test_every_setting_the_app_offers_at_its_default_fits_the_budget():
+    from camdemo.cost import estimate_cost
+    for backbone in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"):
+        for info in ui.camdemo.methods(backbone):
+            if info.available:
+                assert estimate_cost(backbone, info.name).seconds <= ui.BUDGET_SECONDS, (backbone, info.name)
+
+
+def test_a_full_queue_answers_in_words(served_demo, server):
+    """The browser shows its own "This application is currently busy"; the server's answer reads as well."""
+    served_demo._queue.max_size = 0
+    try:
+        response = httpx.post(f"{server}gradio_api/queue/join", timeout=30, json={
+            "data": _explain_data({"path": str(ASSETS / "chelsea_cat.jpg")}), "fn_index": fn_index(served_demo, "explain"),
+            "session_hash": uuid.uuid4().hex, "event_data": None, "trigger_id": None})
+    finally:
+        served_demo._queue.max_size = 16
+    assert response.status_code == 503
+    assert "very busy" in response.json()["detail"] and "Max size" not in response.json()["detail"]
+
+
+# --- the lanes, in-process -----------------------------------------------------------------------------
+
+
+def _steps(count: int, seconds: float, log: list, name: str):
+    """A fake model job: ``count`` steps of ``seconds``, reporting progress after each."""
+    def work(progress):
+        for step in range(count):
+            time.sleep(seconds)
+            log.append((name, step))
+            progress((step + 1) / count, f"{name} step {step + 1}")
+        return name
+    return work
+
+
+def test_a_fast_job_does_not_wait_behind_a_slow_one():
+    lanes, log = jobs.Lanes(), []
+    slow = threading.Thread(target=lanes.run, args=(_steps(40, 0.05, log, "slow"),),
+                            kwargs=dict(session="a", fast=False))
+    slow.start()
+    while not log:
+        time.sleep(0.01)
+    started = time.perf_counter()
+    assert lanes.run(_steps(1, 0.05, log, "fast"), session="b", fast=True) == "fast"
+    assert time.perf_counter() - started < 0.5  # the slow job has 2 s left
+    slow.join()
+    fast_at = log.index(("fast", 0))
+    assert fast_at < 5  # and the slow one paused for it
+
+
+def test_one_visitor_cannot_fill_the_lanes():
+    lanes, log = jobs.Lanes(per_session=2, waiting={jobs.FAST: 4, jobs.SLOW: 1}), []
+    release = threading.Event()
+
+    def blocked(progress):
+        release.wait(5)
+        return "done"
+
+    first = threading.Thread(target=lanes.run, args=(blocked,), kwargs=dict(session="a", fast=False))
+    first.start()
+    while lanes.counts()["slow_running"] == 0:
+        time.sleep(0.01)
+    second = threading.Thread(target=lanes.run, args=(blocked,), kwargs=dict(session="a", fast=False))
+    second.start()
+    while lanes.counts()["slow_waiting"] == 0:
+        time.sleep(0.01)
+    with pytest.raises(jobs.Busy, match="You already have 2 jobs"):
+        lanes.run(blocked, session="a", fast=True)
+    with pytest.raises(jobs.Busy, match="1 slow jobs are waiting"):
+        lanes.run(blocked, session="b", fast=False)
+    assert lanes.run(lambda progress: "quick", session="b", fast=True) == "quick"  # the fast lane still serves
+    release.set()
+    first.join()
+    second.join()
+
+
+def test_a_job_stops_when_its_client_leaves_or_its_time_is_up():
+    lanes, log = jobs.Lanes(time_limit=0.5), []
+    gone = threading.Event()
+    threading.Timer(0.3, gone.set).start()
+    started = time.perf_counter()
+    with pytest.raises(Cancelled, match="left"):
+        lanes.run(_steps(100, 0.05, log, "left"), session="a", fast=False, client_gone=gone.is_set)
+    assert time.perf_counter() - started < 0.6
+    with pytest.raises(Cancelled, match="limit"):
+        lanes.run(_steps(100, 0.05, log, "long"), session="a", fast=False)
+    assert len([entry for entry in log if entry[0] == "long"]) < 15
+
+
+# --- through the real server ----------------------------------------------------------------------------
+
+SLOW_SCORECAM = {"channels": 0}  # all 1,280 channels of Lite0's head: 640 masked passes, about 10 s here
+
+
+def _wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_grad_cam_does_not_wait_behind_a_slow_method_and_a_left_job_stops(served_demo, server):
+    lanes = jobs.lanes()
+    cat = {"path": str(ASSETS / "chelsea_cat.jpg")}
+    with open_job(server, fn_index(served_demo, "explain"), _explain_data(cat, "scorecam", options=SLOW_SCORECAM)):
+        assert _wait_for(lambda: lanes.counts()["slow_running"] == 1, 30)
+        client = Client(server, verbose=False)
+        started = time.perf_counter()
+        result = client.predict(handle_file(str(ASSETS / "coffee.jpg")), "efficientnet_lite0", None, "gradcam",
+                                "auto", "viridis", 0.5, True, "positive", api_name="/explain")
+        waited = time.perf_counter() - started
+        client.close()
+        assert "Grad-CAM" in result[3]
+        assert waited < 3.0, f"Grad-CAM took {waited:.1f} s behind Score-CAM"
+        assert lanes.counts()["slow_running"] == 1  # Score-CAM was still running all along
+    left = time.perf_counter()  # the page closed: the job must stop at its next step
+    assert _wait_for(lambda: lanes.counts()["slow_running"] == 0, 5), "the abandoned job kept running"
+    assert time.perf_counter() - left < 5
+
+
+def test_ctrl_c_stops_the_server_during_a_long_job(tmp_path):
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        assert _wait_for(lambda: _answers(url), 120), "the app did not start"
+        index = _explain_fn_index(url)
+        cat = {"path": str(ASSETS / "chelsea_cat.jpg")}
+        with open_job(url, index, _explain_data(cat, "scorecam", "efficientnet_lite2", SLOW_SCORECAM)) as messages:
+            assert _wait_for(lambda: any(m.get("msg") == "progress" for m in messages), 60), messages
+            started = time.perf_counter()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
+        assert time.perf_counter() - started < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}gradio_api/info", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _explain_fn_index(url: str) -> int:
+    config = httpx.get(f"{url}config", timeout=10).json()
+    return next(dep["id"] for dep in config["dependencies"] if dep.get("api_name") == "explain")
