@@ -353,6 +353,9 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
     pair, heatmap, truth_note = render(explanation, show_boxes)
     if truth_note:
         summary += f"\n\n{truth_note}"
+    if backbone == SHAPES and shapes.ground_truth(explanation.image) is None:
+        summary += ("\n\n⚠️ ShapesGapNet learned only generated shapes on a plain background. This image is not one "
+                    "of them, so its answer and its map mean little: choose an ImageNet backbone for photos.")
     # A plain value, not gr.Dropdown(...) or gr.update(...): Gradio 6.31 stores every property update as a
     # new component in the session, under a new id, for as long as the session lives. Once per result,
     # that grew the server by one 1,000-choice dropdown per request (measured under load).
@@ -371,6 +374,8 @@ def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, sho
     """
     if not image_path:
         return None, None, None, "", AUTO_CLASS, None, None, None, None, "", None
+    if not _first_automatic_run(request, image_path, backbone):
+        return (gr.skip(),) * 11
     available = {m.name: m for m in camdemo.methods(backbone)}
     if method not in available or not available[method].available:
         method = camdemo.DEFAULT_METHOD
@@ -378,6 +383,25 @@ def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, sho
         layer = None
     return (*run_explain(image_path, backbone, layer, method, pending_class or AUTO_CLASS, colormap, opacity,
                          show_boxes, sign, *option_values, request=request, progress=progress), None)
+
+
+# Gradio's image component sends its change event twice for one upload (measured: 12 uploads, 17 runs),
+# both with the new file. The second automatic run of the same page, image and backbone within this window
+# is skipped; a person cannot switch away and back to a backbone that fast.
+DUPLICATE_WINDOW_SECONDS = 2.0
+_automatic_runs: OrderedDict[tuple, float] = OrderedDict()
+_automatic_runs_lock = threading.Lock()
+
+
+def _first_automatic_run(request: gr.Request | None, image_path: str, backbone: str) -> bool:
+    """False if this page started the same automatic run moments ago (a duplicate change event)."""
+    key, now = (getattr(request, "session_hash", None), image_path, backbone), time.monotonic()
+    with _automatic_runs_lock:
+        last = _automatic_runs.pop(key, None)
+        _automatic_runs[key] = now
+        while len(_automatic_runs) > 4096:
+            _automatic_runs.popitem(last=False)
+    return last is None or now - last > DUPLICATE_WINDOW_SECONDS
 
 
 def _parse_class(choice: str) -> int:
@@ -444,26 +468,35 @@ def bundled_example(image_path: str | None) -> str | None:
     return None
 
 
-def backbone_for_example(image_path: str | None, backbone: str):
-    """A clicked shapes example selects ShapesGapNet; a photo example leaves it for the default backbone.
+def backbone_for_image(image_path: str | None, backbone: str, chosen_by_example: bool = False) -> str | None:
+    """The backbone a new image should switch to, or None to keep the current one.
 
-    A person's own upload never changes the backbone.
+    A clicked shapes example selects ShapesGapNet; a photo example goes back to the default backbone. A
+    person's own upload goes to the default ImageNet backbone when ShapesGapNet was chosen by an example,
+    not by the person (who may want to see how the teaching network fares on a photo).
     """
+    if not image_path:
+        return None
     name = bundled_example(image_path)
     if name is None:
-        return gr.skip()
+        return camdemo.DEFAULT_BACKBONE if backbone == SHAPES and chosen_by_example else None
     wanted = example_backbone(name)
     if wanted == SHAPES and backbone != SHAPES or wanted != SHAPES and backbone == SHAPES:
-        return wanted  # a plain value, not an update (see run_explain)
-    return gr.skip()
+        return wanted
+    return None
 
 
-def on_image_change(image_path: str | None, backbone: str, method: str, layer: str | None):
-    """Before a new image is explained: if an example asks for another backbone, switch and update controls."""
-    switch = backbone_for_example(image_path, backbone)
-    if not isinstance(switch, str):
-        return (gr.skip(),) * 6
-    return (switch, *on_backbone_change(switch, method, layer))
+def on_image_change(image_path: str | None, backbone: str, method: str, layer: str | None,
+                    chosen_by_example: bool = False):
+    """Before a new image is explained: switch backbone if the image calls for it, and update the controls.
+
+    The last output says whether the backbone now in use was chosen by an example (see ``backbone_for_image``).
+    """
+    switch = backbone_for_image(image_path, backbone, bool(chosen_by_example))
+    if switch is None:
+        return (gr.skip(),) * 7
+    # plain values, not updates (see run_explain)
+    return (switch, *on_backbone_change(switch, method, layer), switch == SHAPES)
 
 
 def restore_from_url(request: gr.Request):
@@ -681,6 +714,7 @@ def build_demo() -> gr.Blocks:
                                         columns=len(DEFAULT_SANITY_METHODS), height="auto", object_fit="contain")
         result_key = gr.State(None)
         pending_class = gr.State(None)  # a class from a shared link, used once by the next automatic run
+        backbone_by_example = gr.State(False)  # the backbone was switched by an example, not by the person
         example_name = gr.Textbox(visible="hidden", label="example")
 
         outputs = [slider, heatmap_img, top5, summary_md, class_box, result_key, download_overlay, download_npy,
@@ -693,12 +727,15 @@ def build_demo() -> gr.Blocks:
             None, inputs=url_inputs, js=WRITE_URL_JS)
         top1_inputs = [image, *settings, colormap_box, opacity_box, boxes_box, pending_class, sign_box, *option_boxes]
         top1_outputs = [*outputs, pending_class]
-        image.change(on_image_change, inputs=[image, backbone_box, method_box, layer_box],
-                     outputs=[backbone_box, layer_box, class_box, method_box, method_md, backbone_md],
+        image.change(on_image_change, inputs=[image, backbone_box, method_box, layer_box, backbone_by_example],
+                     outputs=[backbone_box, layer_box, class_box, method_box, method_md, backbone_md,
+                              backbone_by_example],
                      api_visibility="private", queue=False).then(
             run_explain_top1, inputs=top1_inputs, outputs=top1_outputs,
             api_visibility="private", concurrency_limit=None).then(
             None, inputs=url_inputs, js=WRITE_URL_JS)
+        backbone_box.input(lambda: False, inputs=None, outputs=[backbone_by_example], api_visibility="private",
+                           queue=False)
         backbone_box.input(on_backbone_change, inputs=[backbone_box, method_box, layer_box],
                            outputs=[layer_box, class_box, method_box, method_md, backbone_md],
                            api_visibility="private").then(

@@ -174,17 +174,31 @@ def test_automatic_runs_fall_back_to_the_new_backbones_defaults():
         ui.run_explain(str(ASSETS / "shapes_star.png"), "shapes_gapnet", "blocks.3", "gradcam", "auto", "jet", 0.5)
 
 
-def test_bundled_examples_pick_their_backbone_and_uploads_do_not(tmp_path):
+def test_bundled_examples_pick_their_backbone_and_uploads_go_to_imagenet(tmp_path):
     shapes_example = tmp_path / "shapes_star.png"
     shapes_example.write_bytes((ASSETS / "shapes_star.png").read_bytes())
-    assert ui.backbone_for_example(str(shapes_example), "efficientnet_lite0") == "shapes_gapnet"
+    assert ui.backbone_for_image(str(shapes_example), "efficientnet_lite0") == "shapes_gapnet"
     photo = tmp_path / "chelsea_cat.jpg"
     photo.write_bytes((ASSETS / "chelsea_cat.jpg").read_bytes())
-    assert ui.backbone_for_example(str(photo), "shapes_gapnet") == "efficientnet_lite0"
-    assert ui.backbone_for_example(str(photo), "resnet50") == ui.gr.skip()  # a chosen ImageNet backbone stays
+    assert ui.backbone_for_image(str(photo), "shapes_gapnet") == "efficientnet_lite0"
+    assert ui.backbone_for_image(str(photo), "resnet50") is None  # a chosen ImageNet backbone stays
     own = tmp_path / "shapes_star.png"  # same name, other bytes: a person's own file
     own.write_bytes((ASSETS / "shapes_heart.png").read_bytes())
-    assert ui.backbone_for_example(str(own), "efficientnet_lite0") == ui.gr.skip()
+    assert ui.backbone_for_image(str(own), "efficientnet_lite0") is None
+    # After a shapes example, a person's own photo goes to an ImageNet backbone, unless the person chose ShapesGapNet
+    own_photo = tmp_path / "holiday.jpg"
+    own_photo.write_bytes((ASSETS / "coffee.jpg").read_bytes())
+    assert ui.backbone_for_image(str(own_photo), "shapes_gapnet", chosen_by_example=True) == "efficientnet_lite0"
+    assert ui.backbone_for_image(str(own_photo), "shapes_gapnet", chosen_by_example=False) is None
+    outputs = ui.on_image_change(str(ASSETS / "shapes_star.png"), "efficientnet_lite0", "gradcam", None, False)
+    assert outputs[0] == "shapes_gapnet" and outputs[-1] is True  # remembered as the example's choice
+
+
+def test_a_photo_on_the_shapes_network_is_flagged():
+    photo = ui.run_explain(str(ASSETS / "coffee.jpg"), "shapes_gapnet", None, "gradcam", "auto", "jet", 0.5)
+    assert "learned only generated shapes" in photo[3]
+    shape = ui.run_explain(str(ASSETS / "shapes_star.png"), "shapes_gapnet", None, "gradcam", "auto", "jet", 0.5)
+    assert "learned only generated shapes" not in shape[3]
 
 
 def test_downloads_hold_the_overlay_and_the_raw_heatmap(client):
@@ -208,6 +222,24 @@ def test_url_settings_are_validated():
                                "colormap": "rainbow", "opacity": "7", "example": "../../etc/passwd"})
     assert bad == {"method": "cam"}  # every unknown or out-of-range value is dropped (cam is fine for lite0)
     assert "method" not in settings_from_query({"backbone": "vgg16", "method": "cam"})  # not available there
+
+
+@pytest.mark.parametrize("bad_class", ["²", "9" * 5000, "-1", "1e3", " 7", "٣"])
+def test_a_shared_link_with_a_bad_class_still_opens(bad_class):
+    """'²'.isdigit() is True but int('²') fails; int() refuses 5,000 digits: neither may break the page load."""
+    from camdemo.ui_share import settings_from_query
+    settings = settings_from_query({"class": bad_class, "method": "gradcam", "sign": "both"})
+    assert settings == {"method": "gradcam", "sign": "both"}
+    request = type("Request", (), {"query_params": {"class": bad_class, "colormap": "viridis"}})()
+    loaded = ui.restore_from_url(request)
+    assert loaded[4] == "viridis" and loaded[8] is None  # the rest of the link applies; no class is pending
+
+
+def test_a_shared_link_keeps_the_sign_only_for_signed_methods():
+    from camdemo.ui_share import settings_from_query
+    assert settings_from_query({"method": "integrated_gradients", "sign": "negative"})["sign"] == "negative"
+    assert "sign" not in settings_from_query({"method": "saliency", "sign": "negative"})  # saliency has no sign
+    assert "sign" not in settings_from_query({"sign": "sideways"})
 
 
 def test_steps_view_renders_every_step():
