@@ -440,6 +440,19 @@ def on_backbone_change(backbone: str, method: str, layer: str | None = None):
             method, method_help(backbone, method), backbone_status(backbone))  # a value alone: plain (run_explain)
 
 
+def describe_cost(backbone: str, method: str, layer: str | None, *option_values) -> str:
+    """The cost line shown above the Explain button, before anything runs."""
+    try:
+        cost = estimate_cost(backbone, method, layer or None, options_for(method, list(option_values)))
+    except camdemo.CamdemoError as error:
+        return f"⚠️ {error}"
+    if cost.seconds > BUDGET_SECONDS:
+        return (f"⚠️ **Cost:** {cost.describe()}: more than this server allows for one request "
+                f"({BUDGET_SECONDS:.0f} s). Choose fewer steps or samples.")
+    kind = "one pass of the network" if cost.single_pass else "a slow method: a progress bar follows it"
+    return f"**Cost:** {cost.describe()} ({kind})."
+
+
 def on_method_change(backbone: str, method: str, layer: str | None, sign: str | None = None):
     info = {m.name: m for m in camdemo.methods(backbone)}[method]
     # The layer list depends only on the backbone (on_backbone_change sends it): here only value and state.
@@ -624,37 +637,39 @@ def build_demo() -> gr.Blocks:
     method = camdemo.DEFAULT_METHOD
     with gr.Blocks(title="camdemo: explain image classifiers", delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown(INTRO)
-        with gr.Tab("Explain"), gr.Row():
-            with gr.Column(scale=2):
+        with gr.Tab("Explain"), gr.Row(elem_id="camdemo-explain"):
+            with gr.Column(scale=2, elem_id="camdemo-controls"):
                 image = ImageUpload(label="Your image", type="filepath", image_mode=None,
                                     sources=["upload", "clipboard"], height=320)
-                with gr.Row():
-                    gr.Examples([[str(asset(name))] for name in EXAMPLES if example_backbone(name) != SHAPES],
-                                inputs=[image], label="Photos (ImageNet backbones)")
-                    gr.Examples([[str(asset(name))] for name in EXAMPLES if example_backbone(name) == SHAPES],
-                                inputs=[image], label="Generated shapes (ShapesGapNet, true boxes)")
-                backbone_box = gr.Dropdown(backbone_choices(), value=backbone, label="Backbone (classifier)")
-                backbone_md = gr.Markdown(backbone_status(backbone))
-                method_box = gr.Radio([(m.title, m.name) for m in camdemo.methods(backbone)], value=method,
-                                      label="Method")
-                layer_box = gr.Dropdown(layer_choices(backbone), value=_layer_for(backbone, method),
-                                        label="Target layer", info=LAYER_HELP, allow_custom_value=True)
-                class_box = gr.Dropdown(class_choices(backbone), value=AUTO_CLASS, label="Class to explain",
-                                        info="Type to search all classes, or click one of the top-5 predictions.",
-                                        filterable=True, allow_custom_value=True)
-                with gr.Row():
-                    colormap_box = gr.Dropdown(
-                        [(f"{name}{' (colour-blind safe)' if name in COLOUR_BLIND_SAFE else ''}", name)
-                         for name in COLORMAPS], value=DEFAULT_COLORMAP, label="Colormap")
-                    opacity_box = gr.Slider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05, label="Heatmap opacity")
-                with gr.Accordion("Method settings", open=False):
-                    sign_box, option_boxes = build_controls()
-                boxes_box = gr.Checkbox(value=True, label="Show boxes",
-                                        info="Magenta: the box around the map's largest region above 20% of its "
-                                             "maximum (the CAM paper's rule). The generated shapes examples also "
-                                             "show their objects' true boxes (white).")
-                button = gr.Button("Explain", variant="primary")
-            with gr.Column(scale=3):
+                with gr.Column(elem_id="camdemo-settings"):  # below the result on a phone (PHONE_CSS)
+                    with gr.Row():
+                        gr.Examples([[str(asset(name))] for name in EXAMPLES if example_backbone(name) != SHAPES],
+                                    inputs=[image], label="Photos (ImageNet backbones)")
+                        gr.Examples([[str(asset(name))] for name in EXAMPLES if example_backbone(name) == SHAPES],
+                                    inputs=[image], label="Generated shapes (ShapesGapNet, true boxes)")
+                    backbone_box = gr.Dropdown(backbone_choices(), value=backbone, label="Backbone (classifier)")
+                    backbone_md = gr.Markdown(backbone_status(backbone))
+                    method_box = gr.Radio([(m.title, m.name) for m in camdemo.methods(backbone)], value=method,
+                                          label="Method")
+                    layer_box = gr.Dropdown(layer_choices(backbone), value=_layer_for(backbone, method),
+                                            label="Target layer", info=LAYER_HELP, allow_custom_value=True)
+                    class_box = gr.Dropdown(class_choices(backbone), value=AUTO_CLASS, label="Class to explain",
+                                            info="Type to search all classes, or click one of the top-5 predictions.",
+                                            filterable=True, allow_custom_value=True)
+                    with gr.Row():
+                        colormap_box = gr.Dropdown(
+                            [(f"{name}{' (colour-blind safe)' if name in COLOUR_BLIND_SAFE else ''}", name)
+                             for name in COLORMAPS], value=DEFAULT_COLORMAP, label="Colormap")
+                        opacity_box = gr.Slider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05, label="Heatmap opacity")
+                    with gr.Accordion("Method settings", open=False):
+                        sign_box, option_boxes = build_controls()
+                    boxes_box = gr.Checkbox(value=True, label="Show boxes",
+                                            info="Magenta: the box around the map's largest region above 20% of its "
+                                                 "maximum (the CAM paper's rule). The generated shapes examples also "
+                                                 "show their objects' true boxes (white).")
+                    cost_md = gr.Markdown(describe_cost(backbone, method, _layer_for(backbone, method)))
+                    button = gr.Button("Explain", variant="primary")
+            with gr.Column(scale=3, elem_id="camdemo-results"):
                 slider = gr.ImageSlider(label="Original ⟷ heatmap overlay (drag the handle)", type="filepath",
                                         slider_position=15)
                 with gr.Row():
@@ -767,6 +782,9 @@ def build_demo() -> gr.Blocks:
         backbone_box.change(on_backbone_tabs, inputs=[backbone_box, compare_methods_box, sanity_methods_box],
                             outputs=[compare_methods_box, sanity_methods_box, sweep_method], api_visibility="private",
                             queue=False)
+        gr.on([backbone_box.change, method_box.change, layer_box.change, *[box.change for box in option_boxes]],
+              describe_cost, inputs=[backbone_box, method_box, layer_box, *option_boxes], outputs=[cost_md],
+              api_visibility="private", queue=False)
         demo.load(restore_from_url, inputs=None,
                   outputs=[backbone_box, layer_box, method_box, class_box, colormap_box, opacity_box, method_md,
                            backbone_md, pending_class, image, sign_box, *option_boxes], api_visibility="private")
@@ -805,8 +823,23 @@ def with_queue(demo: gr.Blocks, max_size: int = QUEUE_SIZE) -> gr.Blocks:
     return demo
 
 
+# On a phone the two columns stack; without this the result would come after every control. The controls
+# column dissolves (display: contents) so the upload, the result and the settings can be ordered. Tables
+# scroll sideways instead of wrapping one character per line.
+PHONE_CSS = """
+@media (max-width: 700px) {
+  #camdemo-explain { flex-direction: column !important; }
+  #camdemo-controls { display: contents !important; }
+  #camdemo-results { order: 1; width: 100%; }
+  #camdemo-settings { order: 2; width: 100%; }
+}
+.prose table { display: block; overflow-x: auto; max-width: 100%; }
+.prose th, .prose td { white-space: nowrap; }
+"""
+
+
 def launch_options() -> dict:
     """Safe defaults: bounded uploads, no server files exposed beyond Gradio's own cache, errors shown."""
     return dict(max_file_size=MAX_FILE_SIZE, show_error=True, allowed_paths=[], ssr_mode=False,
-                head=SELECT_ON_FOCUS, state_session_capacity=SESSION_CAPACITY,
+                head=SELECT_ON_FOCUS, css=PHONE_CSS, state_session_capacity=SESSION_CAPACITY,
                 run_history=False)  # no uploads kept in shared classroom browsers

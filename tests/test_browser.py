@@ -95,3 +95,53 @@ def test_compare_and_sanity_tabs_in_the_browser(page):
     assert not page.locator(".toast-body").all_inner_texts()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser_sanity.png"), full_page=True)
+
+
+def test_each_upload_runs_the_explanation_once(page, monkeypatch):
+    """Gradio's image sends its change event twice per upload (12 uploads made 17 runs); one run each."""
+    import time
+
+    import camdemo
+    runs: list = []
+    explain = camdemo.explain
+    monkeypatch.setattr(camdemo, "explain", lambda *args, **kwargs: runs.append(1) or explain(*args, **kwargs))
+    names = ["chelsea_cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg"]
+    for count, name in enumerate(names, start=1):
+        page.locator("input[type=file]").first.set_input_files(str(ASSETS / name))
+        deadline = time.monotonic() + 60
+        while len(runs) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # time for a duplicate event to arrive
+    assert len(runs) == len(names)
+
+
+@pytest.fixture
+def phone(server):
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        page.goto(server, timeout=60_000)
+        page.wait_for_selector("text=Your image", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def test_on_a_phone_the_result_comes_right_after_the_upload(phone):
+    phone.locator("input[type=file]").first.set_input_files(str(ASSETS / "chelsea_cat.jpg"))
+    phone.wait_for_selector("text=of EfficientNet-Lite0 for class", timeout=60_000)
+    where = phone.evaluate("""() => {
+        const top = (selector) => document.querySelector(selector).getBoundingClientRect().top + window.scrollY;
+        return {upload: top('#camdemo-controls [data-testid="image"], #camdemo-controls .image-container'),
+                result: top('#camdemo-results'), settings: top('#camdemo-settings')}; }""")
+    assert where["upload"] < where["result"] < where["settings"], where
+    assert where["result"] < 844  # it starts on the first screen
+    phone.get_by_text("Which backbones work offline?").click()
+    cell = phone.locator(".prose td").first
+    cell.wait_for(timeout=10_000)
+    lines = cell.evaluate("""(cell) => { const range = document.createRange(); range.selectNodeContents(cell);
+        return new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size; }""")
+    assert lines == 1  # one line, not one character per line
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    phone.screenshot(path=str(ARTIFACTS / "phone.png"))
