@@ -105,7 +105,7 @@ class _RecentResults:
 
     def __init__(self, max_bytes: int = 256 * 2**20):
         self.max_bytes = max_bytes
-        self._items: OrderedDict[str, tuple[camdemo.Explanation, int]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[camdemo.Explanation, int, str]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -113,13 +113,14 @@ class _RecentResults:
     def size_of(explanation: camdemo.Explanation) -> int:
         return sum(value.nbytes for value in vars(explanation).values() if isinstance(value, np.ndarray))
 
-    def put(self, explanation: camdemo.Explanation) -> str:
+    def put(self, explanation: camdemo.Explanation, file_name: str = "image") -> str:
+        """Keep ``explanation`` (of the uploaded file ``file_name``, which names its downloads); returns its key."""
         key, size = uuid.uuid4().hex, self.size_of(explanation)
         with self._lock:
-            self._items[key] = (explanation, size)
+            self._items[key] = (explanation, size, file_name)
             self._bytes += size
             while len(self._items) > 1 and self._bytes > self.max_bytes:
-                _, (_, dropped) = self._items.popitem(last=False)
+                _, (_, dropped, _) = self._items.popitem(last=False)
                 self._bytes -= dropped
         return key
 
@@ -129,6 +130,12 @@ class _RecentResults:
             if item is not None:
                 self._items.move_to_end(key)  # a result someone is still restyling stays
             return item[0] if item else None
+
+    def file_name(self, key: str | None) -> str:
+        """The name of the file a kept result explains ("image" if unknown)."""
+        with self._lock:
+            item = self._items.get(key) if key else None
+            return item[2] if item else "image"
 
     def __len__(self) -> int:
         return len(self._items)
@@ -346,7 +353,7 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
         log.exception("explain failed")
         raise gr.Error("Something went wrong while explaining this image. Please try again or choose other "
                        "settings.") from None
-    key = recent_results.put(explanation)
+    key = recent_results.put(explanation, Path(image_path).name)
     summary = f"{explanation.summary} Total {1000 * (time.perf_counter() - started):.0f} ms with decoding."
     if explanation.note:
         summary += f"\n\n⚠️ {explanation.note}"
@@ -424,7 +431,7 @@ def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = T
     except camdemo.CamdemoError as error:
         raise gr.Error(str(error), print_exception=False) from None
     pair, heatmap, _ = render(styled, show_boxes)
-    return (*write_display(pair, heatmap), *write_downloads(styled, pair[1], "image"))
+    return (*write_display(pair, heatmap), *write_downloads(styled, pair[1], recent_results.file_name(key)))
 
 
 def on_backbone_change(backbone: str, method: str, layer: str | None = None):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import httpx
+from pathlib import Path
+
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
@@ -137,9 +139,10 @@ def test_recent_results_are_bounded_by_bytes_and_an_expired_one_says_so():
 
 def test_restyle_reblends_without_the_network(monkeypatch):
     result = camdemo.explain(ASSETS / "chelsea_cat.jpg")
-    key = ui.recent_results.put(result)
+    key = ui.recent_results.put(result, "chelsea_cat.jpg")
     monkeypatch.setattr(camdemo.engine, "load_model", lambda *a, **k: pytest.fail("network ran"))
     (original, overlay), heatmap, overlay_file, *_ = ui.restyle(key, "cividis", 0.9)
+    assert Path(overlay_file).name.startswith("chelsea_cat_")  # downloads keep the image's name after a re-draw
     original, overlay = (np.asarray(Image.open(path).convert("RGB")) for path in (original, overlay))
     assert overlay.shape == original.shape
     downloaded = np.asarray(Image.open(overlay_file).convert("RGB"))  # the lossless PNG of the same overlay
