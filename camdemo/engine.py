@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from . import overlay as overlay_lib
-from .models import (DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, backbone_names, get_spec, load_model)
+from .models import (DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, backbone_names, get_spec, load_model,
+                     weights_status)
 from .boxes import CAM_PAPER_THRESHOLD, Box, box_from_map
 from .errors import CamdemoError
 from .hooks import eval_mode
@@ -220,11 +221,14 @@ forward_cache = _ForwardCache()
 
 
 def backbones() -> list[BackboneInfo]:
-    """Every backbone that can be chosen, and whether its weights are on this machine."""
-    return [
-        BackboneInfo(spec.name, spec.title, spec.input_size, spec.offline, spec.note, len(spec.categories))
-        for spec in map(get_spec, backbone_names())
-    ]
+    """Every backbone that can be chosen, and whether its weights are here, missing or damaged (``weights_status``:
+    a cheap check of each file, not a load)."""
+    infos = []
+    for spec in map(get_spec, backbone_names()):
+        status = weights_status(spec)
+        infos.append(BackboneInfo(spec.name, spec.title, spec.input_size, status.state == "ready", spec.note,
+                                  len(spec.categories), weights_state=status.state, repair=status.repair))
+    return infos
 
 
 def layers(backbone: str = DEFAULT_BACKBONE) -> list[LayerInfo]:

@@ -31,7 +31,7 @@ from camdemo.jobs import lanes
 from camdemo.boxes import iou
 from camdemo.compare import DEFAULT_COMPARE_METHODS
 from camdemo.sanity import DEFAULT_SANITY_METHODS
-from camdemo.models import get_spec
+from camdemo.models import get_spec, weights_status
 from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize, draw_boxes
 from camdemo import ui_compare
 from camdemo.ui_downloads import write_display, write_downloads, write_gallery
@@ -192,9 +192,11 @@ def check_budget(cost: Cost) -> None:
 # --- choices for the controls -----------------------------------------------------------------------
 
 
+_WEIGHTS_LABEL = {"ready": "offline", "missing": "downloads weights", "damaged": "weights damaged"}
+
+
 def backbone_choices() -> list[tuple[str, str]]:
-    return [(f"{info.title} ({'offline' if info.ready_offline else 'downloads weights'})", info.name)
-            for info in camdemo.backbones()]
+    return [(f"{info.title} ({_WEIGHTS_LABEL[info.weights_state]})", info.name) for info in camdemo.backbones()]
 
 
 def layer_choices(backbone: str) -> list[tuple[str, str]]:
@@ -233,7 +235,9 @@ def offline_table() -> str:
     """Markdown table of every backbone and whether it works without internet on this machine."""
     rows = ["| backbone | offline here? | weights |", "| --- | --- | --- |"]
     for info in camdemo.backbones():
-        rows.append(f"| {info.title} | {'✅ ready' if info.ready_offline else '⬇️ needs internet once'} | {info.note} |")
+        state = {"ready": "✅ ready", "missing": "⬇️ needs internet once"}.get(info.weights_state,
+                                                                             f"❌ damaged: {info.repair}")
+        rows.append(f"| {info.title} | {state} | {info.note} |")
     return "\n".join(rows) + ("\n\nTo prepare a machine before going offline, run `python -m camdemo "
                                 "download-weights` while it is online.")
 
@@ -241,8 +245,10 @@ def offline_table() -> str:
 def backbone_status(backbone: str) -> str:
     spec = get_spec(backbone)
     unavailable = [f"{m.title} — {m.reason}" for m in camdemo.methods(backbone) if not m.available]
-    ready = "ready offline" if spec.offline else (
-        "weights not on this machine yet: they download on first use (needs internet)")
+    weights = weights_status(spec)
+    ready = {"ready": "ready offline",
+             "missing": "weights not on this machine yet: they download on first use (needs internet)",
+             }.get(weights.state, f"weights damaged: {weights.repair}")
     text = f"**{spec.title}** · input {spec.input_size}×{spec.input_size} · {ready}."
     if unavailable:
         text += "\n\nNot available here: " + "; ".join(unavailable)

@@ -119,7 +119,7 @@ def test_missing_torchvision_weights_say_which_file_and_others_keep_working(tmp_
     with pytest.raises(camdemo.CamdemoError) as caught:
         camdemo.explain(ASSETS / "chelsea_cat.jpg", backbone="resnet50")
     message = str(caught.value)
-    assert "resnet50-11ad3fa6.pth" in message and str(tmp_path) in message and "weights='DEFAULT'" in message
+    assert "resnet50-11ad3fa6.pth" in message and str(tmp_path) in message and "download-weights resnet50" in message
     assert {info.name: info.ready_offline for info in camdemo.backbones()}["resnet50"] is False
     assert camdemo.explain(ASSETS / "chelsea_cat.jpg", backbone="efficientnet_lite1").class_label.endswith("cat")
 
