@@ -394,8 +394,15 @@ def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, sho
         method = camdemo.DEFAULT_METHOD
     if layer not in {info.name for info in camdemo.layers(backbone)}:
         layer = None
-    return (*run_explain(image_path, backbone, layer, method, pending_class or AUTO_CLASS, colormap, opacity,
-                         show_boxes, sign, *option_values, request=request, progress=progress), None)
+    try:
+        return (*run_explain(image_path, backbone, layer, method, pending_class or AUTO_CLASS, colormap, opacity,
+                             show_boxes, sign, *option_values, request=request, progress=progress), None)
+    except gr.Error as error:
+        if weights_status(get_spec(backbone)).state == "ready":
+            raise
+        # The backbone's weights are missing or damaged: say it once, where the result would be, and leave every
+        # control as it is (an error would mark each output, the class list too, with an "Error" badge).
+        return None, None, None, f"⚠️ {error.message}", gr.skip(), None, None, None, None, gr.skip(), None
 
 
 # Gradio's image component sends its change event twice for one upload (measured: 12 uploads, 17 runs),

@@ -145,3 +145,17 @@ def test_on_a_phone_the_result_comes_right_after_the_upload(phone):
     assert lines == 1  # one line, not one character per line
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     phone.screenshot(path=str(ARTIFACTS / "phone.png"))
+
+
+def test_missing_weights_say_so_once_and_the_page_keeps_working(page):
+    """ResNet-50's weights are not on this machine (tests never download): one whole message, no Error badges."""
+    page.locator("input[type=file]").first.set_input_files(str(ASSETS / "chelsea_cat.jpg"))
+    page.wait_for_selector("text=of EfficientNet-Lite0 for class", timeout=60_000)
+    choose(page, "Backbone (classifier)", "ResNet-50 (downloads weights)")
+    message = page.wait_for_selector("text=needs the weights file", timeout=60_000).inner_text()
+    assert "download-weights resnet50" in message and "EfficientNet-Lite backbones work offline" in message
+    assert page.locator("text=needs the weights file").count() == 1
+    assert not page.locator(".toast-body").all_inner_texts()
+    assert page.get_by_text("Error", exact=True).count() == 0  # no output or control marked as failed
+    choose(page, "Backbone (classifier)", "EfficientNet-Lite1 (offline)")
+    page.wait_for_selector("text=of EfficientNet-Lite1 for class", timeout=60_000)
