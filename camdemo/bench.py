@@ -360,6 +360,34 @@ def speed(model_name: str, repeats: int, threads: int, device: str, peers: bool,
                 f"torch {torch.__version__}, median of {repeats}", results)
 
 
+def pass_seconds_rows(repeats: int, threads: int, batch: int = 8) -> list[tuple[str, float, float]]:
+    """(backbone, seconds per image for a forward+backward pass, for a forward pass alone), batches of ``batch``.
+
+    The architecture with random weights (the time does not depend on the weights), so every backbone is
+    measured, downloaded or not: the basis of ``camdemo.cost.PASS_SECONDS``.
+    """
+    from camdemo.models import architecture, backbone_names, get_spec
+
+    torch.set_num_threads(threads)
+    rows = []
+    for name in backbone_names():
+        spec = get_spec(name)
+        model = architecture(name).eval()
+        inputs = torch.randn(batch, 3, spec.input_size, spec.input_size)
+
+        def gradient_pass():
+            leaf = inputs.clone().requires_grad_(True)
+            torch.autograd.grad(model(leaf)[:, 0].sum(), leaf)
+
+        def forward_pass():
+            with torch.no_grad():
+                model(inputs)
+
+        backward, forward = interleaved_medians([gradient_pass, forward_pass], repeats, warmup=1)
+        rows.append((name, backward / 1000 / batch, forward / 1000 / batch))  # medians are in ms
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_memory":
@@ -382,7 +410,18 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--precision", default="float32", choices=list(camdemo.PRECISIONS),
                      help="also time the forward pass and the layer methods in this precision (half: float16 on "
                           "a GPU, bfloat16 on a CPU)")
+    passes = sub.add_parser("passes", help="seconds per image for one pass of every backbone (camdemo.cost)")
+    passes.add_argument("--repeats", type=int, default=5)
+    passes.add_argument("--threads", type=int, default=available_cpus())
     args = parser.parse_args(argv)
+    if args.command == "passes":
+        print("| backbone | forward+backward (ms/image) | forward (ms/image) | ratio | in camdemo.cost |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        from camdemo.cost import PASS_SECONDS
+        for name, backward, forward in pass_seconds_rows(args.repeats, args.threads):
+            print(f"| {name} | {backward * 1000:.1f} | {forward * 1000:.1f} | {forward / backward:.2f} | "
+                  f"{PASS_SECONDS.get(name, float('nan')) * 1000:.0f} |")
+        return
     speed(args.backbone, args.repeats, args.threads, args.device, args.peers, args.memory, args.multi_pass,
           args.precision)
 
