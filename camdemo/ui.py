@@ -30,6 +30,7 @@ from camdemo.sanity import DEFAULT_SANITY_METHODS
 from camdemo.models import get_spec
 from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize, draw_boxes
 from camdemo import ui_compare
+from camdemo.ui_classes import CLASS_BOX_ID, ENTER_SENDS_TEXT, resolve_class
 from camdemo.ui_downloads import write_display, write_downloads, write_gallery
 from camdemo.ui_options import CONTROLS, build_controls, control_updates, describe_all, options_for, sign_for
 from camdemo.ui_share import WRITE_URL_JS, settings_from_query
@@ -277,7 +278,7 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
     """
     if not image_path:
         raise gr.Error("Please upload an image first (or click one of the examples).")
-    class_index = _class_of(class_choice)
+    class_index = _class_of(class_choice, backbone)
     options = options_for(method, [ig_steps, ig_baseline, sg_base, sg_samples, sg_noise, occlusion_patch,
                                    occlusion_stride, scorecam_channels])
     started = time.perf_counter()
@@ -327,11 +328,12 @@ def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, sho
                          show_boxes, sign, *option_values, progress=None), None)
 
 
-def _parse_class(choice: str) -> int:
+def _parse_class(choice: str, backbone: str) -> int:
+    """A class index, a list entry or a typed name (best match: ``camdemo.ui_classes``) as a class index."""
     try:
-        return int(str(choice).strip())
-    except ValueError:
-        raise gr.Error(f"'{choice}' is not a class index; pick a class from the list.") from None
+        return resolve_class(choice, camdemo.class_names(backbone), get_spec(backbone).title)
+    except camdemo.CamdemoError as error:
+        raise gr.Error(str(error), print_exception=False) from None
 
 
 def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = True, sign: str | None = None):
@@ -431,7 +433,7 @@ def run_steps(image_path: str | None, backbone: str, layer: str | None, class_ch
     """The step-by-step view of Grad-CAM for the current image, layer and class."""
     if not image_path:
         raise gr.Error("Upload an image (or click an example) first.")
-    class_index = _class_of(class_choice)
+    class_index = _class_of(class_choice, backbone)
     try:
         return on_model_thread(show_steps, _display_image(image_path), backbone, layer, class_index,
                                colormap or DEFAULT_COLORMAP)
@@ -439,9 +441,9 @@ def run_steps(image_path: str | None, backbone: str, layer: str | None, class_ch
         raise gr.Error(str(error), print_exception=False) from None
 
 
-def _class_of(class_choice: str | None) -> int | None:
-    """The class dropdown's value as a class index; None for the automatic top-1."""
-    return None if class_choice in (None, "", AUTO_CLASS) else _parse_class(class_choice)
+def _class_of(class_choice: str | None, backbone: str) -> int | None:
+    """The class dropdown's value as a class index of ``backbone``; None for the automatic top-1."""
+    return None if class_choice in (None, "", AUTO_CLASS) else _parse_class(class_choice, backbone)
 
 
 def _run_tab(function, image_path: str | None, *args, progress=None):
@@ -460,15 +462,16 @@ def run_compare(image_path, backbone, layer, class_choice, method_names, with_fa
     if not method_names:
         raise gr.Error("Tick at least one method to compare.")
     items, table, deletion, insertion = _run_tab(ui_compare.compare, image_path, backbone, layer or None,
-                                                 _class_of(class_choice), list(method_names), bool(with_faithfulness),
-                                                 colormap or DEFAULT_COLORMAP, progress=progress)
+                                                 _class_of(class_choice, backbone), list(method_names),
+                                                 bool(with_faithfulness), colormap or DEFAULT_COLORMAP,
+                                                 progress=progress)
     return write_gallery(items), table, deletion, insertion
 
 
 def run_sweep(image_path, backbone, method, class_choice, count, colormap, progress=gr.Progress()):
     """Compare tab: one method across layers, early to late."""
-    items, text = _run_tab(ui_compare.sweep, image_path, backbone, method, _class_of(class_choice), int(count),
-                           colormap or DEFAULT_COLORMAP, progress=progress)
+    items, text = _run_tab(ui_compare.sweep, image_path, backbone, method, _class_of(class_choice, backbone),
+                           int(count), colormap or DEFAULT_COLORMAP, progress=progress)
     return write_gallery(items), text
 
 
@@ -476,8 +479,8 @@ def run_sanity(image_path, backbone, class_choice, method_names, steps, colormap
     """Sanity check tab: cascading randomisation of a copy of the model."""
     if not method_names:
         raise gr.Error("Tick at least one method to check.")
-    items, table = _run_tab(ui_compare.sanity, image_path, backbone, _class_of(class_choice), list(method_names),
-                            int(steps), colormap or DEFAULT_COLORMAP, progress=progress)
+    items, table = _run_tab(ui_compare.sanity, image_path, backbone, _class_of(class_choice, backbone),
+                            list(method_names), int(steps), colormap or DEFAULT_COLORMAP, progress=progress)
     return write_gallery(items), table
 
 
@@ -541,8 +544,9 @@ def build_demo() -> gr.Blocks:
                 layer_box = gr.Dropdown(layer_choices(backbone), value=_layer_for(backbone, method),
                                         label="Target layer", info=LAYER_HELP, allow_custom_value=True)
                 class_box = gr.Dropdown(class_choices(backbone), value=AUTO_CLASS, label="Class to explain",
-                                        info="Type to search all classes, or click one of the top-5 predictions.",
-                                        filterable=True, allow_custom_value=True)
+                                        info="Type a name and press Enter (whole names and words match first), pick one from "
+                                             "the list, or click one of the top-5 predictions.",
+                                        filterable=True, allow_custom_value=True, elem_id=CLASS_BOX_ID)
                 with gr.Row():
                     colormap_box = gr.Dropdown(
                         [(f"{name}{' (colour-blind safe)' if name in COLOUR_BLIND_SAFE else ''}", name)
@@ -688,5 +692,5 @@ document.addEventListener("focusin", (event) => {
 def launch_options() -> dict:
     """Safe defaults: bounded uploads, no server files exposed beyond Gradio's own cache, errors shown."""
     return dict(max_file_size=MAX_FILE_SIZE, show_error=True, allowed_paths=[], ssr_mode=False,
-                head=SELECT_ON_FOCUS, state_session_capacity=SESSION_CAPACITY,
+                head=SELECT_ON_FOCUS + ENTER_SENDS_TEXT, state_session_capacity=SESSION_CAPACITY,
                 run_history=False)  # no uploads kept in shared classroom browsers
