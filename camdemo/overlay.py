@@ -23,9 +23,16 @@ COLORMAPS: dict[str, int] = {
     "diverging": -1,  # blue–white–red lookup table below: for signed maps (0.5 = zero)
 }
 COLOUR_BLIND_SAFE = ("viridis", "cividis", "inferno", "magma", "plasma")
+# Equal steps in the map look like equal steps in colour: lightness (CIELAB L*) rises linearly from the
+# low end to the high end. jet's does not (it peaks at cyan and yellow and falls again at red), which
+# draws edges that are not in the data and hides differences between the reds (tests/test_overlay.py).
+PERCEPTUALLY_UNIFORM = ("viridis", "cividis", "inferno", "magma", "plasma")
 SIGNS = ("positive", "negative", "both")
 DEFAULT_SIGN = "positive"
-DEFAULT_COLORMAP = "jet"
+# viridis: perceptually uniform, readable with the common colour blindnesses and in greyscale, and the
+# best known of them (matplotlib's default). Its low end is dark blue, not black as in inferno and magma,
+# so over a photo the parts the method finds unimportant stay visible under the overlay.
+DEFAULT_COLORMAP = "viridis"
 DEFAULT_OPACITY = 0.5
 
 

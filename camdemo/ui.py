@@ -517,7 +517,7 @@ def _layer_for(backbone: str, method: str) -> str:
 
 INTRO = """# camdemo — why did the classifier say that?
 Upload a photo, pick a network (backbone), a method and a class, and see **where in the image** the evidence
-for that class lies. Warm colours mark the regions that raise the class score most. Try the cat-and-coffee
+for that class lies. Bright colours mark the regions that raise the class score most. Try the cat-and-coffee
 example with the class set to a cat, then to *espresso*: a good method moves its map to the other object.
 """
 

@@ -144,7 +144,7 @@ def test_restyle_reblends_without_the_network(monkeypatch):
     assert overlay.shape == original.shape
     downloaded = np.asarray(Image.open(overlay_file).convert("RGB"))  # the lossless PNG of the same overlay
     assert np.abs(downloaded.astype(int) - overlay.astype(int)).mean() < 3  # vs the JPEG shown
-    assert not np.array_equal(downloaded, result.overlay)  # cividis at 0.9, not the original jet at 0.5
+    assert not np.array_equal(downloaded, result.overlay)  # cividis at 0.9, not the original viridis at 0.5
 
 
 def test_shapes_example_shows_true_and_map_boxes(client):

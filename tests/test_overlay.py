@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -83,3 +84,19 @@ def test_every_colormap_renders():
     for name in camdemo.COLORMAPS:
         rgb = overlay.colorize(ramp, name)
         assert rgb.shape == (16, 16, 3) and len(np.unique(rgb.reshape(-1, 3), axis=0)) > 50
+
+
+def test_the_default_colormap_is_perceptually_uniform_and_jet_is_still_there():
+    """Lightness (CIELAB L*) along the default colormap rises with the value, in equal steps; jet's does not."""
+    def lightness(name):
+        rgb = overlay.colorize(np.linspace(0, 1, 256, dtype=np.float32)[None, :], name)
+        return cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[0, :, 0]
+
+    def uniform(name):
+        light = lightness(name)  # 8-bit lookup tables: neighbours may dip by a rounding step
+        return bool((np.diff(light) > -0.5).all() and np.corrcoef(light, np.arange(256))[0, 1] > 0.99)
+
+    assert overlay.DEFAULT_COLORMAP in overlay.PERCEPTUALLY_UNIFORM and uniform(overlay.DEFAULT_COLORMAP)
+    assert all(uniform(name) for name in overlay.PERCEPTUALLY_UNIFORM)
+    assert not uniform("jet") and "jet" in camdemo.COLORMAPS
+    assert camdemo.explain(np.zeros((64, 64, 3), np.uint8), backbone="shapes_gapnet").colormap == "viridis"
