@@ -29,6 +29,7 @@ from camdemo.compare import DEFAULT_COMPARE_METHODS
 from camdemo.sanity import DEFAULT_SANITY_METHODS
 from camdemo.models import get_spec
 from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize, draw_boxes
+from camdemo.overlay import with_colour_bar
 from camdemo import ui_compare
 from camdemo.ui_classes import CLASS_BOX_ID, ENTER_SENDS_TEXT, resolve_class
 from camdemo.ui_downloads import write_display, write_downloads, write_gallery
@@ -226,7 +227,8 @@ SMALL_DISPLAY = 384  # smaller results are enlarged (nearest neighbour) so boxes
 
 
 def render(explanation: camdemo.Explanation, show_boxes: bool) -> tuple[tuple, np.ndarray, str]:
-    """What the page shows: (original, overlay) for the slider, the coloured heatmap, a ground-truth note.
+    """What the page shows: (original, overlay) for the slider, the coloured heatmap with its colour scale
+    underneath, a ground-truth note.
 
     Small images are enlarged by a whole factor. With ``show_boxes`` the box the map implies (magenta,
     the CAM paper's 20% rule) is drawn, and on a generated shapes example the true boxes (white) too,
@@ -240,6 +242,7 @@ def render(explanation: camdemo.Explanation, show_boxes: bool) -> tuple[tuple, n
 
     original, overlay = enlarge(explanation.image), enlarge(explanation.overlay)
     heatmap = enlarge(colorize(explanation.heatmap, explanation.colormap))
+    heatmap = with_colour_bar(heatmap, explanation.colour_scale(heatmap.shape[1]))  # what the colours mean
     if not show_boxes:
         return (original, overlay), heatmap, ""
     predicted = explanation.map_box()
@@ -517,8 +520,9 @@ def _layer_for(backbone: str, method: str) -> str:
 
 INTRO = """# camdemo — why did the classifier say that?
 Upload a photo, pick a network (backbone), a method and a class, and see **where in the image** the evidence
-for that class lies. Bright colours mark the regions that raise the class score most. Try the cat-and-coffee
-example with the class set to a cat, then to *espresso*: a good method moves its map to the other object.
+for that class lies. Bright colours mark the regions that raise the class score most (the scale under the
+heatmap gives the values). Try the cat-and-coffee example with the class set to a cat, then to *espresso*:
+a good method moves its map to the other object.
 """
 
 
