@@ -181,15 +181,17 @@ def display_range(values: np.ndarray, size: tuple[int, int], sign: str = DEFAULT
     """
     values = np.nan_to_num(values.astype(np.float32, copy=False))
     if sign == "both":
-        scale = float(np.abs(upsample_values(values, size)).max()) if values.size else 0.0
+        least, most, _, _ = cv2.minMaxLoc(upsample_values(values, size))  # max |v| without an |v| array
+        scale = max(-least, most)
         return -scale, scale
     part = signed_part(values, sign)
     low, high = float(part.min()), float(part.max())
     normalized, flat = normalize_map(part)
     if flat:
         return low, high
-    shown = upsample(normalized, size)
-    return low + (high - low) * float(shown.min()), low + (high - low) * float(shown.max())
+    least, most, _, _ = cv2.minMaxLoc(upsample_values(normalized, size))  # ``upsample`` clips to [0, 1]:
+    least, most = min(max(least, 0.0), 1.0), min(max(most, 0.0), 1.0)  # so do its ends
+    return low + (high - low) * least, low + (high - low) * most
 
 
 def scale_caption(sign: str = DEFAULT_SIGN, signed: bool = True, method_title: str = "") -> str:
