@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 import camdemo
 from camdemo.models import backbone_names, get_spec, load_model, torchvision_weights_path, weights_status
+from camdemo.overlay import DEFAULT_COLORMAP
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
@@ -205,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the forward pass of layer methods: half = float16 on a GPU, bfloat16 on a CPU "
                               "(maps stay within camdemo.PRECISION_TOLERANCE of float32; default: float32)")
     explain.add_argument("--batch-size", type=int, default=8)
-    explain.add_argument("--colormap", default="jet", choices=list(camdemo.COLORMAPS))
+    explain.add_argument("--colormap", default=DEFAULT_COLORMAP, choices=list(camdemo.COLORMAPS))
     explain.add_argument("--opacity", type=float, default=0.5)
     explain.add_argument("--quiet", action="store_true", help="no progress bar")
     explain.set_defaults(run=command_explain)

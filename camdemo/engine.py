@@ -165,6 +165,22 @@ class Explanation:
         """The raw map in its own units (signed for CAM and Grad-CAM), upsampled bicubically to the image size."""
         return overlay_lib.upsample_values(self.raw_map, self.image.shape[:2])
 
+    def value_range(self) -> tuple[float, float]:
+        """The raw-map values (the method's units) at the heatmap's 0 and 1: the ends of its colour scale.
+
+        For ``sign="both"``, (−m, +m) with zero in the middle; otherwise the shown part's minimum and
+        maximum (``overlay.display_range``).
+        """
+        return overlay_lib.display_range(self.raw_map, self.image.shape[:2], self.sign)
+
+    def colour_scale(self, width: int | None = None) -> np.ndarray:
+        """A colour bar for ``heatmap`` (RGB uint8, ``width`` wide, default the image's): the colormap, the
+        map's values at its ends and what the colours mean (``overlay.colour_bar``)."""
+        explainer = METHODS[self.method]
+        wrapped = METHODS.get(self.options.get("base", ""), explainer)  # SmoothGrad: signed as what it wraps
+        caption = overlay_lib.scale_caption(self.sign, wrapped.signed, explainer.title)
+        return overlay_lib.colour_bar(self.colormap, width or self.image.shape[1], *self.value_range(), caption)
+
     def map_box(self, threshold: float = CAM_PAPER_THRESHOLD) -> Box:
         """Box around the largest region above ``threshold`` × the shown part's maximum (Zhou et al. 2016).
 

@@ -5,8 +5,11 @@ All of this is cheap (no network), so changing the colormap or the opacity only 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from .errors import CamdemoError
 
@@ -23,9 +26,16 @@ COLORMAPS: dict[str, int] = {
     "diverging": -1,  # blue–white–red lookup table below: for signed maps (0.5 = zero)
 }
 COLOUR_BLIND_SAFE = ("viridis", "cividis", "inferno", "magma", "plasma")
+# Equal steps in the map look like equal steps in colour: lightness (CIELAB L*) rises linearly from the
+# low end to the high end. jet's does not (it peaks at cyan and yellow and falls again at red), which
+# draws edges that are not in the data and hides differences between the reds (tests/test_overlay.py).
+PERCEPTUALLY_UNIFORM = ("viridis", "cividis", "inferno", "magma", "plasma")
 SIGNS = ("positive", "negative", "both")
 DEFAULT_SIGN = "positive"
-DEFAULT_COLORMAP = "jet"
+# viridis: perceptually uniform, readable with the common colour blindnesses and in greyscale, and the
+# best known of them (matplotlib's default). Its low end is dark blue, not black as in inferno and magma,
+# so over a photo the parts the method finds unimportant stay visible under the overlay.
+DEFAULT_COLORMAP = "viridis"
 DEFAULT_OPACITY = 0.5
 
 
@@ -157,3 +167,107 @@ def diverging(values: np.ndarray) -> np.ndarray:
 
 
 _DIVERGING_LUT = _diverging_lut()
+
+
+# --- the colour scale under a heatmap ----------------------------------------------------------------
+
+
+def display_range(values: np.ndarray, size: tuple[int, int], sign: str = DEFAULT_SIGN) -> tuple[float, float]:
+    """The raw-map values (in the method's units) that the displayed heatmap's 0 and 1 stand for.
+
+    Follows ``display_heatmap``. One sign: the shown part's minimum and maximum, narrowed where bicubic
+    upsampling lowered a sharp peak before the second stretch. Both signs: (−m, +m), m the largest
+    |value| after upsampling (0.5 is zero). A flat map gives its one value twice.
+    """
+    values = np.nan_to_num(values.astype(np.float32, copy=False))
+    if sign == "both":
+        least, most, _, _ = cv2.minMaxLoc(upsample_values(values, size))  # max |v| without an |v| array
+        scale = max(-least, most)
+        return -scale, scale
+    part = signed_part(values, sign)
+    low, high = float(part.min()), float(part.max())
+    normalized, flat = normalize_map(part)
+    if flat:
+        return low, high
+    least, most, _, _ = cv2.minMaxLoc(upsample_values(normalized, size))  # ``upsample`` clips to [0, 1]:
+    least, most = min(max(least, 0.0), 1.0), min(max(most, 0.0), 1.0)  # so do its ends
+    return low + (high - low) * least, low + (high - low) * most
+
+
+def scale_caption(sign: str = DEFAULT_SIGN, signed: bool = True, method_title: str = "") -> str:
+    """What the colours of a heatmap mean, in a few words (ASCII: the bar's font has no arrows)."""
+    if sign == "both":
+        meaning = "blue: against the class, white: none, red: for the class"
+    elif sign == "negative":
+        meaning = "evidence against the class, low to high"
+    elif signed:
+        meaning = "evidence for the class, low to high"
+    else:
+        meaning = "importance (for or against), low to high"
+    return f"{method_title}: {meaning}" if method_title else meaning
+
+
+def format_value(value: float, signed: bool = False) -> str:
+    """A map value for a label: 3 significant digits, "0" for zero, "+" before positives when ``signed``."""
+    if value == 0:
+        return "0"
+    text = f"{value:.3g}"
+    return f"+{text}" if signed and value > 0 else text
+
+
+def scale_labels(low: float, high: float) -> list[tuple[float, str]]:
+    """A colour bar's labels as (position along it from 0 to 1, text): ``low``, "0" where zero falls if
+    the range crosses it (signs shown with "+"/"-"), ``high``."""
+    if not low < 0 < high:
+        return [(0.0, format_value(low)), (1.0, format_value(high))]
+    return [(0.0, format_value(low, True)), (-low / (high - low), "0"), (1.0, format_value(high, True))]
+
+
+@lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)  # Pillow's bundled font: the same on every machine
+
+
+SCALE_TEXT = (40, 40, 40)
+SCALE_BACKGROUND = (255, 255, 255)
+
+
+def colour_bar(colormap: str, width: int, low: float, high: float, caption: str = "") -> np.ndarray:
+    """A colour scale ``width`` pixels wide to put under a heatmap: RGB uint8, white background.
+
+    The strip runs through ``colormap`` from 0 (first column) to 1 (last column), so it lines up
+    with a heatmap of the same width. Under it: ``low`` at the left end, ``high`` at the right end,
+    "0" where zero falls when the range crosses it, and ``caption`` centred below. Text is sized
+    for the picture being shown about 350 pixels wide, as in the app.
+    """
+    if width < 1:
+        raise CamdemoError(f"A colour bar needs a width of at least 1 pixel, not {width}.")
+    unit = max(1.0, width / 350)
+    font = caption_font = _font(round(12 * unit))
+    while caption and caption_font.getlength(caption) > width and caption_font.size > 6:  # a narrow picture
+        caption_font = _font(caption_font.size - 1)
+    bar_height, gap = round(14 * unit), round(4 * unit)
+    line = font.getbbox("0-9gy")[3]
+    height = gap + bar_height + gap + line + (gap + line if caption else 0) + gap  # a white gap above: not the map
+    strip = colorize(np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :], colormap)
+    canvas = Image.new("RGB", (width, height), SCALE_BACKGROUND)
+    canvas.paste(Image.fromarray(np.repeat(strip, bar_height, axis=0)), (0, gap))
+    draw = ImageDraw.Draw(canvas)
+    bottom = gap + bar_height
+    y = bottom + gap
+    for position, text in scale_labels(low, high):
+        x = round(position * (width - 1))
+        anchor = "la" if position == 0.0 else "ra" if position == 1.0 else "ma"  # the ends stay inside
+        draw.text((x, y), text, fill=SCALE_TEXT, font=font, anchor=anchor)
+        if anchor == "ma":  # a tick where zero is
+            draw.line([(x, bottom - gap), (x, bottom + gap // 2)], fill=SCALE_TEXT, width=max(1, round(unit)))
+    if caption:
+        draw.text((width // 2, y + line + gap), caption, fill=SCALE_TEXT, font=caption_font, anchor="ma")
+    return np.asarray(canvas)
+
+
+def with_colour_bar(image: np.ndarray, bar: np.ndarray) -> np.ndarray:
+    """``image`` (H×W×3) with ``bar`` (as wide as it, e.g. from ``colour_bar``) underneath."""
+    if image.shape[1] != bar.shape[1]:
+        raise CamdemoError(f"The colour bar is {bar.shape[1]} pixels wide, the image {image.shape[1]}.")
+    return np.vstack([image, bar])

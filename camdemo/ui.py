@@ -33,7 +33,9 @@ from camdemo.compare import DEFAULT_COMPARE_METHODS
 from camdemo.sanity import DEFAULT_SANITY_METHODS
 from camdemo.models import get_spec, weights_status
 from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize, draw_boxes
+from camdemo.overlay import with_colour_bar
 from camdemo import ui_compare
+from camdemo.ui_classes import CLASS_BOX_ID, ENTER_SENDS_TEXT, resolve_class
 from camdemo.ui_downloads import write_display, write_downloads, write_gallery
 from camdemo.ui_options import CONTROLS, build_controls, control_updates, describe_all, options_for, sign_for
 from camdemo.ui_share import WRITE_URL_JS, settings_from_query
@@ -278,7 +280,8 @@ SMALL_DISPLAY = 384  # smaller results are enlarged (nearest neighbour) so boxes
 
 
 def render(explanation: camdemo.Explanation, show_boxes: bool) -> tuple[tuple, np.ndarray, str]:
-    """What the page shows: (original, overlay) for the slider, the coloured heatmap, a ground-truth note.
+    """What the page shows: (original, overlay) for the slider, the coloured heatmap with its colour scale
+    underneath, a ground-truth note.
 
     Small images are enlarged by a whole factor. With ``show_boxes`` the box the map implies (magenta,
     the CAM paper's 20% rule) is drawn, and on a generated shapes example the true boxes (white) too,
@@ -292,6 +295,7 @@ def render(explanation: camdemo.Explanation, show_boxes: bool) -> tuple[tuple, n
 
     original, overlay = enlarge(explanation.image), enlarge(explanation.overlay)
     heatmap = enlarge(colorize(explanation.heatmap, explanation.colormap))
+    heatmap = with_colour_bar(heatmap, explanation.colour_scale(heatmap.shape[1]))  # what the colours mean
     if not show_boxes:
         return (original, overlay), heatmap, ""
     predicted = explanation.map_box()
@@ -335,7 +339,7 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
     """
     if not image_path:
         raise gr.Error("Please upload an image first (or click one of the examples).")
-    class_index = _class_of(class_choice)
+    class_index = _class_of(class_choice, backbone)
     options = options_for(method, [ig_steps, ig_baseline, sg_base, sg_samples, sg_noise, occlusion_patch,
                                    occlusion_stride, scorecam_channels])
     started = time.perf_counter()
@@ -424,11 +428,12 @@ def _first_automatic_run(request: gr.Request | None, image_path: str, backbone: 
     return last is None or now - last > DUPLICATE_WINDOW_SECONDS
 
 
-def _parse_class(choice: str) -> int:
+def _parse_class(choice: str, backbone: str) -> int:
+    """A class index, a list entry or a typed name (best match: ``camdemo.ui_classes``) as a class index."""
     try:
-        return int(str(choice).strip())
-    except ValueError:
-        raise gr.Error(f"'{choice}' is not a class index; pick a class from the list.") from None
+        return resolve_class(choice, camdemo.class_names(backbone), get_spec(backbone).title)
+    except camdemo.CamdemoError as error:
+        raise gr.Error(str(error), print_exception=False) from None
 
 
 def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = True, sign: str | None = None):
@@ -552,14 +557,14 @@ def run_steps(image_path: str | None, backbone: str, layer: str | None, class_ch
     """The step-by-step view of Grad-CAM for the current image, layer and class."""
     if not image_path:
         raise gr.Error("Upload an image (or click an example) first.")
-    class_index = _class_of(class_choice)
+    class_index = _class_of(class_choice, backbone)
     return on_model(lambda progress: show_steps(_display_image(image_path), backbone, layer, class_index,
                                                 colormap or DEFAULT_COLORMAP), request=request, fast=True)
 
 
-def _class_of(class_choice: str | None) -> int | None:
-    """The class dropdown's value as a class index; None for the automatic top-1."""
-    return None if class_choice in (None, "", AUTO_CLASS) else _parse_class(class_choice)
+def _class_of(class_choice: str | None, backbone: str) -> int | None:
+    """The class dropdown's value as a class index of ``backbone``; None for the automatic top-1."""
+    return None if class_choice in (None, "", AUTO_CLASS) else _parse_class(class_choice, backbone)
 
 
 def _run_tab(function, image_path: str | None, *args, request: gr.Request | None = None, progress=None):
@@ -588,8 +593,9 @@ def run_compare(image_path, backbone, layer, class_choice, method_names, with_fa
         raise gr.Error("Tick at least one method to compare.")
     check_budget(_total_cost(backbone, list(method_names)))
     items, table, deletion, insertion = _run_tab(ui_compare.compare, image_path, backbone, layer or None,
-                                                 _class_of(class_choice), list(method_names), bool(with_faithfulness),
-                                                 colormap or DEFAULT_COLORMAP, request=request, progress=progress)
+                                                 _class_of(class_choice, backbone), list(method_names),
+                                                 bool(with_faithfulness), colormap or DEFAULT_COLORMAP,
+                                                 request=request, progress=progress)
     return write_gallery(items), table, deletion, insertion
 
 
@@ -597,8 +603,8 @@ def run_sweep(image_path, backbone, method, class_choice, count, colormap, reque
               progress=gr.Progress()):
     """Compare tab: one method across layers, early to late."""
     check_budget(_total_cost(backbone, [method], int(count)))
-    items, text = _run_tab(ui_compare.sweep, image_path, backbone, method, _class_of(class_choice), int(count),
-                           colormap or DEFAULT_COLORMAP, request=request, progress=progress)
+    items, text = _run_tab(ui_compare.sweep, image_path, backbone, method, _class_of(class_choice, backbone),
+                           int(count), colormap or DEFAULT_COLORMAP, request=request, progress=progress)
     return write_gallery(items), text
 
 
@@ -608,8 +614,9 @@ def run_sanity(image_path, backbone, class_choice, method_names, steps, colormap
     if not method_names:
         raise gr.Error("Tick at least one method to check.")
     check_budget(_total_cost(backbone, list(method_names), int(steps) + 1))
-    items, table = _run_tab(ui_compare.sanity, image_path, backbone, _class_of(class_choice), list(method_names),
-                            int(steps), colormap or DEFAULT_COLORMAP, request=request, progress=progress)
+    items, table = _run_tab(ui_compare.sanity, image_path, backbone, _class_of(class_choice, backbone),
+                            list(method_names), int(steps), colormap or DEFAULT_COLORMAP, request=request,
+                            progress=progress)
     return write_gallery(items), table
 
 
@@ -646,8 +653,9 @@ def _layer_for(backbone: str, method: str) -> str:
 
 INTRO = """# camdemo — why did the classifier say that?
 Upload a photo, pick a network (backbone), a method and a class, and see **where in the image** the evidence
-for that class lies. Warm colours mark the regions that raise the class score most. Try the cat-and-coffee
-example with the class set to a cat, then to *espresso*: a good method moves its map to the other object.
+for that class lies. Bright colours mark the regions that raise the class score most (the scale under the
+heatmap gives the values). Try the cat-and-coffee example with the class set to a cat, then to *espresso*:
+a good method moves its map to the other object.
 """
 
 
@@ -674,8 +682,9 @@ def build_demo() -> gr.Blocks:
                     layer_box = gr.Dropdown(layer_choices(backbone), value=_layer_for(backbone, method),
                                             label="Target layer", info=LAYER_HELP, allow_custom_value=True)
                     class_box = gr.Dropdown(class_choices(backbone), value=AUTO_CLASS, label="Class to explain",
-                                            info="Type to search all classes, or click one of the top-5 predictions.",
-                                            filterable=True, allow_custom_value=True)
+                                            info="Type a name and press Enter (whole names and words match first), "
+                                                 "pick one from the list, or click one of the top-5 predictions.",
+                                            filterable=True, allow_custom_value=True, elem_id=CLASS_BOX_ID)
                     with gr.Row():
                         colormap_box = gr.Dropdown(
                             [(f"{name}{' (colour-blind safe)' if name in COLOUR_BLIND_SAFE else ''}", name)
@@ -861,5 +870,5 @@ PHONE_CSS = """
 def launch_options() -> dict:
     """Safe defaults: bounded uploads, no server files exposed beyond Gradio's own cache, errors shown."""
     return dict(max_file_size=MAX_FILE_SIZE, show_error=True, allowed_paths=[], ssr_mode=False,
-                head=SELECT_ON_FOCUS, css=PHONE_CSS, state_session_capacity=SESSION_CAPACITY,
+                head=SELECT_ON_FOCUS + ENTER_SENDS_TEXT, css=PHONE_CSS, state_session_capacity=SESSION_CAPACITY,
                 run_history=False)  # no uploads kept in shared classroom browsers

@@ -38,7 +38,8 @@ def test_example_image_returns_overlay_and_predictions(client):
     original, overlay = (np.asarray(Image.open(path).convert("RGB")) for path in pair)  # 451 px: not enlarged
     assert original.shape == overlay.shape == (300, 451, 3)
     assert not np.array_equal(original, overlay)
-    assert np.asarray(Image.open(heatmap)).shape[:2] == (300, 451)
+    heatmap = np.asarray(Image.open(heatmap).convert("RGB"))  # the map at the image's size, its scale underneath
+    assert heatmap.shape[:2] == (300 + camdemo.overlay.colour_bar("viridis", 451, 0.0, 1.0, "x").shape[0], 451)
     assert top5["label"].split(" (")[0] in {"tabby", "tiger cat", "Egyptian cat"}
     assert len(top5["confidences"]) == 5
     assert "Grad-CAM at layer head of EfficientNet-Lite0" in summary and "ms" in summary
@@ -147,7 +148,7 @@ def test_restyle_reblends_without_the_network(monkeypatch):
     assert overlay.shape == original.shape
     downloaded = np.asarray(Image.open(overlay_file).convert("RGB"))  # the lossless PNG of the same overlay
     assert np.abs(downloaded.astype(int) - overlay.astype(int)).mean() < 3  # vs the JPEG shown
-    assert not np.array_equal(downloaded, result.overlay)  # cividis at 0.9, not the original jet at 0.5
+    assert not np.array_equal(downloaded, result.overlay)  # cividis at 0.9, not the original viridis at 0.5
 
 
 def test_shapes_example_shows_true_and_map_boxes(client):

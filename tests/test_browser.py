@@ -9,6 +9,7 @@ elsewhere the test is skipped with a note when there is no Chromium. The screens
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -69,6 +70,42 @@ def test_upload_choose_and_see_the_explanation(page):
     assert not page.locator(".toast-body").all_inner_texts()  # no error shown
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser.png"), full_page=True)
+
+
+EXPLAINED = "() => (document.body.innerText.match(/for class (\\d+) '([^']*)' \\(p = /) || []).slice(1)"
+
+
+def explained(page) -> tuple[int, str] | None:
+    """The (index, label) of the class the result on the page explains, from its summary line."""
+    found = page.evaluate(EXPLAINED)
+    return (int(found[0]), found[1]) if found else None
+
+
+def type_class_and_press_enter(page, typed: str) -> tuple[int, str]:
+    """Type into the class box, press Enter (no click on the list) and return the class explained next."""
+    before = explained(page)
+    page.get_by_label("Class to explain").click()
+    page.keyboard.press("Control+a")  # replace the current class (the page also selects it on focus)
+    page.keyboard.type(typed, delay=20)
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"(before) => {{ const now = ({EXPLAINED})(); return now.length && now[0] !== before; }}",
+                           arg=str(before[0]) if before else None, timeout=60_000)
+    return explained(page)
+
+
+def test_typing_a_class_name_and_pressing_enter_explains_the_best_match(page):
+    """Enter after "cup" explains cup (968), not porcupine (334), the first list entry containing "cup";
+    "cat" explains a class with the word "cat" in its name, not oystercatcher (143)."""
+    page.get_by_role("tab", name="Explain").click()
+    page.locator("input[type=file]").first.set_input_files(str(ASSETS / "cat_and_coffee.jpg"))
+    page.wait_for_selector("text=/for class \\d+ '.*(cat|tabby)'/", timeout=60_000)  # the top-1: a cat
+
+    assert type_class_and_press_enter(page, "cup") == (968, "cup")
+    assert page.get_by_label("Class to explain").input_value() == "cup · 968"
+    index, label = type_class_and_press_enter(page, "cat")
+    assert re.search(r"\bcat\b", label) and index != 143, (index, label)
+    assert (index, label) == (282, "tiger cat")  # the lowest index among them (camdemo.ui_classes)
+    assert not page.locator(".toast-body").all_inner_texts()
 
 
 def test_bad_upload_shows_the_message_and_the_page_keeps_working(page, tmp_path):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -83,3 +86,76 @@ def test_every_colormap_renders():
     for name in camdemo.COLORMAPS:
         rgb = overlay.colorize(ramp, name)
         assert rgb.shape == (16, 16, 3) and len(np.unique(rgb.reshape(-1, 3), axis=0)) > 50
+
+
+def test_the_default_colormap_is_perceptually_uniform_and_jet_is_still_there():
+    """Lightness (CIELAB L*) along the default colormap rises with the value, in equal steps; jet's does not."""
+    def lightness(name):
+        rgb = overlay.colorize(np.linspace(0, 1, 256, dtype=np.float32)[None, :], name)
+        return cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[0, :, 0]
+
+    def uniform(name):
+        light = lightness(name)  # 8-bit lookup tables: neighbours may dip by a rounding step
+        return bool((np.diff(light) > -0.5).all() and np.corrcoef(light, np.arange(256))[0, 1] > 0.99)
+
+    assert overlay.DEFAULT_COLORMAP in overlay.PERCEPTUALLY_UNIFORM and uniform(overlay.DEFAULT_COLORMAP)
+    assert all(uniform(name) for name in overlay.PERCEPTUALLY_UNIFORM)
+    assert not uniform("jet") and "jet" in camdemo.COLORMAPS
+    assert camdemo.explain(np.zeros((64, 64, 3), np.uint8), backbone="shapes_gapnet").colormap == "viridis"
+
+
+def _with_map(result, raw_map, sign="positive"):
+    """``result`` with a hand-made raw map over an image of the map's own size (no upsampling)."""
+    return replace(result, raw_map=np.asarray(raw_map, np.float32), sign=sign,
+                   image=np.zeros((*np.shape(raw_map), 3), np.uint8))
+
+
+def test_the_colour_scale_is_labelled_with_the_shown_parts_ends(red_backbone):
+    """raw = [[-2, 1], [3, 0.5]]: for the class max(v, 0) spans 0…3, against it max(−v, 0) spans 0…2,
+    both signs share ±max|v| = ±3 with 0 in the middle."""
+    result = camdemo.explain(np.zeros((64, 64, 3), np.uint8), backbone=red_backbone, method="cam", class_index=0)
+    raw = [[-2.0, 1.0], [3.0, 0.5]]
+    positive, negative, both = (_with_map(result, raw, sign) for sign in ("positive", "negative", "both"))
+    assert positive.value_range() == (0.0, 3.0)
+    assert overlay.scale_labels(*positive.value_range()) == [(0.0, "0"), (1.0, "3")]
+    assert negative.value_range() == (0.0, 2.0)
+    assert both.value_range() == (-3.0, 3.0)
+    assert overlay.scale_labels(*both.value_range()) == [(0.0, "-3"), (0.5, "0"), (1.0, "+3")]
+    assert _with_map(result, [[1.5, 2.0], [4.0, 3.25]]).value_range() == (1.5, 4.0)  # all positive: min to max
+    assert overlay.scale_labels(0.000123456, 12.3456) == [(0.0, "0.000123"), (1.0, "12.3")]
+
+
+def test_the_scale_ends_are_the_values_at_the_shown_heatmaps_ends(red_backbone):
+    """A one-pixel peak of 8 in a 4×4 map, shown over 16×16: bicubic upsampling lowers the peak, the
+    heatmap is stretched again, so its 1 stands for less than 8: for the value the map has there."""
+    result = camdemo.explain(np.zeros((64, 64, 3), np.uint8), backbone=red_backbone, method="cam", class_index=0)
+    raw = np.zeros((4, 4), np.float32)
+    raw[1, 2] = 8.0
+    peak = replace(result, raw_map=raw, image=np.zeros((16, 16, 3), np.uint8))
+    heatmap, _ = overlay.display_heatmap(raw, (16, 16))
+    low, high = peak.value_range()
+    assert low == 0.0 and high < 8.0
+    assert high == pytest.approx(peak.map_values()[np.unravel_index(heatmap.argmax(), heatmap.shape)], rel=1e-5)
+
+
+@pytest.mark.parametrize("colormap", ["viridis", "jet", "diverging"])
+def test_the_colour_bar_runs_through_the_colormap_and_sits_under_the_heatmap(colormap):
+    """The bar's first column is colormap(0), its last colormap(1), and every column in between in order."""
+    width = 300
+    bar = overlay.colour_bar(colormap, width, -1.0, 2.0, "evidence for the class, low to high")
+    strip = next(row for row in bar if not (row == overlay.SCALE_BACKGROUND).all())  # the bar's top row
+    assert (strip[0] == overlay.colorize(np.zeros((1, 1), np.float32), colormap)[0, 0]).all()
+    assert (strip[-1] == overlay.colorize(np.ones((1, 1), np.float32), colormap)[0, 0]).all()
+    assert (strip == overlay.colorize(np.linspace(0, 1, width, dtype=np.float32)[None, :], colormap)[0]).all()
+    heatmap = overlay.colorize(np.random.default_rng(0).random((120, width), np.float32), colormap)
+    stacked = overlay.with_colour_bar(heatmap, bar)
+    assert stacked.shape == (120 + bar.shape[0], width, 3) and (stacked[:120] == heatmap).all()
+    with pytest.raises(camdemo.CamdemoError, match="pixels wide"):
+        overlay.with_colour_bar(heatmap[:, :200], bar)
+
+
+def test_an_explanations_colour_scale_says_what_the_colours_mean():
+    assert overlay.scale_caption("positive", True, "Grad-CAM") == "Grad-CAM: evidence for the class, low to high"
+    assert overlay.scale_caption("negative") == "evidence against the class, low to high"
+    assert "blue: against the class" in overlay.scale_caption("both")
+    assert "for or against" in overlay.scale_caption("positive", signed=False)

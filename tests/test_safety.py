@@ -129,8 +129,8 @@ def test_cam_for_another_class_reuses_the_forward_pass(cat_image, monkeypatch):
 def test_restyle_does_not_run_the_network(cat_image, monkeypatch):
     result = camdemo.explain(cat_image, method="gradcam")
     monkeypatch.setattr(camdemo.engine, "load_model", lambda *a, **k: pytest.fail("network ran"))
-    restyled = result.restyled("viridis", 0.8)
-    assert restyled.colormap == "viridis" and not np.array_equal(restyled.overlay, result.overlay)
+    restyled = result.restyled("cividis", 0.8)  # another colormap than the default (viridis)
+    assert restyled.colormap == "cividis" and not np.array_equal(restyled.overlay, result.overlay)
     np.testing.assert_array_equal(restyled.heatmap, result.heatmap)
 
 
