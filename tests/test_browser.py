@@ -29,16 +29,22 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.goto(server, timeout=60_000)
-        page.wait_for_selector("text=Photos (ImageNet backbones)", timeout=60_000)
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(server, timeout=60_000)
+    page.wait_for_selector("text=Photos (ImageNet backbones)", timeout=60_000)
+    yield page
+    page.close()
 
 
 def choose(page, label: str, option: str, typed: str | None = None) -> None:
@@ -55,6 +61,7 @@ def test_upload_choose_and_see_the_explanation(page):
 
     choose(page, "Backbone (classifier)", "EfficientNet-Lite1 (offline)")
     page.wait_for_selector("text=of EfficientNet-Lite1 for class", timeout=60_000)
+    page.close()
     page.get_by_label("Grad-CAM", exact=True).check()
     choose(page, "Class to explain", "espresso · 967", typed="espresso")
     summary = page.wait_for_selector("text=Grad-CAM at layer head of EfficientNet-Lite1 for class 967 'espresso'",
@@ -153,16 +160,13 @@ def test_each_upload_runs_the_explanation_once(page, monkeypatch):
 
 
 @pytest.fixture
-def phone(server):
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-        page.goto(server, timeout=60_000)
-        page.wait_for_selector("text=Your image", timeout=60_000)
-        yield page
-        browser.close()
+def phone(browser, server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(server, timeout=60_000)
+    page.wait_for_selector("text=Your image", timeout=60_000)
+    yield page
+    context.close()
 
 
 def test_on_a_phone_the_result_comes_right_after_the_upload(phone):
@@ -184,8 +188,11 @@ def test_on_a_phone_the_result_comes_right_after_the_upload(phone):
     phone.screenshot(path=str(ARTIFACTS / "phone.png"))
 
 
-def test_missing_weights_say_so_once_and_the_page_keeps_working(page):
+def test_missing_weights_say_so_once_and_the_page_keeps_working(browser, server):
     """ResNet-50's weights are not on this machine (tests never download): one whole message, no Error badges."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})  # a fresh visitor: EfficientNet-Lite0
+    page.goto(server, timeout=60_000)
+    page.wait_for_selector("text=Photos (ImageNet backbones)", timeout=60_000)
     page.locator("input[type=file]").first.set_input_files(str(ASSETS / "chelsea_cat.jpg"))
     page.wait_for_selector("text=of EfficientNet-Lite0 for class", timeout=60_000)
     choose(page, "Backbone (classifier)", "ResNet-50 (downloads weights)")
@@ -196,3 +203,4 @@ def test_missing_weights_say_so_once_and_the_page_keeps_working(page):
     assert page.get_by_text("Error", exact=True).count() == 0  # no output or control marked as failed
     choose(page, "Backbone (classifier)", "EfficientNet-Lite1 (offline)")
     page.wait_for_selector("text=of EfficientNet-Lite1 for class", timeout=60_000)
+    page.close()
