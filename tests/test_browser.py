@@ -61,7 +61,6 @@ def test_upload_choose_and_see_the_explanation(page):
 
     choose(page, "Backbone (classifier)", "EfficientNet-Lite1 (offline)")
     page.wait_for_selector("text=of EfficientNet-Lite1 for class", timeout=60_000)
-    page.close()
     page.get_by_label("Grad-CAM", exact=True).check()
     choose(page, "Class to explain", "espresso · 967", typed="espresso")
     summary = page.wait_for_selector("text=Grad-CAM at layer head of EfficientNet-Lite1 for class 967 'espresso'",
