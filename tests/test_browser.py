@@ -203,3 +203,19 @@ def test_missing_weights_say_so_once_and_the_page_keeps_working(browser, server)
     choose(page, "Backbone (classifier)", "EfficientNet-Lite1 (offline)")
     page.wait_for_selector("text=of EfficientNet-Lite1 for class", timeout=60_000)
     page.close()
+
+
+def test_a_slow_method_says_its_cost_first_and_shows_its_progress_where_the_result_goes(browser, server):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(server, timeout=60_000)
+    page.wait_for_selector("text=Photos (ImageNet backbones)", timeout=60_000)
+    page.locator("input[type=file]").first.set_input_files(str(ASSETS / "chelsea_cat.jpg"))
+    page.wait_for_selector("text=of EfficientNet-Lite0 for class", timeout=60_000)
+    assert page.locator("text=Cost: 1 pass").count() == 1  # Grad-CAM
+    page.get_by_label("Score-CAM", exact=True).check()
+    page.wait_for_selector("text=Cost: 128 passes", timeout=10_000)  # said before it runs
+    progress = page.wait_for_selector("#camdemo-results >> text=/Score-CAM: \\d+ of \\d+ masked images/",
+                                      timeout=30_000)
+    assert progress is not None
+    page.wait_for_selector("text=Score-CAM at layer head", timeout=120_000)
+    page.close()
