@@ -30,6 +30,7 @@ from camdemo.sanity import DEFAULT_SANITY_METHODS
 from camdemo.models import get_spec
 from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize, draw_boxes
 from camdemo import ui_compare
+from camdemo import serving
 from camdemo.ui_downloads import write_display, write_downloads, write_gallery
 from camdemo.ui_options import CONTROLS, build_controls, control_updates, describe_all, options_for, sign_for
 from camdemo.ui_share import WRITE_URL_JS, settings_from_query
@@ -689,4 +690,5 @@ def launch_options() -> dict:
     """Safe defaults: bounded uploads, no server files exposed beyond Gradio's own cache, errors shown."""
     return dict(max_file_size=MAX_FILE_SIZE, show_error=True, allowed_paths=[], ssr_mode=False,
                 head=SELECT_ON_FOCUS, state_session_capacity=SESSION_CAPACITY,
-                run_history=False)  # no uploads kept in shared classroom browsers
+                run_history=False,  # no uploads kept in shared classroom browsers
+                app_kwargs=serving.app_kwargs(MAX_FILE_SIZE))  # upload limits and clean-up: camdemo.serving

@@ -1,0 +1,208 @@
+"""Uploads are bounded, refused and interrupted ones leave no file.
+
+The app is launched with ``ui.launch_options()`` as ``app.py`` does, with two changes that keep these
+tests small and private: uploads are limited to 1 MB instead of 50 MB, and Gradio's cache is a folder
+of this test module's own (``GRADIO_TEMP_DIR``), so that "no file left" is not disturbed by others.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from conftest import ASSETS
+
+LIMIT = 2**20  # the test app's max_file_size, "1mb"
+BOUNDARY = b"camdemo-test-boundary"
+DISK_FULL = "The server's disk is full; please try again later."
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """The launched app and its private cache folder."""
+    from camdemo import ui
+    from camdemo.load import free_port
+
+    cache = tmp_path_factory.mktemp("gradio-cache")
+    with pytest.MonkeyPatch.context() as patch:  # Gradio reads GRADIO_TEMP_DIR on every upload check too
+        patch.setenv("GRADIO_TEMP_DIR", str(cache))
+        patch.setattr(ui, "MAX_FILE_SIZE", "1mb")
+        demo = ui.build_demo()
+        demo.queue(max_size=16).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                                       quiet=True, **ui.launch_options())
+        try:
+            yield demo.local_url.rstrip("/"), cache
+        finally:
+            demo.close()
+
+
+def _files_in(cache: Path) -> list[Path]:
+    return [path for path in cache.rglob("*") if path.is_file()]
+
+
+def _multipart(*parts: tuple[str | None, bytes]) -> bytes:
+    """A multipart body of "files" parts: (file name or None for a plain field, content)."""
+    body = b""
+    for name, content in parts:
+        filename = f"; filename=\"{name}\"" if name is not None else ""
+        body += (b"--" + BOUNDARY + b"\r\n" + f'Content-Disposition: form-data; name="files"{filename}\r\n'.encode()
+                 + b"Content-Type: application/octet-stream\r\n\r\n" + content + b"\r\n")
+    return body + b"--" + BOUNDARY + b"--\r\n"
+
+
+def _post(url: str, body: bytes) -> httpx.Response:
+    return httpx.post(url + "/gradio_api/upload", content=body, timeout=30,
+                      headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY.decode()}"})
+
+
+def _open_upload(url: str, headers: dict[str, str], timeout: float) -> socket.socket:
+    """A bare connection that has sent the request line and headers of a POST to the upload route."""
+    address = urlsplit(url)
+    sock = socket.create_connection((address.hostname, address.port), timeout=timeout)
+    head = "".join(f"{key}: {value}\r\n" for key, value in headers.items())
+    sock.sendall(f"POST /gradio_api/upload HTTP/1.1\r\nHost: {address.netloc}\r\n{head}\r\n".encode())
+    return sock
+
+
+def _raw_request(url: str, headers: dict[str, str], body_parts=(), timeout: float = 10) -> tuple[int, str]:
+    """Send the body parts, then read the answer until the server closes; return (status, text)."""
+    sock = _open_upload(url, headers, timeout)
+    try:
+        for part in body_parts:
+            sock.sendall(part)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    finally:
+        sock.close()
+    head, _, text = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), text.decode()
+
+
+def _chunked(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def _photo() -> bytes:
+    return (ASSETS / "chelsea_cat.jpg").read_bytes()
+
+
+def test_two_files_in_one_upload_are_refused_and_leave_no_file(app):
+    url, cache = app
+    files_before = set(_files_in(cache))
+    response = _post(url, _multipart(("a.jpg", _photo()), ("b.jpg", _photo())))
+    assert response.status_code == 413
+    assert response.text == "Please upload one image at a time (at most 1 file per upload)."
+    assert set(_files_in(cache)) == files_before
+    one = _post(url, _multipart(("a.jpg", _photo())))  # one image per upload still goes through
+    assert one.status_code == 200 and Path(one.json()[0]).read_bytes() == _photo()
+
+
+def test_a_declared_oversized_upload_is_refused_before_its_body_is_sent(app):
+    """The answer comes at once, without waiting for (or storing) the 5 MB the client announced."""
+    url, _ = app
+    status, text = _raw_request(url, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY.decode()}",
+                                      "Content-Length": str(5 * LIMIT)}, timeout=5)
+    assert (status, text) == (413, "This upload is too large: at most 1 MB per upload.")
+
+
+def test_a_streamed_upload_is_refused_as_soon_as_it_passes_the_limit(app):
+    """1.1 MB sent with no length announced, then the client waits: the server must answer without more.
+
+    This body is one form field, not a file: Gradio's parser holds a field in memory whole and limits
+    only files, each on its own (a too-large file gets its own 413 from Gradio).
+    """
+    url, cache = app
+    header = b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="files"\r\n\r\n'
+    chunks = [_chunked(header)] + [_chunked(bytes(64 * 2**10)) for _ in range(18)]  # 1.125 MB
+    status, text = _raw_request(url, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY.decode()}",
+                                      "Transfer-Encoding": "chunked"}, chunks, timeout=5)
+    assert (status, text) == (413, "This upload is too large: at most 1 MB per upload.")
+
+
+def test_parts_and_file_names_are_read_whatever_the_chunks():
+    """A delimiter or a part's headers may be split anywhere between two network reads."""
+    from camdemo.serving import _PartScanner
+    body = _multipart(("a.jpg", b"x" * 50), (None, b"--" + BOUNDARY[:-1]), ("../c.jpg", b"\r\n--"), ("", b""))
+    for split in range(1, len(body)):
+        scanner = _PartScanner(BOUNDARY)
+        scanner.feed(body[:split])
+        scanner.feed(body[split:])
+        assert (scanner.parts, scanner.filenames) == (4, ["a.jpg", "../c.jpg", ""]), split
+    scanner = _PartScanner(BOUNDARY)
+    for byte in body:
+        scanner.feed(bytes([byte]))
+    assert (scanner.parts, scanner.filenames) == (4, ["a.jpg", "../c.jpg", ""])
+
+
+def test_a_file_name_gradio_would_refuse_is_refused_before_the_file_is_written(app):
+    """Gradio refuses ".." only after the file is in its cache, and leaves it there: 50 MB per request."""
+    url, cache = app
+    files_before = set(_files_in(cache))
+    response = _post(url, _multipart(("..", _photo())))
+    assert set(_files_in(cache)) == files_before
+    assert (response.status_code, response.text) == (
+        400, "This file's name cannot be used; please rename the file and upload it again.")
+
+
+def _partial_files(cache: Path) -> list[Path]:
+    """Gradio's parser spools each file to ``tmp*`` at the top of its cache until the upload completes."""
+    return [path for path in cache.glob("tmp*") if path.is_file()]
+
+
+def _wait_for(condition, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+def test_an_interrupted_upload_leaves_no_partial_file(app):
+    """The client hangs up halfway through a file that the server has begun to write."""
+    url, cache = app
+    body = _multipart(("cat.jpg", bytes(900 * 2**10)))
+    sock = _open_upload(url, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY.decode()}",
+                              "Content-Length": str(len(body))}, timeout=10)
+    try:
+        sock.sendall(body[:500 * 2**10])
+        assert _wait_for(lambda: _partial_files(cache)), "the server never began to write the file"
+    finally:
+        sock.close()
+    assert _wait_for(lambda: not _partial_files(cache)), _partial_files(cache)
+
+
+def test_an_upload_is_refused_with_a_plain_message_when_the_disk_is_full(app, monkeypatch):
+    url, cache = app
+    full = shutil.disk_usage(cache)._replace(free=10 * 2**20)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: full)
+    response = _post(url, _multipart(("cat.jpg", _photo())))
+    assert (response.status_code, response.text) == (507, DISK_FULL)
+    assert not _partial_files(cache)
+
+
+def test_an_upload_that_fills_the_disk_gets_the_plain_message(app, monkeypatch):
+    """The disk fills between the free-space check and Gradio's write (another program, say).
+
+    Gradio's parser deletes its partial file only on its own errors, so here (and only here) it stays.
+    """
+    from gradio.route_utils import GradioUploadFile
+    url, cache = app
+    partial_before = set(_partial_files(cache))
+
+    async def no_space(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device", "/tmp/secret/path/tmpabc")
+
+    monkeypatch.setattr(GradioUploadFile, "write", no_space)
+    response = _post(url, _multipart(("cat.jpg", _photo())))
+    assert (response.status_code, response.text) == (507, DISK_FULL)
+    for path in set(_partial_files(cache)) - partial_before:
+        path.unlink()
