@@ -9,18 +9,22 @@ and its cache cleanup deletes files but never the folder each one was in. This m
 - ``UploadLimits``, an ASGI middleware on the upload route that follows the body as it streams in
   (nothing is buffered) and refuses at the first part, byte or file name over the line, or when the
   disk is nearly full, with a message a person can read (the browser shows ``HTTP 413: <message>``);
+- ``disk_guard``, which turns a full disk while writing result files into ``DISK_FULL_MESSAGE``,
+  with no server path in what the user sees.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import os
 import shutil
 import time
 from pathlib import Path
 
+import gradio as gr
 from gradio.exceptions import InvalidPathError
 from gradio.utils import DeveloperPath, UserProvidedPath, get_upload_folder, safe_join
 from gradio.utils import _parse_file_size  # Gradio's own reading of max_file_size, so both limits agree
@@ -40,6 +44,7 @@ DRAIN_PAUSE_SECONDS = 0.5  # see UploadLimits._refuse
 DRAIN_SECONDS = 10
 
 DISK_FULL_MESSAGE = "The server's disk is full; please try again later."
+WRITE_FAILED_MESSAGE = "The server could not save this result; please try again."
 BAD_NAME_MESSAGE = "This file's name cannot be used; please rename the file and upload it again."
 
 
@@ -246,6 +251,32 @@ class UploadLimits:
                     "headers": [(b"content-type", b"text/plain; charset=utf-8"),
                                 (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+# ---------------------------------------------------------------- disk full while writing results
+
+
+def disk_guard(folder: Path):
+    """Decorator for functions that write result files into ``folder``: no server path reaches the user.
+
+    When less than ``DISK_RESERVE_BYTES`` is free the call is refused before writing (Gradio then copies
+    the files into its cache, which needs as much again); a full disk says ``DISK_FULL_MESSAGE``, any
+    other failure to write says ``WRITE_FAILED_MESSAGE``, and the log keeps the details.
+    """
+    def decorate(function):
+        @functools.wraps(function)
+        def guarded(*args, **kwargs):
+            if _nearly_full(folder, 0):
+                log.error("%s refused: less than %d MB free", function.__name__, DISK_RESERVE_BYTES // 2**20)
+                raise gr.Error(DISK_FULL_MESSAGE, print_exception=False)
+            try:
+                return function(*args, **kwargs)
+            except OSError as error:
+                log.error("%s failed: %s", function.__name__, error)
+                message = DISK_FULL_MESSAGE if is_disk_full(error) else WRITE_FAILED_MESSAGE
+                raise gr.Error(message, print_exception=False) from None
+        return guarded
+    return decorate
 
 
 def app_kwargs(max_file_size: str | int, max_files: int = MAX_FILES_PER_UPLOAD) -> dict:

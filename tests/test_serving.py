@@ -1,4 +1,4 @@
-"""Uploads are bounded, refused and interrupted ones leave no file.
+"""Uploads are bounded, refused and interrupted ones leave no file, and a full disk is said in plain words.
 
 The app is launched with ``ui.launch_options()`` as ``app.py`` does, with two changes that keep these
 tests small and private: uploads are limited to 1 MB instead of 50 MB, and Gradio's cache is a folder
@@ -17,7 +17,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import numpy as np
 import pytest
+from gradio_client import Client, handle_file
 
 from conftest import ASSETS
 
@@ -206,3 +208,28 @@ def test_an_upload_that_fills_the_disk_gets_the_plain_message(app, monkeypatch):
     assert (response.status_code, response.text) == (507, DISK_FULL)
     for path in set(_partial_files(cache)) - partial_before:
         path.unlink()
+
+
+@pytest.mark.parametrize("how", ["a write fails", "almost no space left"])
+def test_a_full_disk_while_writing_results_says_so_without_a_server_path(app, monkeypatch, how):
+    url, _ = app
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "/tmp/secret/path/heatmap.npy")
+
+    if how == "a write fails":
+        monkeypatch.setattr(np, "save", no_space)
+    else:
+        real = shutil.disk_usage  # the upload still has room; the results' folder has 10 MB left
+        monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=10 * 2**20)
+                            if "camdemo-downloads-" in str(path) else real(path))
+    client = Client(url, verbose=False)
+    with pytest.raises(Exception) as raised:
+        client.predict(handle_file(str(ASSETS / "chelsea_cat.jpg")), "efficientnet_lite0", "head", "gradcam", "auto",
+                       "jet", 0.5, True, api_name="/explain")
+    assert DISK_FULL in str(raised.value)
+    assert "/tmp" not in str(raised.value) and "secret" not in str(raised.value)
+    monkeypatch.undo()
+    *_, summary = client.predict(handle_file(str(ASSETS / "chelsea_cat.jpg")), "efficientnet_lite0", "head",
+                                 "gradcam", "auto", "jet", 0.5, True, api_name="/explain")[:4]
+    assert "Grad-CAM" in summary  # and once there is room again, results come back
