@@ -9,6 +9,8 @@ and its cache cleanup deletes files but never the folder each one was in. This m
 - ``UploadLimits``, an ASGI middleware on the upload route that follows the body as it streams in
   (nothing is buffered) and refuses at the first part, byte or file name over the line, or when the
   disk is nearly full, with a message a person can read (the browser shows ``HTTP 413: <message>``);
+- a start-up step that removes the result folders of camdemo processes that are gone, and a
+  periodic sweep of empty folders in Gradio's cache;
 - ``disk_guard``, which turns a full disk while writing result files into ``DISK_FULL_MESSAGE``,
   with no server path in what the user sees.
 """
@@ -16,11 +18,14 @@ and its cache cleanup deletes files but never the folder each one was in. This m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import logging
 import os
 import shutil
+import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,8 +45,13 @@ MAX_FILES_PER_UPLOAD = 1  # the app takes one image per upload; Gradio's own lim
 FRAMING_BYTES = 64 * 2**10  # boundaries and part headers around the file(s)
 MAX_HEADER_BYTES = 16 * 2**10  # of one part; Gradio's parser refuses more than 8 KB
 DISK_RESERVE_BYTES = 100 * 2**20  # uploads and results stop here, leaving room for Gradio's own copies
+EMPTY_FOLDER_SWEEP_SECONDS = 600
+EMPTY_FOLDER_AGE_SECONDS = 60  # Gradio makes a folder just before it puts a file in it: leave young ones
 DRAIN_PAUSE_SECONDS = 0.5  # see UploadLimits._refuse
 DRAIN_SECONDS = 10
+RESULT_FOLDER_PREFIX = "camdemo-downloads-"
+OWNER_FILE = "owner"  # "<host> <pid>" of the process that writes into a result folder
+ORPHAN_AGE_SECONDS = 24 * 3600  # a result folder whose owner cannot be checked goes after a day untouched
 
 DISK_FULL_MESSAGE = "The server's disk is full; please try again later."
 WRITE_FAILED_MESSAGE = "The server could not save this result; please try again."
@@ -279,7 +289,102 @@ def disk_guard(folder: Path):
     return decorate
 
 
+# ---------------------------------------------------------------- cleaning up
+
+
+def claim_folder(folder: Path) -> None:
+    """Mark ``folder`` as this process's, so that a later camdemo removes it once the process is gone."""
+    (folder / OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}\n")
+
+
+def _owner_gone(folder: Path) -> bool | None:
+    """True if the folder's owner ran on this host and is no longer running; None if it cannot be told."""
+    try:
+        host, pid = (folder / OWNER_FILE).read_text().split()
+        pid_number = int(pid)
+    except (OSError, ValueError):
+        return None
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid_number, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process
+        return False
+    return False
+
+
+def remove_stale_result_folders(parent: str | os.PathLike | None = None) -> list[Path]:
+    """Remove ``camdemo-downloads-*`` folders left by camdemo processes that are gone; returns them.
+
+    A folder whose owner cannot be checked (no owner file, written by an older camdemo or on another
+    host sharing the temp folder) is removed only once untouched for ``ORPHAN_AGE_SECONDS``.
+    """
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(RESULT_FOLDER_PREFIX + "*"):
+        try:
+            if not folder.is_dir() or folder.is_symlink():
+                continue
+            gone = _owner_gone(folder)
+            if gone is None:
+                gone = time.time() - folder.stat().st_mtime > ORPHAN_AGE_SECONDS
+        except OSError:
+            continue
+        if gone:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    if removed:
+        log.info("removed %d result folder(s) of earlier runs", len(removed))
+    return removed
+
+
+def remove_empty_folders(root: str | os.PathLike, min_age: float = EMPTY_FOLDER_AGE_SECONDS) -> int:
+    """Remove the empty folders under ``root`` (not ``root`` itself) untouched for ``min_age`` seconds.
+
+    Gradio's cache cleanup deletes files but keeps the folder each one was in (one per upload and
+    per result file). ``os.rmdir`` removes only empty folders, so a file put in meanwhile is safe.
+    """
+    removed = 0
+    for folder, _subfolders, files in os.walk(root, topdown=False):
+        if files or folder == str(root):
+            continue
+        try:
+            if time.time() - os.stat(folder).st_mtime >= min_age:
+                os.rmdir(folder)
+                removed += 1
+        except OSError:  # not empty (a subfolder is left, or a file just arrived), or gone
+            continue
+    return removed
+
+
+async def _sweep_empty_folders(root: str, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(remove_empty_folders, root)
+        except OSError as error:
+            log.warning("could not sweep %s: %s", root, error)
+
+
+def lifespan(every: float = EMPTY_FOLDER_SWEEP_SECONDS):
+    """Gradio ``app_kwargs["lifespan"]``: clear earlier runs' result folders, then sweep the cache."""
+    @contextlib.asynccontextmanager
+    async def run(app):
+        await asyncio.to_thread(remove_stale_result_folders)
+        await asyncio.to_thread(remove_empty_folders, app.uploaded_file_dir)  # left by earlier runs too
+        sweeper = asyncio.create_task(_sweep_empty_folders(app.uploaded_file_dir, every))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+    return run
+
+
 def app_kwargs(max_file_size: str | int, max_files: int = MAX_FILES_PER_UPLOAD) -> dict:
     """The ``app_kwargs`` for ``demo.launch``: upload limits and clean-up (a fresh dict: Gradio edits it)."""
     max_bytes = max_files * _parse_file_size(max_file_size) + FRAMING_BYTES
-    return {"middleware": [Middleware(UploadLimits, max_bytes=max_bytes, max_files=max_files)]}
+    return {"middleware": [Middleware(UploadLimits, max_bytes=max_bytes, max_files=max_files)],
+            "lifespan": lifespan()}

@@ -21,10 +21,11 @@ import cv2
 import numpy as np
 
 import camdemo
-from camdemo.serving import disk_guard
+from camdemo.serving import claim_folder, disk_guard
 
 KEEP_RESULTS = 64
 _root = Path(tempfile.mkdtemp(prefix="camdemo-downloads-"))
+claim_folder(_root)  # a later run removes it once this process is gone (camdemo.serving)
 _recent: deque[Path] = deque()
 _lock = threading.Lock()
 

@@ -1,4 +1,4 @@
-"""Uploads are bounded, refused and interrupted ones leave no file, and a full disk is said in plain words.
+"""Uploads are bounded, refused and interrupted ones leave no file, and the server cleans up after itself.
 
 The app is launched with ``ui.launch_options()`` as ``app.py`` does, with two changes that keep these
 tests small and private: uploads are limited to 1 MB instead of 50 MB, and Gradio's cache is a folder
@@ -11,6 +11,7 @@ import errno
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -26,15 +27,51 @@ from conftest import ASSETS
 LIMIT = 2**20  # the test app's max_file_size, "1mb"
 BOUNDARY = b"camdemo-test-boundary"
 DISK_FULL = "The server's disk is full; please try again later."
+HOUR = 3600
+
+
+def _aged(path: Path, seconds: float) -> Path:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def _result_folder(owner: str | None, age: float = 0) -> Path:
+    """A ``camdemo-downloads-*`` folder in the real temp folder, as an earlier camdemo run leaves it."""
+    folder = Path(tempfile.mkdtemp(prefix="camdemo-downloads-"))
+    (folder / "abc123").mkdir()
+    (folder / "abc123" / "overlay.png").write_bytes(b"png")
+    if owner is not None:
+        (folder / "owner").write_text(owner)
+    return _aged(folder, age)
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    """The launched app and its private cache folder."""
+    """The launched app, its private cache folder, and the folders laid out before it started."""
     from camdemo import ui
     from camdemo.load import free_port
 
     cache = tmp_path_factory.mktemp("gradio-cache")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = socket.gethostname()
+    before = {
+        "result of a finished run": _result_folder(f"{host} {gone.pid}"),
+        "result of a running process": _result_folder(f"{host} {os.getpid()}"),
+        "result without owner, two days old": _result_folder(None, age=48 * HOUR),
+        "result without owner, new": _result_folder(None),
+        "result of another host, two days old": _result_folder(f"elsewhere {os.getpid()}", age=48 * HOUR),
+        "result of another host, new": _result_folder(f"elsewhere {gone.pid}"),
+        "empty cache folder": cache / "e3b0c442",
+        "empty cache folder just made": cache / "5feceb66",
+        "cache folder with a file": cache / "6b86b273",
+    }
+    for name in ("empty cache folder", "empty cache folder just made", "cache folder with a file"):
+        before[name].mkdir()
+    (before["cache folder with a file"] / "cat.jpg").write_bytes(b"jpg")
+    _aged(before["empty cache folder"], HOUR)
+    _aged(before["cache folder with a file"], HOUR)
     with pytest.MonkeyPatch.context() as patch:  # Gradio reads GRADIO_TEMP_DIR on every upload check too
         patch.setenv("GRADIO_TEMP_DIR", str(cache))
         patch.setattr(ui, "MAX_FILE_SIZE", "1mb")
@@ -42,9 +79,12 @@ def app(tmp_path_factory):
         demo.queue(max_size=16).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                                        quiet=True, **ui.launch_options())
         try:
-            yield demo.local_url.rstrip("/"), cache
+            yield demo.local_url.rstrip("/"), cache, before
         finally:
             demo.close()
+            for path in before.values():
+                if path.name.startswith("camdemo-downloads-"):
+                    shutil.rmtree(path, ignore_errors=True)
 
 
 def _files_in(cache: Path) -> list[Path]:
@@ -99,7 +139,7 @@ def _photo() -> bytes:
 
 
 def test_two_files_in_one_upload_are_refused_and_leave_no_file(app):
-    url, cache = app
+    url, cache, _ = app
     files_before = set(_files_in(cache))
     response = _post(url, _multipart(("a.jpg", _photo()), ("b.jpg", _photo())))
     assert response.status_code == 413
@@ -111,7 +151,7 @@ def test_two_files_in_one_upload_are_refused_and_leave_no_file(app):
 
 def test_a_declared_oversized_upload_is_refused_before_its_body_is_sent(app):
     """The answer comes at once, without waiting for (or storing) the 5 MB the client announced."""
-    url, _ = app
+    url, _, _ = app
     status, text = _raw_request(url, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY.decode()}",
                                       "Content-Length": str(5 * LIMIT)}, timeout=5)
     assert (status, text) == (413, "This upload is too large: at most 1 MB per upload.")
@@ -123,7 +163,7 @@ def test_a_streamed_upload_is_refused_as_soon_as_it_passes_the_limit(app):
     This body is one form field, not a file: Gradio's parser holds a field in memory whole and limits
     only files, each on its own (a too-large file gets its own 413 from Gradio).
     """
-    url, cache = app
+    url, cache, _ = app
     header = b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="files"\r\n\r\n'
     chunks = [_chunked(header)] + [_chunked(bytes(64 * 2**10)) for _ in range(18)]  # 1.125 MB
     status, text = _raw_request(url, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY.decode()}",
@@ -148,7 +188,7 @@ def test_parts_and_file_names_are_read_whatever_the_chunks():
 
 def test_a_file_name_gradio_would_refuse_is_refused_before_the_file_is_written(app):
     """Gradio refuses ".." only after the file is in its cache, and leaves it there: 50 MB per request."""
-    url, cache = app
+    url, cache, _ = app
     files_before = set(_files_in(cache))
     response = _post(url, _multipart(("..", _photo())))
     assert set(_files_in(cache)) == files_before
@@ -170,7 +210,7 @@ def _wait_for(condition, seconds: float = 10) -> bool:
 
 def test_an_interrupted_upload_leaves_no_partial_file(app):
     """The client hangs up halfway through a file that the server has begun to write."""
-    url, cache = app
+    url, cache, _ = app
     body = _multipart(("cat.jpg", bytes(900 * 2**10)))
     sock = _open_upload(url, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY.decode()}",
                               "Content-Length": str(len(body))}, timeout=10)
@@ -183,7 +223,7 @@ def test_an_interrupted_upload_leaves_no_partial_file(app):
 
 
 def test_an_upload_is_refused_with_a_plain_message_when_the_disk_is_full(app, monkeypatch):
-    url, cache = app
+    url, cache, _ = app
     full = shutil.disk_usage(cache)._replace(free=10 * 2**20)
     monkeypatch.setattr(shutil, "disk_usage", lambda path: full)
     response = _post(url, _multipart(("cat.jpg", _photo())))
@@ -197,7 +237,7 @@ def test_an_upload_that_fills_the_disk_gets_the_plain_message(app, monkeypatch):
     Gradio's parser deletes its partial file only on its own errors, so here (and only here) it stays.
     """
     from gradio.route_utils import GradioUploadFile
-    url, cache = app
+    url, cache, _ = app
     partial_before = set(_partial_files(cache))
 
     async def no_space(self, data):
@@ -212,7 +252,7 @@ def test_an_upload_that_fills_the_disk_gets_the_plain_message(app, monkeypatch):
 
 @pytest.mark.parametrize("how", ["a write fails", "almost no space left"])
 def test_a_full_disk_while_writing_results_says_so_without_a_server_path(app, monkeypatch, how):
-    url, _ = app
+    url, _, _ = app
 
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", "/tmp/secret/path/heatmap.npy")
@@ -233,3 +273,27 @@ def test_a_full_disk_while_writing_results_says_so_without_a_server_path(app, mo
     *_, summary = client.predict(handle_file(str(ASSETS / "chelsea_cat.jpg")), "efficientnet_lite0", "head",
                                  "gradcam", "auto", "jet", 0.5, True, api_name="/explain")[:4]
     assert "Grad-CAM" in summary  # and once there is room again, results come back
+
+
+def test_result_folders_of_finished_runs_are_removed_at_start_up(app):
+    _, _, before = app
+    from camdemo import ui_downloads
+    assert ui_downloads._root.is_dir()  # this process's own
+    kept = {name: path.is_dir() for name, path in before.items() if name.startswith("result")}
+    assert kept == {"result of a finished run": False, "result of a running process": True,
+                    "result without owner, two days old": False, "result without owner, new": True,
+                    "result of another host, two days old": False, "result of another host, new": True}
+
+
+def test_empty_cache_folders_are_removed(app, tmp_path):
+    _, _, before = app
+    assert not before["empty cache folder"].exists()
+    assert before["empty cache folder just made"].is_dir()  # Gradio may be about to put a file in it
+    assert (before["cache folder with a file"] / "cat.jpg").is_file()
+
+    from camdemo.serving import remove_empty_folders
+    (tmp_path / "a" / "b" / "c").mkdir(parents=True)
+    (tmp_path / "d" / "e").mkdir(parents=True)
+    (tmp_path / "d" / "e" / "kept.png").write_bytes(b"png")
+    assert remove_empty_folders(tmp_path, min_age=0) == 3
+    assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == ["d", "d/e", "d/e/kept.png"]
