@@ -35,6 +35,7 @@ from camdemo.models import get_spec, weights_status
 from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize, draw_boxes
 from camdemo.overlay import with_colour_bar
 from camdemo import ui_compare
+from camdemo import serving
 from camdemo.ui_classes import CLASS_BOX_ID, ENTER_SENDS_TEXT, resolve_class
 from camdemo.ui_downloads import write_display, write_downloads, write_gallery
 from camdemo.ui_options import CONTROLS, build_controls, control_updates, describe_all, options_for, sign_for
@@ -871,4 +872,5 @@ def launch_options() -> dict:
     """Safe defaults: bounded uploads, no server files exposed beyond Gradio's own cache, errors shown."""
     return dict(max_file_size=MAX_FILE_SIZE, show_error=True, allowed_paths=[], ssr_mode=False,
                 head=SELECT_ON_FOCUS + ENTER_SENDS_TEXT, css=PHONE_CSS, state_session_capacity=SESSION_CAPACITY,
-                run_history=False)  # no uploads kept in shared classroom browsers
+                run_history=False,  # no uploads kept in shared classroom browsers
+                app_kwargs=serving.app_kwargs(MAX_FILE_SIZE))  # upload limits and clean-up: camdemo.serving
