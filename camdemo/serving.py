@@ -18,6 +18,7 @@ and its cache cleanup deletes files but never the folder each one was in. This m
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import errno
 import functools
@@ -28,6 +29,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import gradio as gr
 from gradio.exceptions import InvalidPathError
@@ -50,6 +52,7 @@ EMPTY_FOLDER_AGE_SECONDS = 60  # Gradio makes a folder just before it puts a fil
 DRAIN_PAUSE_SECONDS = 0.5  # see UploadLimits._refuse
 DRAIN_SECONDS = 10
 RESULT_FOLDER_PREFIX = "camdemo-downloads-"
+FILE_ROUTE = "/file="  # Gradio serves its cached files at /gradio_api/file=<path>
 OWNER_FILE = "owner"  # "<host> <pid>" of the process that writes into a result folder
 ORPHAN_AGE_SECONDS = 24 * 3600  # a result folder whose owner cannot be checked goes after a day untouched
 
@@ -371,7 +374,8 @@ def lifespan(every: float = EMPTY_FOLDER_SWEEP_SECONDS):
     """Gradio ``app_kwargs["lifespan"]``: clear earlier runs' result folders, then sweep the cache."""
     @contextlib.asynccontextmanager
     async def run(app):
-        await asyncio.to_thread(remove_stale_result_folders)
+        await asyncio.to_thread(remove_stale_result_folders)  # older camdemo wrote them to the temp folder
+        await asyncio.to_thread(remove_stale_result_folders, app.uploaded_file_dir)
         await asyncio.to_thread(remove_empty_folders, app.uploaded_file_dir)  # left by earlier runs too
         sweeper = asyncio.create_task(_sweep_empty_folders(app.uploaded_file_dir, every))
         try:
@@ -383,8 +387,34 @@ def lifespan(every: float = EMPTY_FOLDER_SWEEP_SECONDS):
     return run
 
 
-def app_kwargs(max_file_size: str | int, max_files: int = MAX_FILES_PER_UPLOAD) -> dict:
-    """The ``app_kwargs`` for ``demo.launch``: upload limits and clean-up (a fresh dict: Gradio edits it)."""
+class FilesBeingWritten:
+    """ASGI middleware: a request for a result file still being written waits for it (at most ``timeout``).
+
+    The app hands out a result's download files before they are written (encoding a 1-megapixel PNG takes
+    longer than the network's pass), so that the result shows at once. A browser asks for them only when
+    clicked, but an API client may ask at once: it then waits here instead of getting a 404.
+    """
+
+    def __init__(self, app, pending: Callable[[str], concurrent.futures.Future | None], timeout: float = 30.0):
+        self.app = app
+        self.pending = pending
+        self.timeout = timeout
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and FILE_ROUTE in scope["path"]:
+            writing = self.pending(scope["path"].split(FILE_ROUTE, 1)[1])
+            if writing is not None:
+                with contextlib.suppress(Exception):  # a failed write is logged by its writer; Gradio says 404
+                    await asyncio.wait_for(asyncio.wrap_future(writing), self.timeout)
+        await self.app(scope, receive, send)
+
+
+def app_kwargs(max_file_size: str | int, max_files: int = MAX_FILES_PER_UPLOAD,
+               pending: Callable[[str], concurrent.futures.Future | None] | None = None) -> dict:
+    """The ``app_kwargs`` for ``demo.launch``: upload limits, clean-up and, given ``pending`` (a file path →
+    the future of its write, or None), waiting for files still being written. A fresh dict: Gradio edits it."""
     max_bytes = max_files * _parse_file_size(max_file_size) + FRAMING_BYTES
-    return {"middleware": [Middleware(UploadLimits, max_bytes=max_bytes, max_files=max_files)],
-            "lifespan": lifespan()}
+    middleware = [Middleware(UploadLimits, max_bytes=max_bytes, max_files=max_files)]
+    if pending is not None:
+        middleware.append(Middleware(FilesBeingWritten, pending=pending))
+    return {"middleware": middleware, "lifespan": lifespan()}

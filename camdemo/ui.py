@@ -37,7 +37,7 @@ from camdemo.overlay import with_colour_bar
 from camdemo import ui_compare
 from camdemo import serving
 from camdemo.ui_classes import CLASS_BOX_ID, ENTER_SENDS_TEXT, resolve_class
-from camdemo.ui_downloads import write_display, write_downloads, write_gallery
+from camdemo.ui_downloads import pending_write, write_display, write_downloads, write_gallery
 from camdemo.ui_options import CONTROLS, build_controls, control_updates, describe_all, options_for, sign_for
 from camdemo.ui_share import WRITE_URL_JS, settings_from_query
 from camdemo.ui_steps import show_steps
@@ -873,4 +873,4 @@ def launch_options() -> dict:
     return dict(max_file_size=MAX_FILE_SIZE, show_error=True, allowed_paths=[], ssr_mode=False,
                 head=SELECT_ON_FOCUS + ENTER_SENDS_TEXT, css=PHONE_CSS, state_session_capacity=SESSION_CAPACITY,
                 run_history=False,  # no uploads kept in shared classroom browsers
-                app_kwargs=serving.app_kwargs(MAX_FILE_SIZE))  # upload limits and clean-up: camdemo.serving
+                app_kwargs=serving.app_kwargs(MAX_FILE_SIZE, pending=pending_write))  # camdemo.serving

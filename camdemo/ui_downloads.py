@@ -1,7 +1,9 @@
 """Files the app hands to Gradio: the pictures it shows and the downloads (overlay PNG, heatmap .npy/PNG).
 
-They are written to one temporary folder per process, a sub-folder per result, and only the most
-recent results are kept, so disk use stays bounded however many people use the app.
+They are written to one folder per process inside Gradio's cache, a sub-folder per result, and only
+the most recent results are kept, so disk use stays bounded however many people use the app. Inside
+its cache, Gradio serves a file as it is; a file elsewhere it first reads whole to hash it and copies
+(measured: about 40 ms of a 1-megapixel result's time through the server).
 
 Why the displayed pictures are files too: Gradio 6.31 saves image *arrays* into its cache with a
 plain write to a path named by the content hash, so two identical results (a class clicking the same
@@ -11,20 +13,26 @@ go through Gradio's atomic copy instead. JPEG is also much faster to encode than
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import threading
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
+from gradio.utils import get_upload_folder
 
 import camdemo
-from camdemo.serving import claim_folder, disk_guard
+from camdemo.serving import RESULT_FOLDER_PREFIX, claim_folder, disk_guard
 
+log = logging.getLogger("camdemo.ui")
 KEEP_RESULTS = 64
-_root = Path(tempfile.mkdtemp(prefix="camdemo-downloads-"))
+_cache = Path(get_upload_folder())
+_cache.mkdir(parents=True, exist_ok=True)
+_root = Path(tempfile.mkdtemp(prefix=RESULT_FOLDER_PREFIX, dir=_cache))
 claim_folder(_root)  # a later run removes it once this process is gone (camdemo.serving)
 _recent: deque[Path] = deque()
 _lock = threading.Lock()
@@ -39,6 +47,20 @@ def _new_folder() -> Path:
     return folder
 
 
+# Encoding is most of a result's cost after the network (a 1-megapixel PNG takes 15–50 ms); OpenCV releases
+# the GIL while it encodes, so one result's pictures are encoded side by side on two threads.
+_encoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="camdemo-encode")
+# Downloads are encoded after the result is sent, on a thread of their own, so that they never hold up the
+# pictures of the next result.
+_download_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camdemo-downloads")
+
+
+def _write_images(jobs: list[tuple[Path, np.ndarray, list[int]]]) -> None:
+    """``_write_image`` for each (path, image, options), two at a time; the first error is raised."""
+    for done in [_encoders.submit(_write_image, *job) for job in jobs]:
+        done.result()
+
+
 def _write_image(path: Path, image: np.ndarray, options: list[int] | None = None) -> None:
     """Write an RGB or grayscale image: encoded in memory, then written, so a full disk raises its OSError
     (``cv2.imwrite`` just returns False, or leaves a truncated file)."""
@@ -51,28 +73,57 @@ def _write_image(path: Path, image: np.ndarray, options: list[int] | None = None
 
 @disk_guard(_root)
 def write_display(pair: tuple[np.ndarray, np.ndarray], heatmap: np.ndarray) -> tuple[tuple[str, str], str]:
-    """The slider's (original, overlay) as JPEG and the coloured heatmap as PNG; returns their paths."""
+    """The slider's (original, overlay) and the coloured heatmap, as JPEG (20× faster to encode than PNG, and
+    what a browser shows anyway); returns their paths. The downloads keep the lossless PNG."""
     folder = _new_folder()
-    paths = []
-    for name, rgb in (("original.jpg", pair[0]), ("overlay.jpg", pair[1]), ("heatmap.png", heatmap)):
-        path = folder / name
-        options = [cv2.IMWRITE_JPEG_QUALITY, 92] if name.endswith(".jpg") else []
-        _write_image(path, rgb, options)
-        paths.append(str(path))
-    return (paths[0], paths[1]), paths[2]
+    paths = [folder / name for name in ("original.jpg", "overlay.jpg", "heatmap.jpg")]
+    _write_images([(path, rgb, [cv2.IMWRITE_JPEG_QUALITY, 92]) for path, rgb in zip(paths, (*pair, heatmap))])
+    return (str(paths[0]), str(paths[1])), str(paths[2])
+
+
+_being_written: dict[str, Future] = {}  # download path → its write, until it is done
+
+
+def pending_write(path: str) -> Future | None:
+    """The write of download file ``path`` if it is still under way (``serving.FilesBeingWritten`` waits)."""
+    return _being_written.get(str(Path(path)))
+
+
+def written(path: str, timeout: float = 30.0) -> str:
+    """``path`` once its write has finished (for a caller in this process that reads a download at once)."""
+    writing = pending_write(path)
+    if writing is not None:
+        writing.result(timeout)
+    return path
+
+
+def _in_background(path: Path, image: np.ndarray, options: list[int]) -> None:
+    writing = _download_writer.submit(_write_image, path, image, options)
+    _being_written[str(path)] = writing
+
+    def done(future: Future) -> None:
+        _being_written.pop(str(path), None)
+        if future.exception() is not None:
+            log.error("could not write %s: %s", path.name, future.exception())
+    writing.add_done_callback(done)
 
 
 @disk_guard(_root)
 def write_downloads(explanation: camdemo.Explanation, overlay: np.ndarray, name: str) -> tuple[str, str, str]:
-    """Write (overlay PNG, heatmap .npy, heatmap grayscale PNG) for one result; returns their paths."""
+    """Write (overlay PNG, heatmap .npy, heatmap grayscale PNG) for one result; returns their paths.
+
+    The two PNGs are encoded after this returns, on a thread of their own: nobody has asked for them yet
+    (a browser fetches a download only when it is clicked), and a request that comes early waits for its
+    file (``pending_write``)."""
     stem = f"{Path(name).stem or 'image'}_{explanation.backbone}_{explanation.method}_class{explanation.class_index}"
     folder = _new_folder()
     overlay_path = folder / f"{stem}_overlay.png"
     heatmap_npy = folder / f"{stem}_heatmap.npy"
     heatmap_png = folder / f"{stem}_heatmap.png"
-    _write_image(overlay_path, overlay)
+    fastest = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # lossless at any level; 1 encodes fastest
     np.save(heatmap_npy, explanation.heatmap)
-    _write_image(heatmap_png, np.rint(explanation.heatmap * 255).astype(np.uint8))
+    _in_background(overlay_path, overlay, fastest)
+    _in_background(heatmap_png, np.rint(explanation.heatmap * 255).astype(np.uint8), fastest)
     return str(overlay_path), str(heatmap_npy), str(heatmap_png)
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 import camdemo
 from camdemo import ui
+from camdemo.ui_downloads import written
 
 from conftest import ASSETS
 
@@ -146,7 +147,7 @@ def test_restyle_reblends_without_the_network(monkeypatch):
     assert Path(overlay_file).name.startswith("chelsea_cat_")  # downloads keep the image's name after a re-draw
     original, overlay = (np.asarray(Image.open(path).convert("RGB")) for path in (original, overlay))
     assert overlay.shape == original.shape
-    downloaded = np.asarray(Image.open(overlay_file).convert("RGB"))  # the lossless PNG of the same overlay
+    downloaded = np.asarray(Image.open(written(overlay_file)).convert("RGB"))  # the lossless PNG of the overlay
     assert np.abs(downloaded.astype(int) - overlay.astype(int)).mean() < 3  # vs the JPEG shown
     assert not np.array_equal(downloaded, result.overlay)  # cividis at 0.9, not the original viridis at 0.5
 

@@ -3,6 +3,7 @@ work, and a job stops when nobody waits for it. Through the real server where th
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
@@ -266,3 +267,29 @@ def _answers(url: str) -> bool:
 def _explain_fn_index(url: str) -> int:
     config = httpx.get(f"{url}config", timeout=10).json()
     return next(dep["id"] for dep in config["dependencies"] if dep.get("api_name") == "explain")
+
+
+def test_a_download_asked_for_at_once_waits_for_its_file(server, monkeypatch):
+    """The download PNGs are encoded after the result is sent; an API client that fetches them at once gets them."""
+    from PIL import Image
+
+    from camdemo import ui_downloads
+    write = ui_downloads._write_image
+
+    def slow_write(path, image, options=None):
+        if path.suffix == ".png":
+            time.sleep(1.0)  # much slower than the client
+        write(path, image, options)
+
+    monkeypatch.setattr(ui_downloads, "_write_image", slow_write)
+    client = Client(server, verbose=False, download_files=False)
+    *_, overlay_png, npy, heatmap_png, _ = client.predict(
+        handle_file(str(ASSETS / "chelsea_cat.jpg")), "efficientnet_lite0", None, "gradcam", "auto", "viridis", 0.5,
+        True, "positive", api_name="/explain")
+    client.close()
+    started = time.perf_counter()
+    for download, mode in ((overlay_png, "RGB"), (heatmap_png, "L")):
+        response = httpx.get(download["url"], timeout=30)  # at once, as an API client would
+        assert response.status_code == 200
+        assert Image.open(io.BytesIO(response.content)).mode == mode
+    assert time.perf_counter() - started > 0.5  # it really was still being written
