@@ -17,7 +17,7 @@ Every problem a user can cause raises ``camdemo.CamdemoError`` with a message fo
 from .models import DEFAULT_BACKBONE
 from .engine import (DEFAULT_METHOD, PRECISION_TOLERANCE, PRECISIONS, Explanation, MapTolerance, MethodInfo,
                      Prediction, backbones, class_names, default_device, explain, explain_many, layers, methods)
-from .errors import CamdemoError
+from .errors import Cancelled, CamdemoError
 from .images import load_image
 from .target_layers import LayerInfo
 from .overlay import COLORMAPS
@@ -25,11 +25,12 @@ from .faithfulness import Faithfulness, faithfulness
 from .compare import compare_methods, layer_sweep
 from .sanity import cascading_randomization
 from .steps import gradcam_steps
+from .cost import Cost, estimate_cost
 
 __all__ = [
     "explain", "explain_many", "backbones", "layers", "methods", "class_names", "load_image", "default_device",
     "Explanation", "Prediction", "MethodInfo", "LayerInfo", "CamdemoError", "COLORMAPS",
     "DEFAULT_BACKBONE", "DEFAULT_METHOD", "faithfulness", "Faithfulness", "compare_methods", "layer_sweep",
     "cascading_randomization", "gradcam_steps", "PRECISIONS", "PRECISION_TOLERANCE",
-    "MapTolerance",
+    "MapTolerance", "Cancelled", "Cost", "estimate_cost",
 ]
