@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from camdemo.engine import explain_on_model
+from camdemo.explainers import Target, XGradCAM
 from camdemo.models import backbone_names, get_spec, load_model
 
 CAM_HEAD_BACKBONES = [name for name in backbone_names() if get_spec(name).cam_head is not None]
@@ -45,3 +46,48 @@ def test_gradcam_xgradcam_hirescam_equal_cam_over_area_on_every_gap_backbone(nam
                                  class_index=cam.class_index)
         np.testing.assert_allclose(other.raw_map * cam.raw_map.size, cam.raw_map, rtol=1e-4,
                                    atol=1e-4 * np.abs(cam.raw_map).max(), err_msg=method)
+
+
+# --- 2. XGrad-CAM where activations can be negative ---------------------------------------------------
+
+
+class SignedFeaturesNet(nn.Module):
+    """1-channel input → features (1×1 conv, no activation): f1 = x, f2 = x − 2.5 → flatten → linear, 1 class.
+
+    On x = [[1, 2], [3, 4]], f2 = [[−1.5, −0.5], [0.5, 1.5]]: Σ f2 = 0 (a zero-sum channel), Σ|f2| = 4.
+    The linear weights give y = f1(0,0) + f1(1,1) + f2(1,1), so g1 = [[1, 0], [0, 1]], g2 = [[0, 0], [0, 1]].
+    """
+
+    def __init__(self, shift: float = 0.0):
+        super().__init__()
+        self.features = nn.Conv2d(1, 2, kernel_size=1)
+        self.fc = nn.Linear(8, 1, bias=False)
+        with torch.no_grad():
+            self.features.weight.copy_(torch.tensor([1.0, 1.0]).view(2, 1, 1, 1))
+            self.features.bias.copy_(torch.tensor([0.0, -2.5 + shift]))
+            self.fc.weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]]))
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.features(x), 1))
+
+
+def _xgradcam(model: nn.Module, tiny_input: torch.Tensor):
+    return XGradCAM().compute(Target(model.eval(), tiny_input, 0, model.features, "features"))
+
+
+def test_xgradcam_zero_sum_channel_gets_a_bounded_weight(tiny_input):
+    """w_k = Σ A_k·g_k / Σ|A_k|:  w1 = (1 + 4) / 10 = 0.5 (= the paper's, f1 ≥ 0);  w2 = 1.5 / 4 = 0.375
+    (the paper's ΣA = 0 would give 1.5 / (0 + ε): 1.5e7 with ε = 1e-7).
+    Map = 0.5·f1 + 0.375·f2 = [[0.5 − 0.5625, 1 − 0.1875], [1.5 + 0.1875, 2 + 0.5625]]
+        = [[−0.0625, 0.8125], [1.6875, 2.5625]]. The note says that the Σ|A| rule was used."""
+    result = _xgradcam(SignedFeaturesNet(), tiny_input)
+    torch.testing.assert_close(result.values, torch.tensor([[-0.0625, 0.8125], [1.6875, 2.5625]]))
+    assert "Σ|A|" in result.note
+
+
+def test_xgradcam_is_continuous_through_a_zero_channel_sum(tiny_input):
+    """Shifting f2 by δ = ±1e-3 moves Σ f2 from −4e-3 to +4e-3. Σ|f2| stays 4, so w2 = (1.5 + δ) / 4 and the
+    map moves by about δ; the paper's 1.5 / Σf2 would flip from −375 to +375."""
+    below = _xgradcam(SignedFeaturesNet(shift=-1e-3), tiny_input).values
+    above = _xgradcam(SignedFeaturesNet(shift=1e-3), tiny_input).values
+    torch.testing.assert_close(below, above, rtol=0, atol=1e-2)

@@ -155,6 +155,10 @@ class ChannelWeightedMethod(Method):
         """The maps A_k that the weights apply to, from the tensor the layer methods read (Eigen-CAM centres them)."""
         return activations
 
+    def map_note(self, target: Target, activations: torch.Tensor) -> str:
+        """What a person should know about this image's map (a rule or an approximation used), or ""."""
+        return ""
+
     def forward(self, target: Target) -> "LayerForward":
         """One forward pass recording the target layer's output (a grad-requiring leaf if gradients are needed)."""
         from ..hooks import capture_output, single_activation
@@ -194,7 +198,8 @@ class ChannelWeightedMethod(Method):
                 weights = self.channel_weights(target, activations,
                                                None if gradients is None else gradients[i].float() / scale,
                                                class_index, target.inputs[i:i + 1])
-            terms.append(ChannelTerms(class_index, weights, activations, forward.logits.detach()[i].float()))
+            terms.append(ChannelTerms(class_index, weights, activations, forward.logits.detach()[i].float(),
+                                      self.map_note(target, activations)))
         return terms
 
     def finish(self, target: Target, forward: "LayerForward") -> list[RawMap]:
@@ -205,7 +210,7 @@ class ChannelWeightedMethod(Method):
                 values = weighted_sum(terms.weights, terms.activations)
                 if self.relu:
                     values = torch.relu(values)
-            results.append(RawMap(values=values, logits=terms.logits, class_index=terms.class_index))
+            results.append(RawMap(values=values, logits=terms.logits, class_index=terms.class_index, note=terms.note))
         return results
 
     def compute_batch(self, target: Target) -> list[RawMap]:
@@ -261,6 +266,7 @@ class ChannelTerms:
     weights: torch.Tensor  # (C,) or (C, h, w)
     activations: torch.Tensor  # (C, h, w)
     logits: torch.Tensor  # (num_classes,)
+    note: str = ""  # from ``ChannelWeightedMethod.map_note``
 
 
 @dataclass(frozen=True)
