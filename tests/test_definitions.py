@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from camdemo.engine import explain_on_model
-from camdemo.explainers import Target, XGradCAM
+from camdemo.explainers import ScoreCAM, Target, XGradCAM
 from camdemo.models import backbone_names, get_spec, load_model
 
 CAM_HEAD_BACKBONES = [name for name in backbone_names() if get_spec(name).cam_head is not None]
@@ -91,3 +91,29 @@ def test_xgradcam_is_continuous_through_a_zero_channel_sum(tiny_input):
     below = _xgradcam(SignedFeaturesNet(shift=-1e-3), tiny_input).values
     above = _xgradcam(SignedFeaturesNet(shift=1e-3), tiny_input).values
     torch.testing.assert_close(below, above, rtol=0, atol=1e-2)
+
+
+# --- 3. Score-CAM with fewer passes than channels -------------------------------------------------------
+
+
+def _scorecam(model: nn.Module, tiny_input: torch.Tensor, class_index: int, channels: int):
+    method = ScoreCAM()
+    return method.compute(Target(model, tiny_input, class_index, model.features, "features",
+                                 options=method.check_options({"channels": channels})))
+
+
+def test_scorecam_subset_equals_the_full_method_when_every_score_is_equal(tiny_gap_net, tiny_input):
+    """Class 0's row of the linear layer set to 0: y_0 = 0.1 for every input, so every masked score is equal,
+    α = softmax(0.1, 0.1) = (1/2, 1/2) and the full map is (f1 + f2) / 2 = ([[1, 2], [3, 4]] + [[0, 0], [0.5, 1]]) / 2
+    = [[0.5, 1], [1.75, 2.5]]. With channels=1 only f1 (variance 1.25 > 0.17) is scored; f2 gets the lowest
+    measured score, 0.1, so the map is the same. (Weight 0 for f2 would give f1 alone.)"""
+    with torch.no_grad():
+        tiny_gap_net.fc.weight[0] = 0.0
+    full = _scorecam(tiny_gap_net, tiny_input, 0, channels=0)
+    subset = _scorecam(tiny_gap_net, tiny_input, 0, channels=1)
+    expected = torch.tensor([[0.5, 1.0], [1.75, 2.5]])
+    torch.testing.assert_close(full.values, expected)
+    torch.testing.assert_close(subset.values, expected)
+    assert full.note == ""
+    assert "1 of the 2 varying channels were scored" in subset.note and "carry 50% of the weight" in subset.note
+

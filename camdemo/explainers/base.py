@@ -155,7 +155,7 @@ class ChannelWeightedMethod(Method):
         """The maps A_k that the weights apply to, from the tensor the layer methods read (Eigen-CAM centres them)."""
         return activations
 
-    def map_note(self, target: Target, activations: torch.Tensor) -> str:
+    def map_note(self, target: Target, activations: torch.Tensor, weights: torch.Tensor) -> str:
         """What a person should know about this image's map (a rule or an approximation used), or ""."""
         return ""
 
@@ -199,7 +199,7 @@ class ChannelWeightedMethod(Method):
                                                None if gradients is None else gradients[i].float() / scale,
                                                class_index, target.inputs[i:i + 1])
             terms.append(ChannelTerms(class_index, weights, activations, forward.logits.detach()[i].float(),
-                                      self.map_note(target, activations)))
+                                      self.map_note(target, activations, weights)))
         return terms
 
     def finish(self, target: Target, forward: "LayerForward") -> list[RawMap]:

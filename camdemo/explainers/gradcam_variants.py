@@ -72,7 +72,7 @@ class XGradCAM(ChannelWeightedMethod):
         weighted = (gradients * activations).sum(dim=(1, 2))
         return weighted / totals.clamp_min(torch.finfo(totals.dtype).tiny)  # all-zero channel: 0 / tiny = 0
 
-    def map_note(self, target, activations):
+    def map_note(self, target, activations, weights):
         if not bool((activations < 0).any()):
             return ""
         return ("XGrad-CAM: this layer's activations take negative values, so each channel's weight divides by "
