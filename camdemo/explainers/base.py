@@ -168,8 +168,12 @@ class ChannelWeightedMethod(Method):
         return 1.0 if self.needs_gradients else FORWARD_PASS
 
     def activations_for_map(self, target: Target, activations: torch.Tensor) -> torch.Tensor:
-        """The maps A_k that the weights apply to (CAM overrides this for DenseNet's ReLU)."""
+        """The maps A_k that the weights apply to, from the tensor the layer methods read (Eigen-CAM centres them)."""
         return activations
+
+    def map_note(self, target: Target, activations: torch.Tensor, weights: torch.Tensor) -> str:
+        """What a person should know about this image's map (a rule or an approximation used), or ""."""
+        return ""
 
     def forward(self, target: Target) -> "LayerForward":
         """One forward pass recording the target layer's output (a grad-requiring leaf if gradients are needed)."""
@@ -191,7 +195,10 @@ class ChannelWeightedMethod(Method):
         """Per image: its class, the channel weights w (C,) and the maps A (C, h, w) that they weight."""
         classes = choose_classes(forward.logits, target.class_index)
         gradients, scale = None, 1.0
-        if self.needs_gradients:
+        layer_output = forward.layer_output.detach()
+        if reads_pooled_features(target):
+            layer_output, gradients = pooled_features_and_gradients(target, forward, classes, self.needs_gradients)
+        elif self.needs_gradients:
             rows = torch.arange(len(classes), device=forward.logits.device)
             score = forward.logits[rows, torch.tensor(classes, device=forward.logits.device)].sum()
             # float16 gradients below ~6e-8 vanish: scale the score up for the backward pass and the gradients
@@ -202,12 +209,13 @@ class ChannelWeightedMethod(Method):
                 raise CamdemoError(f"Layer '{target.layer_name}' does not influence the class score; choose another layer.")
         terms = []
         for i, class_index in enumerate(classes):  # float32 from here on, also after a float16 forward pass
-            activations = self.activations_for_map(target, forward.layer_output.detach()[i].float())
+            activations = self.activations_for_map(target, layer_output[i].float())
             with torch.no_grad():
                 weights = self.channel_weights(target, activations,
                                                None if gradients is None else gradients[i].float() / scale,
                                                class_index, target.inputs[i:i + 1])
-            terms.append(ChannelTerms(class_index, weights, activations, forward.logits.detach()[i].float()))
+            terms.append(ChannelTerms(class_index, weights, activations, forward.logits.detach()[i].float(),
+                                      self.map_note(target, activations, weights)))
         return terms
 
     def finish(self, target: Target, forward: "LayerForward") -> list[RawMap]:
@@ -218,11 +226,45 @@ class ChannelWeightedMethod(Method):
                 values = weighted_sum(terms.weights, terms.activations)
                 if self.relu:
                     values = torch.relu(values)
-            results.append(RawMap(values=values, logits=terms.logits, class_index=terms.class_index))
+            results.append(RawMap(values=values, logits=terms.logits, class_index=terms.class_index, note=terms.note))
         return results
 
     def compute_batch(self, target: Target) -> list[RawMap]:
         return self.finish(target, self.forward(target))
+
+
+def reads_pooled_features(target: Target) -> bool:
+    """True at the layer of a GAP → linear head that rectifies before pooling (DenseNet's ``features.norm5``):
+    there the layer methods read ReLU(layer output), the tensor that global pooling averages."""
+    head = target.head
+    return head is not None and head.relu_before_pool and target.layer_name == head.layer
+
+
+def pooled_features_and_gradients(target: Target, forward: "LayerForward", classes: list[int],
+                                  needs_gradients: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """F = ReLU(A), the features that pooling reads, and ∂y_c/∂F = w^c / Z through the declared head.
+
+    The network's own ReLU passes no gradient where A ≤ 0, so autograd through the model gives
+    ∂y_c/∂A = (w^c / Z) · [A > 0], not the gradient at F. The head is y = W · mean(F) + b, checked here
+    against the model's logits (``CamdemoError`` if it does not reproduce them), and differentiated directly.
+    """
+    features = torch.relu(forward.layer_output.detach().float())
+    classifier = target.model.get_submodule(target.head.classifier)
+    with torch.enable_grad():
+        features.requires_grad_(needs_gradients)
+        logits = classifier(features.mean(dim=(2, 3)))
+        expected = forward.logits.detach().float()
+        tolerance = 1e-3 if forward.layer_output.dtype == torch.float32 else 5e-2  # half precision: looser
+        atol = tolerance * (1 + float(expected.abs().max()))
+        if not torch.allclose(logits.detach(), expected, rtol=tolerance, atol=atol):
+            raise CamdemoError(f"The declared head '{target.head.classifier}'(mean(ReLU('{target.head.layer}'))) does "
+                               "not reproduce this model's class scores, so the layer methods cannot read that layer.")
+        if not needs_gradients:
+            return features.detach(), None
+        rows = torch.arange(len(classes), device=logits.device)
+        score = logits[rows, torch.tensor(classes, device=logits.device)].sum()
+        (gradients,) = torch.autograd.grad(score, features)
+    return features.detach(), gradients
 
 
 def weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
@@ -240,6 +282,7 @@ class ChannelTerms:
     weights: torch.Tensor  # (C,) or (C, h, w)
     activations: torch.Tensor  # (C, h, w)
     logits: torch.Tensor  # (num_classes,)
+    note: str = ""  # from ``ChannelWeightedMethod.map_note``
 
 
 @dataclass(frozen=True)

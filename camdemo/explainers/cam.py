@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import torch
-
 from ..models import BackboneSpec
-from .base import ChannelWeightedMethod, Target
+from .base import ChannelWeightedMethod
 
 
 class CAM(ChannelWeightedMethod):
@@ -39,11 +37,6 @@ class CAM(ChannelWeightedMethod):
 
     def required_layer(self, spec: BackboneSpec) -> str | None:
         return spec.cam_head.layer if spec.cam_head is not None else None
-
-    def activations_for_map(self, target: Target, activations: torch.Tensor) -> torch.Tensor:
-        if target.head is not None and target.head.relu_before_pool:
-            return torch.relu(activations)
-        return activations
 
     def channel_weights(self, target, activations, gradients, class_index, image):
         classifier = target.model.get_submodule(target.head.classifier)

@@ -40,11 +40,17 @@ class GradCAMPlusPlus(ChannelWeightedMethod):
 
 
 class XGradCAM(ChannelWeightedMethod):
-    """L_c = Σ_k w_k A_k, w_k = Σ_ij (A_k^ij / Σ_ab A_k^ab) · g_k^ij.
+    """L_c = Σ_k w_k A_k, w_k = Σ_ij A_k^ij · g_k^ij / Σ_ab |A_k^ab|   (w_k = 0 for an all-zero channel).
 
     Grad-CAM's average of the gradient, weighted by the activation itself: the weights that make
     the map satisfy the paper's two axioms (sensitivity and conservation) as well as possible.
     Shown with its sign, like Grad-CAM.
+
+    The paper divides by Σ_ab A_k^ab and assumes A ≥ 0 (ReLU networks); there Σ|A| = ΣA and this is
+    its formula. Where activations can be negative (Hardswish, GELU, pre-activation outputs) ΣA can
+    be ~0 for a channel with a large Σ A·g, and the quotient, decided by the constant added against
+    division by zero, swamps the map. Dividing by Σ|A| keeps every weight within the channel's
+    largest |g| and the map continuous in A; the result's note says when this rule was needed.
 
     Fu, Hu, Dong, Li, Xue. "Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation
     of CNNs." BMVC 2020. arXiv:2008.02312
@@ -62,8 +68,15 @@ class XGradCAM(ChannelWeightedMethod):
     signed = True
 
     def channel_weights(self, target, activations, gradients, class_index, image):
-        totals = activations.sum(dim=(1, 2), keepdim=True)
-        return (gradients * activations / (totals + 1e-7)).sum(dim=(1, 2))
+        totals = activations.abs().sum(dim=(1, 2))
+        weighted = (gradients * activations).sum(dim=(1, 2))
+        return weighted / totals.clamp_min(torch.finfo(totals.dtype).tiny)  # all-zero channel: 0 / tiny = 0
+
+    def map_note(self, target, activations, weights):
+        if not bool((activations < 0).any()):
+            return ""
+        return ("XGrad-CAM: this layer's activations take negative values, so each channel's weight divides by "
+                "Σ|A|, not the paper's ΣA (which assumes A ≥ 0 and can be near zero here).")
 
 
 class LayerCAM(ChannelWeightedMethod):
