@@ -16,20 +16,21 @@ from .engine import layers
 from .explainers import get_method
 from .models import get_spec
 
-# Seconds per image for one forward+backward pass, batches of 8, 2 CPU cores, float32 (bench passes).
+# Seconds per image for one forward+backward pass (gradients down to the pixels), batches of 8, 2 CPU cores,
+# float32: `python -m camdemo.bench passes`, measured twice on a quiet machine, the larger value, rounded up.
 PASS_SECONDS: dict[str, float] = {
-    "efficientnet_lite0": 0.020,
-    "efficientnet_lite1": 0.028,
-    "efficientnet_lite2": 0.040,
-    "shapes_gapnet": 0.002,
-    "resnet18": 0.030,
-    "resnet50": 0.080,
-    "vgg16": 0.250,
-    "mobilenet_v3_large": 0.015,
-    "densenet121": 0.080,
-    "convnext_tiny": 0.100,
+    "efficientnet_lite0": 0.046,
+    "efficientnet_lite1": 0.063,
+    "efficientnet_lite2": 0.075,
+    "shapes_gapnet": 0.003,
+    "resnet18": 0.050,
+    "resnet50": 0.126,
+    "vgg16": 0.405,
+    "mobilenet_v3_large": 0.024,
+    "densenet121": 0.117,
+    "convnext_tiny": 0.138,
 }
-UNKNOWN_PASS_SECONDS = 0.25  # a backbone not in the table: as slow as the slowest one measured
+UNKNOWN_PASS_SECONDS = 0.405  # a backbone not in the table: as slow as the slowest one measured
 SINGLE_PASS = 2.0  # at most this many passes: a "fast" method (CAM family, saliency, Guided Grad-CAM)
 LEARN_FROM_PASSES = 16  # jobs of at least this many passes teach the seconds per pass (overheads are small)
 LEARNING_RATE = 0.3
