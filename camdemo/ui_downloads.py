@@ -14,6 +14,7 @@ go through Gradio's atomic copy instead. JPEG is also much faster to encode than
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -52,7 +53,17 @@ def _new_folder() -> Path:
 _encoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="camdemo-encode")
 # Downloads are encoded after the result is sent, on a thread of their own, so that they never hold up the
 # pictures of the next result.
-_download_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camdemo-downloads")
+def _lowest_priority() -> None:
+    """Run this thread at the lowest CPU priority (Linux: a thread is a task with its own nice value), so that
+    encoding one result's downloads never slows the next result's network pass."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not allowed: the same priority as the rest
+        pass
+
+
+_download_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camdemo-downloads",
+                                      initializer=_lowest_priority)
 
 
 def _write_images(jobs: list[tuple[Path, np.ndarray, list[int]]]) -> None:
