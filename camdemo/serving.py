@@ -269,8 +269,9 @@ class UploadLimits:
 # ---------------------------------------------------------------- disk full while writing results
 
 
-def disk_guard(folder: Path):
-    """Decorator for functions that write result files into ``folder``: no server path reaches the user.
+def disk_guard(folder: Path | Callable[[], str | os.PathLike]):
+    """Decorator for functions that write result files into ``folder`` (or the folder a callable names at the
+    call): no server path reaches the user.
 
     When less than ``DISK_RESERVE_BYTES`` is free the call is refused before writing (Gradio then copies
     the files into its cache, which needs as much again); a full disk says ``DISK_FULL_MESSAGE``, any
@@ -279,7 +280,7 @@ def disk_guard(folder: Path):
     def decorate(function):
         @functools.wraps(function)
         def guarded(*args, **kwargs):
-            if _nearly_full(folder, 0):
+            if _nearly_full(folder() if callable(folder) else folder, 0):
                 log.error("%s refused: less than %d MB free", function.__name__, DISK_RESERVE_BYTES // 2**20)
                 raise gr.Error(DISK_FULL_MESSAGE, print_exception=False)
             try:

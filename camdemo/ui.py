@@ -392,8 +392,18 @@ def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, sho
     """
     if not image_path:
         return None, None, None, "", AUTO_CLASS, None, None, None, None, "", None
-    if not _first_automatic_run(request, image_path, backbone):
+    run = (getattr(request, "session_hash", None), image_path, backbone)
+    if not _start_automatic_run(run):
         return (gr.skip(),) * 11
+    try:
+        return _explain_top1(image_path, backbone, layer, method, colormap, opacity, show_boxes, pending_class, sign,
+                             *option_values, request=request, progress=progress)
+    finally:
+        _finish_automatic_run(run)
+
+
+def _explain_top1(image_path, backbone, layer, method, colormap, opacity, show_boxes, pending_class, sign,
+                  *option_values, request: gr.Request | None, progress):
     available = {m.name: m for m in camdemo.methods(backbone)}
     if method not in available or not available[method].available:
         method = camdemo.DEFAULT_METHOD
@@ -411,22 +421,30 @@ def run_explain_top1(image_path, backbone, layer, method, colormap, opacity, sho
 
 
 # Gradio's image component sends its change event twice for one upload (measured: 12 uploads, 17 runs),
-# both with the new file. The second automatic run of the same page, image and backbone within this window
-# is skipped; a person cannot switch away and back to a backbone that fast.
-DUPLICATE_WINDOW_SECONDS = 2.0
-_automatic_runs: OrderedDict[tuple, float] = OrderedDict()
+# both with the new file, about 0.1 s apart. An automatic run of the same page, image and backbone is
+# skipped while an identical one is running or within this many seconds after it finished.
+DUPLICATE_WINDOW_SECONDS = 0.5
+_automatic_runs: OrderedDict[tuple, float | None] = OrderedDict()  # run → when it finished (None: running)
 _automatic_runs_lock = threading.Lock()
 
 
-def _first_automatic_run(request: gr.Request | None, image_path: str, backbone: str) -> bool:
-    """False if this page started the same automatic run moments ago (a duplicate change event)."""
-    key, now = (getattr(request, "session_hash", None), image_path, backbone), time.monotonic()
+def _start_automatic_run(run: tuple) -> bool:
+    """Claim ``run`` (page, image, backbone); False if it is a duplicate change event's second run."""
     with _automatic_runs_lock:
-        last = _automatic_runs.pop(key, None)
-        _automatic_runs[key] = now
+        if run in _automatic_runs:
+            finished = _automatic_runs[run]
+            if finished is None or time.monotonic() - finished < DUPLICATE_WINDOW_SECONDS:
+                return False
+        _automatic_runs[run] = None
+        _automatic_runs.move_to_end(run)
         while len(_automatic_runs) > 4096:
             _automatic_runs.popitem(last=False)
-    return last is None or now - last > DUPLICATE_WINDOW_SECONDS
+    return True
+
+
+def _finish_automatic_run(run: tuple) -> None:
+    with _automatic_runs_lock:
+        _automatic_runs[run] = time.monotonic()
 
 
 def _parse_class(choice: str, backbone: str) -> int:

@@ -31,17 +31,24 @@ from camdemo.serving import RESULT_FOLDER_PREFIX, claim_folder, disk_guard
 
 log = logging.getLogger("camdemo.ui")
 KEEP_RESULTS = 64
-_cache = Path(get_upload_folder())
-_cache.mkdir(parents=True, exist_ok=True)
-_root = Path(tempfile.mkdtemp(prefix=RESULT_FOLDER_PREFIX, dir=_cache))
-claim_folder(_root)  # a later run removes it once this process is gone (camdemo.serving)
+_roots: dict[str, Path] = {}  # Gradio's cache folder → this process's result folder in it
 _recent: deque[Path] = deque()
 _lock = threading.Lock()
 
 
+def _root() -> Path:
+    """This process's result folder inside Gradio's cache as it is now (``GRADIO_TEMP_DIR`` may be set late)."""
+    cache = get_upload_folder()
+    if cache not in _roots:
+        Path(cache).mkdir(parents=True, exist_ok=True)
+        _roots[cache] = Path(tempfile.mkdtemp(prefix=RESULT_FOLDER_PREFIX, dir=cache))
+        claim_folder(_roots[cache])  # a later run removes it once this process is gone (camdemo.serving)
+    return _roots[cache]
+
+
 def _new_folder() -> Path:
     with _lock:
-        folder = Path(tempfile.mkdtemp(dir=_root))
+        folder = Path(tempfile.mkdtemp(dir=_root()))
         _recent.append(folder)
         while len(_recent) > KEEP_RESULTS:
             shutil.rmtree(_recent.popleft(), ignore_errors=True)
@@ -51,8 +58,6 @@ def _new_folder() -> Path:
 # Encoding is most of a result's cost after the network (a 1-megapixel PNG takes 15–50 ms); OpenCV releases
 # the GIL while it encodes, so one result's pictures are encoded side by side on two threads.
 _encoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="camdemo-encode")
-# Downloads are encoded after the result is sent, on a thread of their own, so that they never hold up the
-# pictures of the next result.
 def _lowest_priority() -> None:
     """Run this thread at the lowest CPU priority (Linux: a thread is a task with its own nice value), so that
     encoding one result's downloads never slows the next result's network pass."""
@@ -62,6 +67,8 @@ def _lowest_priority() -> None:
         pass
 
 
+# Downloads are encoded after the result is sent, on a thread of their own, so that they never hold up the
+# pictures of the next result.
 _download_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camdemo-downloads",
                                       initializer=_lowest_priority)
 
@@ -82,7 +89,7 @@ def _write_image(path: Path, image: np.ndarray, options: list[int] | None = None
     path.write_bytes(encoded.tobytes())
 
 
-@disk_guard(_root)
+@disk_guard(lambda: _root())
 def write_display(pair: tuple[np.ndarray, np.ndarray], heatmap: np.ndarray) -> tuple[tuple[str, str], str]:
     """The slider's (original, overlay) and the coloured heatmap, as JPEG (20× faster to encode than PNG, and
     what a browser shows anyway); returns their paths. The downloads keep the lossless PNG."""
@@ -119,7 +126,7 @@ def _in_background(path: Path, image: np.ndarray, options: list[int]) -> None:
     writing.add_done_callback(done)
 
 
-@disk_guard(_root)
+@disk_guard(lambda: _root())
 def write_downloads(explanation: camdemo.Explanation, overlay: np.ndarray, name: str) -> tuple[str, str, str]:
     """Write (overlay PNG, heatmap .npy, heatmap grayscale PNG) for one result; returns their paths.
 
@@ -138,7 +145,7 @@ def write_downloads(explanation: camdemo.Explanation, overlay: np.ndarray, name:
     return str(overlay_path), str(heatmap_npy), str(heatmap_png)
 
 
-@disk_guard(_root)
+@disk_guard(lambda: _root())
 def write_gallery(items: list[tuple[np.ndarray, str]]) -> list[tuple[str, str]]:
     """Captioned pictures for a ``gr.Gallery``, written as JPEG files (see the module note on arrays)."""
     folder = _new_folder()

@@ -278,7 +278,7 @@ def test_a_full_disk_while_writing_results_says_so_without_a_server_path(app, mo
 def test_result_folders_of_finished_runs_are_removed_at_start_up(app):
     _, _, before = app
     from camdemo import ui_downloads
-    assert ui_downloads._root.is_dir()  # this process's own
+    assert ui_downloads._root().is_dir()  # this process's own
     kept = {name: path.is_dir() for name, path in before.items() if name.startswith("result")}
     assert kept == {"result of a finished run": False, "result of a running process": True,
                     "result without owner, two days old": False, "result without owner, new": True,
