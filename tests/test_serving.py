@@ -165,7 +165,7 @@ def test_a_fast_job_does_not_wait_behind_a_slow_one():
 
 
 def test_one_visitor_cannot_fill_the_lanes():
-    lanes, log = jobs.Lanes(per_session=2, waiting={jobs.FAST: 4, jobs.SLOW: 1}), []
+    lanes = jobs.Lanes(per_session=2, waiting={jobs.FAST: 4, jobs.SLOW: 1})
     release = threading.Event()
 
     def blocked(progress):
