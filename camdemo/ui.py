@@ -151,8 +151,8 @@ class _RecentResults:
 recent_results = _RecentResults()
 
 # One request may take at most this long by its estimate (camdemo.cost), else it is refused before it
-# starts; a running job is stopped at twice that (camdemo.jobs). On 2 CPU cores the slowest settings the
-# app allows by default take about this long: IG with 1024 steps on Lite0 (README, "Serving").
+# starts; a running job is stopped at twice that (camdemo.jobs). On 2 CPU cores the slowest settings this
+# allows took 22–31 s on EfficientNet-Lite2, measured (README, "Serving a classroom or a Space").
 BUDGET_SECONDS = 30.0
 
 
