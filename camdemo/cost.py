@@ -1,14 +1,15 @@
 """What an explanation costs before it runs: passes of the network, and seconds on this machine.
 
 Each method declares its work per image in forward+backward passes (``Method.passes``, from its
-options); a backbone's seconds per pass turn that into time. The seconds start from a table measured
-on 2 CPU cores (``python -m camdemo.bench passes``) and follow what long jobs really took on this
-machine, so a GPU or a faster CPU is not held to the slow numbers.
+options); a backbone's seconds per pass turn that into time. The seconds come from a table measured
+on 2 CPU cores (``python -m camdemo.bench passes``); a faster server says how much faster with
+``CAMDEMO_SPEED_FACTOR``.
 """
 
 from __future__ import annotations
 
-import threading
+import math
+import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -32,11 +33,6 @@ PASS_SECONDS: dict[str, float] = {
 }
 UNKNOWN_PASS_SECONDS = 0.405  # a backbone not in the table: as slow as the slowest one measured
 SINGLE_PASS = 2.0  # at most this many passes: a "fast" method (CAM family, saliency, Guided Grad-CAM)
-LEARN_FROM_PASSES = 16  # jobs of at least this many passes teach the seconds per pass (overheads are small)
-LEARNING_RATE = 0.3
-
-_observed: dict[str, float] = {}
-_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -63,9 +59,18 @@ class Cost:
 
 
 def pass_seconds(backbone: str) -> float:
-    """Seconds per image for one forward+backward pass of ``backbone`` on this machine (best estimate)."""
-    with _lock:
-        return _observed.get(backbone, PASS_SECONDS.get(backbone, UNKNOWN_PASS_SECONDS))
+    """Seconds per image for one forward+backward pass of ``backbone`` here: the table, times
+    ``CAMDEMO_SPEED_FACTOR`` for a server that is not 2 CPU cores (0.1: ten times as fast).
+
+    Not learned from the jobs that ran: their times include pauses for other jobs, and a visitor could
+    steer the estimate either way with jobs that stop early or run slowly (found by trying).
+    """
+    try:
+        factor = float(os.environ.get("CAMDEMO_SPEED_FACTOR", "1"))
+    except ValueError:
+        factor = 1.0
+    factor = factor if math.isfinite(factor) and factor > 0 else 1.0
+    return PASS_SECONDS.get(backbone, UNKNOWN_PASS_SECONDS) * factor
 
 
 def estimate_cost(backbone: str, method: str, layer: str | None = None,
@@ -78,12 +83,3 @@ def estimate_cost(backbone: str, method: str, layer: str | None = None,
     info = infos.get(layer or "") or next(iter(infos.values()))
     passes = explainer.passes(checked, channels=info.channels, input_size=spec.input_size)
     return Cost(passes=passes, seconds=passes * pass_seconds(backbone))
-
-
-def observe(backbone: str, passes: float, seconds: float) -> None:
-    """Learn this machine's speed from a finished job (only long ones, where the passes dominate)."""
-    if passes < LEARN_FROM_PASSES or seconds <= 0:
-        return
-    with _lock:
-        old = _observed.get(backbone, PASS_SECONDS.get(backbone, UNKNOWN_PASS_SECONDS))
-        _observed[backbone] = (1 - LEARNING_RATE) * old + LEARNING_RATE * seconds / passes

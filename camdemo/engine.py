@@ -414,11 +414,13 @@ def explain_on_model(model: torch.nn.Module, image: ImageInput, backbone: str = 
                      method: str = DEFAULT_METHOD, layer: str | None = None, class_index: int | None = None,
                      *, options: Mapping[str, Any] | None = None, sign: str = overlay_lib.DEFAULT_SIGN,
                      colormap: str = overlay_lib.DEFAULT_COLORMAP, opacity: float = overlay_lib.DEFAULT_OPACITY,
-                     device: torch.device | str | None = None) -> Explanation:
+                     device: torch.device | str | None = None,
+                     progress: Callable[[float, str], None] | None = None) -> Explanation:
     """``explain`` with a model of ``backbone``'s architecture that is not the cached one (for example a
     copy with randomised weights). The forward cache is not used, so no result of one model is reused
     for another. ``model`` must already be on ``device``."""
-    setup = replace(_prepare(backbone, method, layer, colormap, opacity, device, options, sign), use_cache=False)
+    setup = replace(_prepare(backbone, method, layer, colormap, opacity, device, options, sign, progress),
+                    use_cache=False)
     if setup.layer_name:
         resolve_layer(model, setup.spec.name, setup.layer_name)
     (result,) = _explain_chunk(setup, model, [image], class_index)

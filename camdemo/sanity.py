@@ -122,8 +122,10 @@ def cascading_randomization(image: ImageInput, backbone: str = DEFAULT_BACKBONE,
         nonlocal done, class_index
         explanations, correlations = {}, {}
         for name in names:
+            within = None if progress is None else (  # a slow method reports (and can be stopped) as it goes
+                lambda fraction, text: progress((done + fraction) / total, f"Sanity check: {label}, {text}"))
             explanation = explain_on_model(model, rgb, backbone, name, layer if name != "cam" else None, class_index,
-                                           device=device)
+                                           device=device, progress=within)
             class_index = explanation.class_index
             explanations[name] = explanation
             small = _small(explanation.heatmap)

@@ -26,10 +26,12 @@ from gradio.utils import get_upload_folder
 import camdemo
 from camdemo import shapes
 from camdemo.assets import ASSETS_DIR, EXAMPLES, asset
-from camdemo.cost import Cost, estimate_cost, observe
+from camdemo.cost import Cost, estimate_cost
 from camdemo.jobs import lanes
 from camdemo.boxes import iou
 from camdemo.compare import DEFAULT_COMPARE_METHODS
+from camdemo.explainers.base import FORWARD_PASS
+from camdemo.faithfulness import DEFAULT_STEPS as DEFAULT_FAITHFULNESS_STEPS
 from camdemo.sanity import DEFAULT_SANITY_METHODS
 from camdemo.models import get_spec, weights_status
 from camdemo.overlay import COLORMAPS, COLOUR_BLIND_SAFE, DEFAULT_COLORMAP, DEFAULT_OPACITY, colorize, draw_boxes
@@ -68,10 +70,13 @@ NOT_AN_UPLOAD = "This image did not arrive as an upload to this page. Please upl
 def _uploaded_file(path: str) -> str | None:
     """``path`` resolved (symbolic links followed) if it is a file in Gradio's upload folder or a bundled
     example, else None. Nothing else on the server is ever opened on a visitor's behalf."""
-    real = Path(os.path.realpath(path))
-    roots = (Path(os.path.realpath(get_upload_folder())), Path(os.path.realpath(ASSETS_DIR)))
-    if any(real.is_relative_to(root) for root in roots) and real.is_file():
-        return str(real)
+    try:
+        real = Path(os.path.realpath(path))
+        roots = (Path(os.path.realpath(get_upload_folder())), Path(os.path.realpath(ASSETS_DIR)))
+        if any(real.is_relative_to(root) for root in roots) and real.is_file():
+            return str(real)
+    except (OSError, ValueError, TypeError):  # a NUL byte, a name too long: refused like any other path
+        pass
     return None
 
 
@@ -182,6 +187,24 @@ def on_model(function, *args, request: gr.Request | None = None, fast: bool = Fa
                            client_gone=_client_gone(request), progress=_reporter(progress), **kwargs)
     except camdemo.CamdemoError as error:
         raise gr.Error(str(error), print_exception=False) from None
+
+
+def checked_name(value, what: str) -> str | None:
+    """A layer or class name from a visitor: a string (or nothing), else a message (a raw call can send anything)."""
+    if value is None or isinstance(value, str):
+        return value
+    raise gr.Error(f"The {what} must be chosen from the list.", print_exception=False)
+
+
+def whole_number(value, low: int, high: int, what: str) -> int:
+    """A count from a slider, checked: a raw call may send NaN or a string where the page sends a number."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if number is None or not low <= number <= high:
+        raise gr.Error(f"The number of {what} must be a whole number from {low} to {high}.", print_exception=False)
+    return number
 
 
 def check_budget(cost: Cost) -> None:
@@ -340,6 +363,7 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
     """
     if not image_path:
         raise gr.Error("Please upload an image first (or click one of the examples).")
+    layer, class_choice = checked_name(layer, "layer"), checked_name(class_choice, "class")
     class_index = _class_of(class_choice, backbone)
     options = options_for(method, [ig_steps, ig_baseline, sg_base, sg_samples, sg_noise, occlusion_patch,
                                    occlusion_stride, scorecam_channels])
@@ -355,7 +379,6 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
                                    options=options, sign=sign_for(method, sign), progress=progress)
 
         explanation = on_model(work, request=request, fast=cost.single_pass, progress=progress)
-        observe(backbone, cost.passes, explanation.seconds)
     except camdemo.CamdemoError as error:
         raise gr.Error(str(error), print_exception=False) from None
     except gr.Error:
@@ -499,6 +522,7 @@ def describe_cost(backbone: str, method: str, layer: str | None, *option_values)
 
 def on_method_change(backbone: str, method: str, layer: str | None, sign: str | None = None):
     info = {m.name: m for m in camdemo.methods(backbone)}[method]
+    layer = layer if isinstance(layer, str) else None  # a raw call may send anything; the page sends a name
     # The layer list depends only on the backbone (on_backbone_change sends it): here only value and state.
     return (gr.update(value=info.fixed_layer or layer or _layer_for(backbone, method),
                       interactive=info.uses_layer and not info.fixed_layer),
@@ -576,6 +600,7 @@ def run_steps(image_path: str | None, backbone: str, layer: str | None, class_ch
     """The step-by-step view of Grad-CAM for the current image, layer and class."""
     if not image_path:
         raise gr.Error("Upload an image (or click an example) first.")
+    layer, class_choice = checked_name(layer, "layer"), checked_name(class_choice, "class")
     class_index = _class_of(class_choice, backbone)
     return on_model(lambda progress: show_steps(_display_image(image_path), backbone, layer, class_index,
                                                 colormap or DEFAULT_COLORMAP), request=request, fast=True)
@@ -594,23 +619,38 @@ def _run_tab(function, image_path: str | None, *args, request: gr.Request | None
                     request=request, progress=progress)
 
 
-def _total_cost(backbone: str, method_names: list[str], times: int = 1) -> Cost:
-    """The cost of running each of ``method_names`` (default settings) ``times`` times; bad names raise later."""
+def _total_cost(backbone: str, method_names: list[str], times: int = 1, extra_passes: float = 0.0) -> Cost:
+    """The cost of running each of ``method_names`` (default settings) ``times`` times, plus ``extra_passes``
+    per method and time; bad names raise later."""
     costs = []
     for name in method_names:
         try:
             costs.append(estimate_cost(backbone, name))
         except camdemo.CamdemoError:
             pass  # the computation itself says what is wrong with it
-    return Cost(sum(c.passes for c in costs) * times, sum(c.seconds for c in costs) * times)
+    per_pass = estimate_cost(backbone, "gradcam").seconds
+    return Cost(sum(c.passes + extra_passes for c in costs) * times,
+                sum(c.seconds + extra_passes * per_pass for c in costs) * times)
+
+
+# Faithfulness of one map: the deletion and the insertion curve, DEFAULT_STEPS + 1 forward passes each.
+FAITHFULNESS_PASSES = 2 * (DEFAULT_FAITHFULNESS_STEPS + 1) * FORWARD_PASS
+
+
+def _method_list(method_names, what: str) -> list[str]:
+    """The ticked methods, each once; a message when there are none (or a raw call sent something else)."""
+    if not method_names or not isinstance(method_names, (list, tuple)) \
+            or not all(isinstance(name, str) for name in method_names):
+        raise gr.Error(f"Tick at least one method to {what}.", print_exception=False)
+    return list(dict.fromkeys(method_names))
 
 
 def run_compare(image_path, backbone, layer, class_choice, method_names, with_faithfulness, colormap,
                 request: gr.Request = None, progress=gr.Progress()):
     """Compare tab: the chosen methods side by side with times and faithfulness, for one class."""
-    if not method_names:
-        raise gr.Error("Tick at least one method to compare.")
-    check_budget(_total_cost(backbone, list(method_names)))
+    method_names = _method_list(method_names, "compare")
+    layer, class_choice = checked_name(layer, "layer"), checked_name(class_choice, "class")
+    check_budget(_total_cost(backbone, method_names, extra_passes=FAITHFULNESS_PASSES if with_faithfulness else 0))
     items, table, deletion, insertion = _run_tab(ui_compare.compare, image_path, backbone, layer or None,
                                                  _class_of(class_choice, backbone), list(method_names),
                                                  bool(with_faithfulness), colormap or DEFAULT_COLORMAP,
@@ -621,7 +661,9 @@ def run_compare(image_path, backbone, layer, class_choice, method_names, with_fa
 def run_sweep(image_path, backbone, method, class_choice, count, colormap, request: gr.Request = None,
               progress=gr.Progress()):
     """Compare tab: one method across layers, early to late."""
-    check_budget(_total_cost(backbone, [method], int(count)))
+    count = whole_number(count, 2, 8, "layers")
+    class_choice = checked_name(class_choice, "class")
+    check_budget(_total_cost(backbone, [method], count))
     items, text = _run_tab(ui_compare.sweep, image_path, backbone, method, _class_of(class_choice, backbone),
                            int(count), colormap or DEFAULT_COLORMAP, request=request, progress=progress)
     return write_gallery(items), text
@@ -630,9 +672,10 @@ def run_sweep(image_path, backbone, method, class_choice, count, colormap, reque
 def run_sanity(image_path, backbone, class_choice, method_names, steps, colormap, request: gr.Request = None,
                progress=gr.Progress()):
     """Sanity check tab: cascading randomisation of a copy of the model."""
-    if not method_names:
-        raise gr.Error("Tick at least one method to check.")
-    check_budget(_total_cost(backbone, list(method_names), int(steps) + 1))
+    method_names = _method_list(method_names, "check")
+    steps = whole_number(steps, 2, 8, "randomisation steps")
+    class_choice = checked_name(class_choice, "class")
+    check_budget(_total_cost(backbone, method_names, steps + 1))
     items, table = _run_tab(ui_compare.sanity, image_path, backbone, _class_of(class_choice, backbone),
                             list(method_names), int(steps), colormap or DEFAULT_COLORMAP, request=request,
                             progress=progress)

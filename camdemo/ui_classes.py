@@ -68,10 +68,11 @@ def resolve_class(text: str, labels: Sequence[str], backbone_title: str = "this 
     text = str(text).strip()
     shown = _SHOWN_CHOICE.match(text)
     number = shown.group(1) if shown else text
-    if number.isdigit():
-        if int(number) < len(labels):
+    if re.fullmatch(r"[0-9]+", number):  # ASCII digits only: "²".isdigit() is True but int("²") fails
+        if len(number) <= 6 and int(number) < len(labels):  # and int() refuses 5,000 digits
             return int(number)
-        raise CamdemoError(f"{backbone_title} has classes 0 to {len(labels) - 1}; there is no class {number}.")
+        raise CamdemoError(f"{backbone_title} has classes 0 to {len(labels) - 1}; there is no class "
+                           f"{number[:12]}{'…' if len(number) > 12 else ''}.")
     ranked = rank_classes(text, labels)
     if not ranked:
         raise CamdemoError(f"No class of {backbone_title} is called '{text}'. Type part of a class name, "

@@ -26,7 +26,8 @@ def fn_index(demo, name: str) -> int:
 
 def call(url: str, api_name: str, data: list[Any], timeout: float = 120) -> tuple[str, str]:
     """POST raw ``data`` to ``/gradio_api/call/<api_name>`` and read the result stream: (event, its data)."""
-    response = httpx.post(f"{url}gradio_api/call/{api_name}", json={"data": data}, timeout=30)
+    response = httpx.post(f"{url}gradio_api/call/{api_name}", content=json.dumps({"data": data}),  # NaN allowed
+                          headers={"content-type": "application/json"}, timeout=30)
     response.raise_for_status()
     event_id = response.json()["event_id"]
     event = ""

@@ -55,7 +55,8 @@ def outside_files(tmp_path):
     link.symlink_to(image)
     try:
         yield {"outside image": str(image), "system file": "/etc/passwd", "missing file": str(tmp_path / "nope.png"),
-               "link out of the upload folder": str(link), "dotted path": f"{get_upload_folder()}/../../etc/passwd"}
+               "link out of the upload folder": str(link), "dotted path": f"{get_upload_folder()}/../../etc/passwd",
+               "NUL byte": f"{get_upload_folder()}/a\x00b.jpg", "name too long": f"{get_upload_folder()}/{'a' * 300}.jpg"}
     finally:
         shutil.rmtree(inside, ignore_errors=True)
 
@@ -217,9 +218,7 @@ def _wait_for(condition, seconds: float) -> bool:
     return False
 
 
-def test_a_grad_cam_does_not_wait_behind_a_slow_method_and_a_left_job_stops(served_demo, server, monkeypatch):
-    from camdemo import cost
-    monkeypatch.setattr(cost, "_observed", {})  # the budget as on a fresh server, whatever ran before
+def test_a_grad_cam_does_not_wait_behind_a_slow_method_and_a_left_job_stops(served_demo, server):
     lanes = jobs.lanes()
     cat = {"path": str(ASSETS / "chelsea_cat.jpg")}
     with open_job(server, fn_index(served_demo, "explain"), _explain_data(cat, "integrated_gradients", options=SLOW_IG)):
@@ -295,3 +294,39 @@ def test_a_download_asked_for_at_once_waits_for_its_file(server, monkeypatch):
         assert response.status_code == 200
         assert Image.open(io.BytesIO(response.content)).mode == mode
     assert time.perf_counter() - started > 0.5  # it really was still being written
+
+
+def test_raw_calls_with_odd_values_get_sentences(server):
+    """Found by trying as an attacker: each used to answer with Python's own error text."""
+    cat = {"path": str(ASSETS / "chelsea_cat.jpg")}
+    odd = {
+        "a class of '²'": (_explain_data(cat)[:4] + ["²"] + _explain_data(cat)[5:], "No class of"),
+        "a class of 5,000 digits": (_explain_data(cat)[:4] + ["9" * 5000] + _explain_data(cat)[5:], "there is no class"),
+        "a layer that is a dict": (_explain_data(cat)[:2] + [{"a": 1}] + _explain_data(cat)[3:], "must be chosen"),
+    }
+    for what, (data, expected) in odd.items():
+        event, answer = call(server, "explain", data)
+        assert event == "error" and expected in answer, (what, answer[:300])
+        assert "Traceback" not in answer and "int()" not in answer and "unhashable" not in answer
+    event, answer = call(server, "layer_sweep", [cat, "efficientnet_lite0", "gradcam", "auto", float("nan"), "viridis"])
+    assert event == "error" and "whole number" in answer
+    event, answer = call(server, "explain", _explain_data(cat))
+    assert event == "complete"  # and the server keeps serving
+
+
+def test_compare_counts_faithfulness_and_each_method_once():
+    assert ui._method_list(["gradcam"] * 100, "compare") == ["gradcam"]
+    plain = ui._total_cost("efficientnet_lite1", ["gradcam", "scorecam"])
+    with_faithfulness = ui._total_cost("efficientnet_lite1", ["gradcam", "scorecam"],
+                                       extra_passes=ui.FAITHFULNESS_PASSES)
+    assert with_faithfulness.passes == plain.passes + 2 * ui.FAITHFULNESS_PASSES
+
+
+def test_the_estimate_does_not_learn_from_jobs(cat_image):
+    """A visitor could push a learned speed either way: jobs that stop early, or run while paused."""
+    from camdemo.cost import estimate_cost
+    before = estimate_cost("efficientnet_lite0", "integrated_gradients")
+    for _ in range(2):
+        ui.run_explain(str(ASSETS / "chelsea_cat.jpg"), "efficientnet_lite0", None, "integrated_gradients", "auto",
+                       "viridis", 0.5, True, "positive", 8)
+    assert estimate_cost("efficientnet_lite0", "integrated_gradients") == before

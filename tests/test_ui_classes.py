@@ -69,3 +69,10 @@ def test_the_app_resolves_a_typed_class_for_its_backbone():
     assert ui._class_of("star", "shapes_gapnet") == camdemo.class_names("shapes_gapnet").index("star")
     with pytest.raises(ui.gr.Error, match="No class of"):
         ui._class_of("cup", "shapes_gapnet")
+
+
+@pytest.mark.parametrize("text", ["²", "٣", "9" * 5000])
+def test_odd_digits_get_a_sentence_not_a_python_error(text):
+    with pytest.raises(CamdemoError) as refused:
+        resolve_class(text, IMAGENET)
+    assert "int()" not in str(refused.value) and len(str(refused.value)) < 300
