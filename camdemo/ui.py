@@ -175,6 +175,11 @@ def _client_gone(request: gr.Request | None) -> Callable[[], bool]:
     return gone
 
 
+def _session(request: gr.Request | None) -> str:
+    """The visitor's page session (``"local"`` when called directly, from Python or a test)."""
+    return getattr(request, "session_hash", None) or "local"
+
+
 def on_model(function, *args, request: gr.Request | None = None, fast: bool = False,
              progress: gr.Progress | None = None, **kwargs):
     """Run model work in its lane (``camdemo.jobs``) for the visitor of ``request`` and wait for the result.
@@ -183,7 +188,7 @@ def on_model(function, *args, request: gr.Request | None = None, fast: bool = Fa
     past the time limit or if the server shuts down. ``CamdemoError`` (also a refusal) becomes a message.
     """
     try:
-        return lanes().run(function, *args, session=getattr(request, "session_hash", None) or "local", fast=fast,
+        return lanes().run(function, *args, session=_session(request), fast=fast,
                            client_gone=_client_gone(request), progress=_reporter(progress), **kwargs)
     except camdemo.CamdemoError as error:
         raise gr.Error(str(error), print_exception=False) from None
@@ -401,8 +406,9 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
     # new component in the session, under a new id, for as long as the session lives. Once per result,
     # that grew the server by one 1,000-choice dropdown per request (measured under load).
     class_update = str(explanation.class_index)
-    downloads = write_downloads(explanation, pair[1], Path(image_path).name)
-    return (*write_display(pair, heatmap), label_dict(explanation), summary, class_update, key, *downloads,
+    session = _session(request)
+    downloads = write_downloads(explanation, pair[1], Path(image_path).name, session)
+    return (*write_display(pair, heatmap, session), label_dict(explanation), summary, class_update, key, *downloads,
             bundled_example(image_path) or "")
 
 
@@ -478,7 +484,8 @@ def _parse_class(choice: str, backbone: str) -> int:
         raise gr.Error(str(error), print_exception=False) from None
 
 
-def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = True, sign: str | None = None):
+def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = True, sign: str | None = None,
+            request: gr.Request = None):
     """Colormap, opacity, sign or box display changed: re-draw the last result from its raw map, no network."""
     explanation = recent_results.get(key)
     if explanation is None:
@@ -491,7 +498,9 @@ def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = T
     except camdemo.CamdemoError as error:
         raise gr.Error(str(error), print_exception=False) from None
     pair, heatmap, _ = render(styled, show_boxes)
-    return (*write_display(pair, heatmap), *write_downloads(styled, pair[1], recent_results.file_name(key)))
+    session = _session(request)
+    return (*write_display(pair, heatmap, session),
+            *write_downloads(styled, pair[1], recent_results.file_name(key), session))
 
 
 def on_backbone_change(backbone: str, method: str, layer: str | None = None):
@@ -655,7 +664,7 @@ def run_compare(image_path, backbone, layer, class_choice, method_names, with_fa
                                                  _class_of(class_choice, backbone), list(method_names),
                                                  bool(with_faithfulness), colormap or DEFAULT_COLORMAP,
                                                  request=request, progress=progress)
-    return write_gallery(items), table, deletion, insertion
+    return write_gallery(items, _session(request)), table, deletion, insertion
 
 
 def run_sweep(image_path, backbone, method, class_choice, count, colormap, request: gr.Request = None,
@@ -666,7 +675,7 @@ def run_sweep(image_path, backbone, method, class_choice, count, colormap, reque
     check_budget(_total_cost(backbone, [method], count))
     items, text = _run_tab(ui_compare.sweep, image_path, backbone, method, _class_of(class_choice, backbone),
                            int(count), colormap or DEFAULT_COLORMAP, request=request, progress=progress)
-    return write_gallery(items), text
+    return write_gallery(items, _session(request)), text
 
 
 def run_sanity(image_path, backbone, class_choice, method_names, steps, colormap, request: gr.Request = None,
@@ -679,7 +688,7 @@ def run_sanity(image_path, backbone, class_choice, method_names, steps, colormap
     items, table = _run_tab(ui_compare.sanity, image_path, backbone, _class_of(class_choice, backbone),
                             list(method_names), int(steps), colormap or DEFAULT_COLORMAP, request=request,
                             progress=progress)
-    return write_gallery(items), table
+    return write_gallery(items, _session(request)), table
 
 
 def method_checkboxes(backbone: str) -> list[tuple[str, str]]:

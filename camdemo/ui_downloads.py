@@ -30,9 +30,12 @@ import camdemo
 from camdemo.serving import RESULT_FOLDER_PREFIX, claim_folder, disk_guard
 
 log = logging.getLogger("camdemo.ui")
-KEEP_RESULTS = 64
+# Result folders kept: the newest PER_SESSION of each page, and KEEP_FOLDERS in all (about 2.5 MB each, most
+# of it the .npy). Per page, so that one visitor re-drawing in a loop evicts its own files, not everyone's.
+KEEP_FOLDERS = 256
+PER_SESSION = 8
 _roots: dict[str, Path] = {}  # Gradio's cache folder → this process's result folder in it
-_recent: deque[Path] = deque()
+_recent: deque[tuple[str, Path]] = deque()  # (session, folder), oldest first
 _lock = threading.Lock()
 
 
@@ -46,12 +49,20 @@ def _root() -> Path:
     return _roots[cache]
 
 
-def _new_folder() -> Path:
+def _new_folder(session: str) -> Path:
+    """A new result folder for the page ``session``; drops that page's oldest beyond ``PER_SESSION``, then the
+    oldest of all beyond ``KEEP_FOLDERS``."""
     with _lock:
         folder = Path(tempfile.mkdtemp(dir=_root()))
-        _recent.append(folder)
-        while len(_recent) > KEEP_RESULTS:
-            shutil.rmtree(_recent.popleft(), ignore_errors=True)
+        _recent.append((session, folder))
+        mine = [entry for entry in _recent if entry[0] == session]
+        dropped = mine[:max(0, len(mine) - PER_SESSION)]
+        for entry in dropped:
+            _recent.remove(entry)
+        while len(_recent) > KEEP_FOLDERS:
+            dropped.append(_recent.popleft())
+    for _, old in dropped:
+        shutil.rmtree(old, ignore_errors=True)
     return folder
 
 
@@ -90,10 +101,11 @@ def _write_image(path: Path, image: np.ndarray, options: list[int] | None = None
 
 
 @disk_guard(lambda: _root())
-def write_display(pair: tuple[np.ndarray, np.ndarray], heatmap: np.ndarray) -> tuple[tuple[str, str], str]:
+def write_display(pair: tuple[np.ndarray, np.ndarray], heatmap: np.ndarray,
+                  session: str = "local") -> tuple[tuple[str, str], str]:
     """The slider's (original, overlay) and the coloured heatmap, as JPEG (20× faster to encode than PNG, and
     what a browser shows anyway); returns their paths. The downloads keep the lossless PNG."""
-    folder = _new_folder()
+    folder = _new_folder(session)
     paths = [folder / name for name in ("original.jpg", "overlay.jpg", "heatmap.jpg")]
     _write_images([(path, rgb, [cv2.IMWRITE_JPEG_QUALITY, 92]) for path, rgb in zip(paths, (*pair, heatmap))])
     return (str(paths[0]), str(paths[1])), str(paths[2])
@@ -127,14 +139,15 @@ def _in_background(path: Path, image: np.ndarray, options: list[int]) -> None:
 
 
 @disk_guard(lambda: _root())
-def write_downloads(explanation: camdemo.Explanation, overlay: np.ndarray, name: str) -> tuple[str, str, str]:
+def write_downloads(explanation: camdemo.Explanation, overlay: np.ndarray, name: str,
+                    session: str = "local") -> tuple[str, str, str]:
     """Write (overlay PNG, heatmap .npy, heatmap grayscale PNG) for one result; returns their paths.
 
     The two PNGs are encoded after this returns, on a thread of their own: nobody has asked for them yet
     (a browser fetches a download only when it is clicked), and a request that comes early waits for its
     file (``pending_write``)."""
     stem = f"{Path(name).stem or 'image'}_{explanation.backbone}_{explanation.method}_class{explanation.class_index}"
-    folder = _new_folder()
+    folder = _new_folder(session)
     overlay_path = folder / f"{stem}_overlay.png"
     heatmap_npy = folder / f"{stem}_heatmap.npy"
     heatmap_png = folder / f"{stem}_heatmap.png"
@@ -146,9 +159,9 @@ def write_downloads(explanation: camdemo.Explanation, overlay: np.ndarray, name:
 
 
 @disk_guard(lambda: _root())
-def write_gallery(items: list[tuple[np.ndarray, str]]) -> list[tuple[str, str]]:
+def write_gallery(items: list[tuple[np.ndarray, str]], session: str = "local") -> list[tuple[str, str]]:
     """Captioned pictures for a ``gr.Gallery``, written as JPEG files (see the module note on arrays)."""
-    folder = _new_folder()
+    folder = _new_folder(session)
     written = []
     for index, (rgb, caption) in enumerate(items):
         path = folder / f"{index:03d}.jpg"

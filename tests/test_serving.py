@@ -330,3 +330,20 @@ def test_the_estimate_does_not_learn_from_jobs(cat_image):
         ui.run_explain(str(ASSETS / "chelsea_cat.jpg"), "efficientnet_lite0", None, "integrated_gradients", "auto",
                        "viridis", 0.5, True, "positive", 8)
     assert estimate_cost("efficientnet_lite0", "integrated_gradients") == before
+
+
+def test_one_visitor_re_drawing_in_a_loop_keeps_everyone_elses_files(monkeypatch):
+    """Found by trying: 33 re-draws by one visitor deleted another visitor's pictures and downloads."""
+    from camdemo import ui_downloads
+    monkeypatch.setattr(ui_downloads, "KEEP_FOLDERS", 40)
+    result = ui.camdemo.explain(ASSETS / "chelsea_cat.jpg")
+    key = ui.recent_results.put(result, "chelsea_cat.jpg")
+    other = type("Request", (), {"session_hash": "another visitor"})()
+    pair, heatmap, *downloads = ui.restyle(key, "viridis", 0.5, True, "positive", other)
+    spammer = type("Request", (), {"session_hash": "a visitor in a loop"})()
+    for round_ in range(30):
+        ui.restyle(key, ("jet", "viridis")[round_ % 2], 0.5, True, "positive", spammer)
+    for path in (*pair, heatmap, *downloads):
+        assert Path(ui_downloads.written(path)).is_file()
+    mine = [folder for session, folder in ui_downloads._recent if session == "a visitor in a loop"]
+    assert len(mine) == ui_downloads.PER_SESSION
