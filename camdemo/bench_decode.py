@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         json.dump(rows, sys.stdout)
     else:
         print(f"Peak resident memory of load_image(path) above the process's before it, MB = 10^6 bytes; "
-              f"estimate: camdemo.decode_cost from the header.\n")
+              "estimate: camdemo.decode_cost from the header.\n")
         print_table(rows)
 
 
