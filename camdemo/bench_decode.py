@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         json.dump(rows, sys.stdout)
     else:
-        print(f"Peak resident memory of load_image(path) above the process's before it, MB = 10^6 bytes; "
+        print("Peak resident memory of load_image(path) above the process's before it, MB = 10^6 bytes; "
               "estimate: camdemo.decode_cost from the header.\n")
         print_table(rows)
 
