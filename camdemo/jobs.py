@@ -37,6 +37,7 @@ except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
     _malloc_trim = None
 
 FAST, SLOW = "fast", "slow"
+CLIENT_LEFT = "Stopped: the page that asked for this left."
 
 
 class Busy(CamdemoError):
@@ -66,7 +67,7 @@ class Job:
     def check(self) -> None:
         """Raise ``Cancelled`` if this job should stop now."""
         if self.stop_reason is None and self.client_gone():
-            self.stop("Stopped: the page that asked for this left.")
+            self.stop(CLIENT_LEFT)
         if self.stop_reason is None and self.started is not None \
                 and time.monotonic() - self.started > self.time_limit:
             self.stop(f"Stopped after {self.time_limit:.0f} s, this server's limit for one request. Choose fewer "
@@ -112,7 +113,7 @@ class Lanes:
             if job.started is None:
                 self._report_waiting(job)
                 if client_gone():
-                    job.stop("Stopped: the page that asked for this left.")
+                    job.stop(CLIENT_LEFT)
         if job.error is not None:
             raise job.error
         return job.result

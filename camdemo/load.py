@@ -148,6 +148,14 @@ def run_load(url: str, clients: int = 8, requests_per_client: int = 25, seed: in
     return report
 
 
+def fn_index(url: str, api_name: str) -> int:
+    """The index of the running app's event whose API name is ``api_name`` (for raw queue calls)."""
+    import httpx
+
+    dependencies = httpx.get(f"{url}config", timeout=10).json()["dependencies"]
+    return next(dependency["id"] for dependency in dependencies if dependency.get("api_name") == api_name)
+
+
 def latency(url: str, count: int = 30, with_gradio_client: bool = False) -> tuple[float, float]:
     """p50 and p95 seconds from upload to result for Grad-CAM on EfficientNet-Lite0, one 1-megapixel JPEG.
 
@@ -177,8 +185,7 @@ def latency(url: str, count: int = 30, with_gradio_client: bool = False) -> tupl
             def explain() -> list:
                 return client.predict(handle_file(str(path)), *settings, api_name="/explain")
         else:
-            index = next(dep["id"] for dep in http.get(f"{url}config").json()["dependencies"]
-                         if dep.get("api_name") == "explain")
+            explain_index = fn_index(url, "explain")
             defaults = [info["parameter_default"] for info in
                         http.get(f"{url}gradio_api/info").json()["named_endpoints"]["/explain"]["parameters"]]
 
@@ -188,7 +195,7 @@ def latency(url: str, count: int = 30, with_gradio_client: bool = False) -> tupl
                 image = {"path": uploaded, "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
                 session = uuid.uuid4().hex
                 http.post(f"{url}gradio_api/queue/join", json={
-                    "data": [image, *settings, *defaults[len(settings) + 1:]], "fn_index": index,
+                    "data": [image, *settings, *defaults[len(settings) + 1:]], "fn_index": explain_index,
                     "session_hash": session, "event_data": None, "trigger_id": None}).raise_for_status()
                 with http.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session}) as stream:
                     for line in stream.iter_lines():
@@ -197,12 +204,12 @@ def latency(url: str, count: int = 30, with_gradio_client: bool = False) -> tupl
                             return message["output"]["data"]
                 raise RuntimeError("the result stream ended without a result")
 
-        for index_ in range(count + 2):
+        for index in range(count + 2):
             started = time.perf_counter()
             pair, heatmap, *_ = explain()
-            for shown in (*(pair if isinstance(pair, (list, tuple)) else pair["value"]), heatmap):
-                http.get(shown["url"] if shown["url"].startswith("http") else url.rstrip("/") + shown["url"])
-            if index_ >= 2:  # the first two warm the model and the server
+            for shown in (*pair, heatmap):
+                http.get(shown["url"]).raise_for_status()
+            if index >= 2:  # the first two warm the model and the server
                 times.append(time.perf_counter() - started)
     times.sort()
     return statistics.median(times), times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]

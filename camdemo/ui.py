@@ -26,7 +26,7 @@ from gradio.utils import get_upload_folder
 import camdemo
 from camdemo import shapes
 from camdemo.assets import ASSETS_DIR, EXAMPLES, asset
-from camdemo.cost import Cost, estimate_cost
+from camdemo.cost import Cost, estimate_cost, pass_seconds
 from camdemo.jobs import lanes
 from camdemo.boxes import iou
 from camdemo.compare import DEFAULT_COMPARE_METHODS
@@ -637,9 +637,8 @@ def _total_cost(backbone: str, method_names: list[str], times: int = 1, extra_pa
             costs.append(estimate_cost(backbone, name))
         except camdemo.CamdemoError:
             pass  # the computation itself says what is wrong with it
-    per_pass = estimate_cost(backbone, "gradcam").seconds
     return Cost(sum(c.passes + extra_passes for c in costs) * times,
-                sum(c.seconds + extra_passes * per_pass for c in costs) * times)
+                sum(c.seconds + extra_passes * pass_seconds(backbone) for c in costs) * times)
 
 
 # Faithfulness of one map: the deletion and the insertion curve, DEFAULT_STEPS + 1 forward passes each.

@@ -3,7 +3,7 @@
 They are written to one folder per process inside Gradio's cache, a sub-folder per result, and only
 the most recent results are kept, so disk use stays bounded however many people use the app. Inside
 its cache, Gradio serves a file as it is; a file elsewhere it first reads whole to hash it and copies
-(measured: about 40 ms of a 1-megapixel result's time through the server).
+(measured: about 10 ms for a 1-megapixel result's six files).
 
 Why the displayed pictures are files too: Gradio 6.31 saves image *arrays* into its cache with a
 plain write to a path named by the content hash, so two identical results (a class clicking the same
@@ -69,6 +69,8 @@ def _new_folder(session: str) -> Path:
 # Encoding is most of a result's cost after the network (a 1-megapixel PNG takes 15–50 ms); OpenCV releases
 # the GIL while it encodes, so one result's pictures are encoded side by side on two threads.
 _encoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="camdemo-encode")
+
+
 def _lowest_priority() -> None:
     """Run this thread at the lowest CPU priority (Linux: a thread is a task with its own nice value), so that
     encoding one result's downloads never slows the next result's network pass."""
@@ -100,7 +102,7 @@ def _write_image(path: Path, image: np.ndarray, options: list[int] | None = None
     path.write_bytes(encoded.tobytes())
 
 
-@disk_guard(lambda: _root())
+@disk_guard(_root)
 def write_display(pair: tuple[np.ndarray, np.ndarray], heatmap: np.ndarray,
                   session: str = "local") -> tuple[tuple[str, str], str]:
     """The slider's (original, overlay) and the coloured heatmap, as JPEG (20× faster to encode than PNG, and
@@ -138,7 +140,7 @@ def _in_background(path: Path, image: np.ndarray, options: list[int]) -> None:
     writing.add_done_callback(done)
 
 
-@disk_guard(lambda: _root())
+@disk_guard(_root)
 def write_downloads(explanation: camdemo.Explanation, overlay: np.ndarray, name: str,
                     session: str = "local") -> tuple[str, str, str]:
     """Write (overlay PNG, heatmap .npy, heatmap grayscale PNG) for one result; returns their paths.
@@ -158,7 +160,7 @@ def write_downloads(explanation: camdemo.Explanation, overlay: np.ndarray, name:
     return str(overlay_path), str(heatmap_npy), str(heatmap_png)
 
 
-@disk_guard(lambda: _root())
+@disk_guard(_root)
 def write_gallery(items: list[tuple[np.ndarray, str]], session: str = "local") -> list[tuple[str, str]]:
     """Captioned pictures for a ``gr.Gallery``, written as JPEG files (see the module note on arrays)."""
     folder = _new_folder(session)

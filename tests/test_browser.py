@@ -213,7 +213,7 @@ def test_a_slow_method_says_its_cost_first_and_shows_its_progress_where_the_resu
     page.wait_for_selector("text=of EfficientNet-Lite0 for class", timeout=60_000)
     assert page.locator("text=Cost: 1 pass").count() == 1  # Grad-CAM
     page.get_by_label("Score-CAM", exact=True).check()
-    page.wait_for_selector("text=Cost: 128 passes", timeout=10_000)  # said before it runs
+    page.wait_for_selector("text=Cost: 129 passes", timeout=10_000)  # said before it runs
     progress = page.wait_for_selector("#camdemo-results >> text=/Score-CAM: \\d+ of \\d+ masked images/",
                                       timeout=30_000)
     assert progress is not None

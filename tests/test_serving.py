@@ -21,7 +21,7 @@ from gradio_client import Client, handle_file
 
 from camdemo import jobs, ui
 from camdemo.errors import Cancelled
-from camdemo.load import free_port
+from camdemo.load import fn_index as load_fn_index, free_port
 from conftest import ASSETS
 from helpers_server import call, fn_index, open_job
 
@@ -245,7 +245,7 @@ def test_ctrl_c_stops_the_server_during_a_long_job(tmp_path):
     url = f"http://127.0.0.1:{port}/"
     try:
         assert _wait_for(lambda: _answers(url), 120), "the app did not start"
-        index = _explain_fn_index(url)
+        index = load_fn_index(url, "explain")
         cat = {"path": str(ASSETS / "chelsea_cat.jpg")}
         with open_job(url, index, _explain_data(cat, "integrated_gradients", "efficientnet_lite0", {"steps": 512})) as messages:
             assert _wait_for(lambda: any(m.get("msg") == "progress" for m in messages), 60), messages
@@ -263,11 +263,6 @@ def _answers(url: str) -> bool:
         return httpx.get(f"{url}gradio_api/info", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def _explain_fn_index(url: str) -> int:
-    config = httpx.get(f"{url}config", timeout=10).json()
-    return next(dep["id"] for dep in config["dependencies"] if dep.get("api_name") == "explain")
 
 
 def test_a_download_asked_for_at_once_waits_for_its_file(server, monkeypatch):

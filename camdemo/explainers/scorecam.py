@@ -53,9 +53,10 @@ class ScoreCAM(ChannelWeightedMethod):
             raise CamdemoError("Score-CAM's channel count must be 0 (all channels) or more.")
 
     def passes(self, options, *, channels, input_size):
-        """One forward pass per channel used (``channels`` option, 0 = all) and the layer's forward pass."""
+        """One forward pass per channel used (``channels`` option, 0 = all), one shared by the constant channels
+        (if any) and the layer's forward pass."""
         used = options["channels"] if 0 < options["channels"] < channels else channels
-        return FORWARD_PASS * (used + 1)
+        return FORWARD_PASS * (used + 2)
 
     def channel_weights(self, target, activations, gradients, class_index, image):
         masks = F.interpolate(activations[None], size=image.shape[-2:], mode="bilinear", align_corners=True)[0]
