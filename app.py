@@ -4,7 +4,7 @@ import argparse
 import logging
 import os
 
-from camdemo.ui import build_demo, launch_options, with_queue
+from camdemo.app.ui import build_demo, launch_options, with_queue
 
 demo = build_demo()
 

@@ -14,18 +14,21 @@ Public API (the web app uses exactly this)::
 Every problem a user can cause raises ``camdemo.CamdemoError`` with a message for people.
 """
 
-from .models import DEFAULT_BACKBONE
-from .engine import (DEFAULT_METHOD, PRECISION_TOLERANCE, PRECISIONS, Explanation, MapTolerance, MethodInfo,
-                     Prediction, backbones, class_names, default_device, explain, explain_many, layers, methods)
-from .errors import Cancelled, CamdemoError
-from .images import load_image
-from .target_layers import LayerInfo
-from .overlay import COLORMAPS
-from .faithfulness import Faithfulness, faithfulness
-from .compare import compare_methods, layer_sweep
-from .sanity import cascading_randomization
-from .steps import gradcam_steps
+from .api import DEFAULT_METHOD, explain, explain_many
+from .catalog import MethodInfo, backbones, class_names, layers, methods
 from .cost import Cost, estimate_cost
+from .devices import PRECISION_TOLERANCE, PRECISIONS, MapTolerance, default_device
+from .drawing.overlay import COLORMAPS
+from .errors import Cancelled, CamdemoError
+from .evaluation.compare import compare_methods, layer_sweep
+from .evaluation.faithfulness import Faithfulness, faithfulness
+from .evaluation.sanity import cascading_randomization
+from .explanation import Explanation, Prediction
+from .images import load_image
+from .models import DEFAULT_BACKBONE
+from .models.layers import LayerInfo
+from .teaching import backbone as _teaching_backbone  # noqa: F401  (registers shapes_gapnet)
+from .teaching.steps import gradcam_steps
 
 __all__ = [
     "explain", "explain_many", "backbones", "layers", "methods", "class_names", "load_image", "default_device",

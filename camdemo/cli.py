@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 import camdemo
 from camdemo.models import backbone_names, get_spec, load_model, torchvision_weights_path, weights_status
-from camdemo.overlay import DEFAULT_COLORMAP
+from camdemo.drawing.overlay import DEFAULT_COLORMAP
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 

@@ -2,7 +2,7 @@
 
 Each method declares its work per image in forward+backward passes (``Method.passes``, from its
 options); a backbone's seconds per pass turn that into time. The seconds come from a table measured
-on 2 CPU cores (``python -m camdemo.bench passes``); a faster server says how much faster with
+on 2 CPU cores (``python -m benchmarks.speed passes``); a faster server says how much faster with
 ``CAMDEMO_SPEED_FACTOR``.
 """
 
@@ -13,12 +13,12 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .engine import layers
+from .catalog import layers
 from .explainers import get_method
 from .models import get_spec
 
 # Seconds per image for one forward+backward pass (gradients down to the pixels), batches of 8, 2 CPU cores,
-# float32: `python -m camdemo.bench passes`, measured twice on a quiet machine, the larger value, rounded up.
+# float32: `python -m benchmarks.speed passes`, measured twice on a quiet machine, the larger value, rounded up.
 PASS_SECONDS: dict[str, float] = {
     "efficientnet_lite0": 0.046,
     "efficientnet_lite1": 0.063,

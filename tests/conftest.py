@@ -82,8 +82,8 @@ def assert_no_hooks(model: nn.Module) -> None:
 @pytest.fixture(scope="module")
 def served_demo():
     """The real app, launched on a free local port for the tests of one module (its ``gr.Blocks``)."""
-    from camdemo import ui
-    from camdemo.load import free_port
+    from camdemo.app import ui
+    from benchmarks.load import free_port
 
     demo = ui.build_demo()
     ui.with_queue(demo, max_size=16).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,

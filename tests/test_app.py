@@ -11,8 +11,8 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import camdemo
-from camdemo import ui
-from camdemo.ui_downloads import written
+from camdemo.app import ui
+from camdemo.app.downloads import written
 
 from conftest import ASSETS
 
@@ -40,7 +40,7 @@ def test_example_image_returns_overlay_and_predictions(client):
     assert original.shape == overlay.shape == (300, 451, 3)
     assert not np.array_equal(original, overlay)
     heatmap = np.asarray(Image.open(heatmap).convert("RGB"))  # the map at the image's size, its scale underneath
-    assert heatmap.shape[:2] == (300 + camdemo.overlay.colour_bar("viridis", 451, 0.0, 1.0, "x").shape[0], 451)
+    assert heatmap.shape[:2] == (300 + camdemo.drawing.overlay.colour_bar("viridis", 451, 0.0, 1.0, "x").shape[0], 451)
     assert top5["label"].split(" (")[0] in {"tabby", "tiger cat", "Egyptian cat"}
     assert len(top5["confidences"]) == 5
     assert "Grad-CAM at layer head of EfficientNet-Lite0" in summary and "ms" in summary
@@ -142,7 +142,7 @@ def test_recent_results_are_bounded_by_bytes_and_an_expired_one_says_so():
 def test_restyle_reblends_without_the_network(monkeypatch):
     result = camdemo.explain(ASSETS / "chelsea_cat.jpg")
     key = ui.recent_results.put(result, "chelsea_cat.jpg")
-    monkeypatch.setattr(camdemo.engine, "load_model", lambda *a, **k: pytest.fail("network ran"))
+    monkeypatch.setattr(camdemo.api, "load_model", lambda *a, **k: pytest.fail("network ran"))
     (original, overlay), heatmap, overlay_file, *_ = ui.restyle(key, "cividis", 0.9)
     assert Path(overlay_file).name.startswith("chelsea_cat_")  # downloads keep the image's name after a re-draw
     original, overlay = (np.asarray(Image.open(path).convert("RGB")) for path in (original, overlay))
@@ -159,7 +159,7 @@ def test_shapes_example_shows_true_and_map_boxes(client):
     overlay = np.asarray(Image.open(pair[1]).convert("RGB"))
     assert overlay.shape == (384, 384, 3)  # 96×96 enlarged ×4 for display
     # pixels are checked on the handler's own output: the client gets lossy WebP, which smears 1-px lines
-    star = next(o for o in camdemo.shapes.example_scene("shapes_two.png").objects if o.name == "star")
+    star = next(o for o in camdemo.teaching.scenes.example_scene("shapes_two.png").objects if o.name == "star")
     (_, drawn_path), *_ = ui.run_explain(str(ASSETS / "shapes_two.png"), "shapes_gapnet", "features", "cam", "3", "jet",
                                     0.5, True)
     drawn = np.asarray(Image.open(drawn_path).convert("RGB"))  # JPEG: near white, not exactly 255
@@ -217,7 +217,7 @@ def test_downloads_hold_the_overlay_and_the_raw_heatmap(client):
 
 
 def test_url_settings_are_validated():
-    from camdemo.ui_share import settings_from_query
+    from camdemo.app.share import settings_from_query
     good = settings_from_query({"backbone": "resnet50", "layer": "layer3", "method": "cam", "class": "967",
                                 "colormap": "viridis", "opacity": "0.8", "example": "cat_and_coffee.jpg"})
     assert good["backbone"] == "resnet50" and good["layer"] == "layer3" and good["method"] == "cam"
@@ -232,7 +232,7 @@ def test_url_settings_are_validated():
 @pytest.mark.parametrize("bad_class", ["²", "9" * 5000, "-1", "1e3", " 7", "٣"])
 def test_a_shared_link_with_a_bad_class_still_opens(bad_class):
     """'²'.isdigit() is True but int('²') fails; int() refuses 5,000 digits: neither may break the page load."""
-    from camdemo.ui_share import settings_from_query
+    from camdemo.app.share import settings_from_query
     settings = settings_from_query({"class": bad_class, "method": "gradcam", "sign": "both"})
     assert settings == {"method": "gradcam", "sign": "both"}
     request = type("Request", (), {"query_params": {"class": bad_class, "colormap": "viridis"}})()
@@ -241,7 +241,7 @@ def test_a_shared_link_with_a_bad_class_still_opens(bad_class):
 
 
 def test_a_shared_link_keeps_the_sign_only_for_signed_methods():
-    from camdemo.ui_share import settings_from_query
+    from camdemo.app.share import settings_from_query
     assert settings_from_query({"method": "integrated_gradients", "sign": "negative"})["sign"] == "negative"
     assert "sign" not in settings_from_query({"method": "saliency", "sign": "negative"})  # saliency has no sign
     assert "sign" not in settings_from_query({"sign": "sideways"})
@@ -304,7 +304,7 @@ def test_photos_get_the_map_box_when_boxes_are_shown():
     (_, with_box), _, note = ui.render(result, show_boxes=True)
     (_, without), _, no_note = ui.render(result, show_boxes=False)
     assert "Magenta box" in note and no_note == ""
-    from camdemo.boxes import peak_in_box
+    from camdemo.evaluation.boxes import peak_in_box
     box = result.map_box()
     assert peak_in_box(result.heatmap, box)
     x0, y0, x1, y1 = box

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import camdemo
-from camdemo import efficientnet_lite
+from camdemo.models import efficientnet_lite
 from camdemo.models import (IMAGENET_MEAN, IMAGENET_STD, TF_LITE_MEAN, TF_LITE_STD, architecture, backbone_names,
                                get_spec, load_model)
 
@@ -132,8 +132,9 @@ def test_torchvision_weights_in_the_cache_are_used(tmp_path, monkeypatch):
     (tmp_path / "checkpoints").mkdir()
     torch.save(state, tmp_path / "checkpoints" / "resnet18-f37072fd.pth")
     assert spec.offline
-    from camdemo import models as registry
+    from camdemo.models import registry, weights
     monkeypatch.setattr(registry, "_models", {})
+    monkeypatch.setattr(weights, "_loaded", set())
     result = camdemo.explain(ASSETS / "chelsea_cat.jpg", backbone="resnet18", method="cam")
     assert result.layer == "layer4" and result.heatmap.shape == (300, 451)
     model = load_model("resnet18")

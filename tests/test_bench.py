@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from camdemo import bench
+from benchmarks import speed as bench
 
 
 @pytest.mark.parametrize("backbone, explained", [("shapes_gapnet", 0), ("efficientnet_lite0", 285)])

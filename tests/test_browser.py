@@ -110,7 +110,7 @@ def test_typing_a_class_name_and_pressing_enter_explains_the_best_match(page):
     assert page.get_by_label("Class to explain").input_value() == "cup · 968"
     index, label = type_class_and_press_enter(page, "cat")
     assert re.search(r"\bcat\b", label) and index != 143, (index, label)
-    assert (index, label) == (282, "tiger cat")  # the lowest index among them (camdemo.ui_classes)
+    assert (index, label) == (282, "tiger cat")  # the lowest index among them (camdemo.app.classes)
     assert not page.locator(".toast-body").all_inner_texts()
 
 

@@ -1,6 +1,6 @@
 """Small files with many pixels must not make decoding take gigabytes (the "Safe to serve" issue).
 
-The peaks are measured by ``python -m camdemo.bench_decode`` in a fresh process: each file is decoded
+The peaks are measured by ``python -m benchmarks.decode`` in a fresh process: each file is decoded
 in its own forked child, and the number is its peak resident memory above where it started.
 """
 
@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-import camdemo.images
+import camdemo.images.decode
 from camdemo import CamdemoError, load_image
-from camdemo.bench_decode import KINDS
-from camdemo.decode_cost import decode_cost
+from benchmarks.decode import KINDS
+from camdemo.images.memory import decode_cost
 
 SIDE = 2500  # 6.25 MP: seconds for all kinds, and far enough above the fixed costs to tell them apart
 SLACK_MB = 12  # strips in flight (under 1 MB each), first-use imports and allocator noise: 2 to 7 MB measured
@@ -40,7 +40,7 @@ ALLOWED_BYTES_PER_PIXEL = {
 
 @pytest.fixture(scope="module")
 def measured() -> dict[str, dict]:
-    done = subprocess.run([sys.executable, "-m", "camdemo.bench_decode", "--json", "--side", str(SIDE)],
+    done = subprocess.run([sys.executable, "-m", "benchmarks.decode", "--json", "--side", str(SIDE)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return {row["kind"]: row for row in json.loads(done.stdout)}
@@ -71,7 +71,7 @@ def png_header(width: int, height: int, bit_depth: int, colour_type: int) -> byt
 
 def test_the_budget_is_what_a_50_megapixel_rgb_photo_needs():
     """4 bytes a pixel of Pillow's frame and 3 of the result: 7 × 50 MP = 350 MB, so such a photo still fits."""
-    assert camdemo.images.MAX_DECODE_BYTES == 350_000_000
+    assert camdemo.images.decode.MAX_DECODE_BYTES == 350_000_000
     costs = {name: decode_cost(Image.open(io.BytesIO(png_header(10_000, 5_000, depth, colour)))).peak
              for name, (depth, colour) in {"RGB": (8, 2), "RGBA": (8, 6), "grey": (8, 0), "16-bit grey": (16, 0),
                                            "16-bit RGB": (16, 2)}.items()}
@@ -94,7 +94,7 @@ def test_the_float_tiff_from_the_issue_is_refused_from_its_header_with_the_limit
 
 def test_costly_kinds_get_a_lower_pixel_limit_and_cheap_ones_do_not(monkeypatch):
     """With a 7 MB budget (as if 1 MP were the limit): a 1 MP JPEG fits, a progressive CMYK one (12 MB) does not."""
-    monkeypatch.setattr(camdemo.images, "MAX_DECODE_BYTES", 7_000_000)
+    monkeypatch.setattr(camdemo.images.decode, "MAX_DECODE_BYTES", 7_000_000)
     assert load_image(KINDS["JPEG"](1000)).shape == (1000, 1000, 3)
     assert load_image(KINDS["16-bit TIFF"](1000)).shape == (1000, 1000, 3)
     with pytest.raises(CamdemoError, match=r"progressive JPEG .* 12 MB .* 0\.6 megapixels"):
@@ -121,7 +121,7 @@ def test_decode_cost_matches_the_decoders_buffers():
 @pytest.fixture
 def small_strips(monkeypatch):
     """Strips of 997 pixels, so that even small test images are converted in many strips."""
-    monkeypatch.setattr(camdemo.images, "STRIP_PIXELS", 997)
+    monkeypatch.setattr(camdemo.images.decode, "STRIP_PIXELS", 997)
 
 
 def gradient(mode: str, size=(90, 70)) -> Image.Image:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from camdemo.engine import explain_on_model
+from camdemo.api import explain_on_model
 from camdemo.explainers import ScoreCAM, Target, XGradCAM
 from camdemo.models import backbone_names, get_spec, load_model
 

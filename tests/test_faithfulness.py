@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 import camdemo
-from camdemo.compare import compare_methods, layer_sweep, most_faithful, spread_layers
-from camdemo.faithfulness import deletion_insertion, faithfulness
+from camdemo.evaluation.compare import compare_methods, layer_sweep, most_faithful, spread_layers
+from camdemo.evaluation.faithfulness import deletion_insertion, faithfulness
 from camdemo.models import load_model
-from camdemo.sanity import cascade_plan, cascading_randomization, parameter_groups, spearman
+from camdemo.evaluation.sanity import cascade_plan, cascading_randomization, parameter_groups, spearman
 from conftest import assert_no_hooks
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from camdemo.load import request_mix, resident_mb, run_load
+from benchmarks.load import request_mix, resident_mb, run_load
 
 
 def test_concurrent_clients_get_exactly_their_answers_alone(server):
@@ -36,7 +36,7 @@ def test_identical_requests_at_once_all_arrive_whole(server):
     import numpy as np
     from gradio_client import Client
 
-    from camdemo.load import Request, call
+    from benchmarks.load import Request, call
 
     request = Request("shapes_two.png", "shapes_gapnet", "gradcam", "auto")
     clients = [Client(server, verbose=False) for _ in range(8)]
@@ -68,7 +68,7 @@ def test_a_session_stays_the_same_size_however_many_requests_it_sends(served_dem
     """
     from gradio_client import Client
 
-    from camdemo.load import Request, call
+    from benchmarks.load import Request, call
 
     client = Client(served_demo.local_url, verbose=False)
     requests = [Request("shapes_star.png", "shapes_gapnet", "cam", "auto"),
@@ -86,7 +86,7 @@ def test_a_session_stays_the_same_size_however_many_requests_it_sends(served_dem
 def test_the_server_bounds_its_sessions_and_its_file_cache(served_demo):
     """Each visitor's session costs Gradio about 100 KB; the oldest are dropped beyond ``SESSION_CAPACITY``.
     Uploads and outputs copied into Gradio's cache are deleted once older than an hour."""
-    from camdemo import ui
+    from camdemo.app import ui
 
     assert served_demo.state_holder.capacity == ui.SESSION_CAPACITY <= 1000
     frequency, age = served_demo.delete_cache

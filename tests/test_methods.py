@@ -11,7 +11,7 @@ from torch import nn
 import camdemo
 from camdemo.models import GapLinearHead, load_model
 from camdemo.explainers import CAM, GradCAM, Saliency, Target
-from camdemo.overlay import normalize_map
+from camdemo.drawing.overlay import normalize_map
 
 
 def tiny_target(model, inputs, class_index=None, layer="features"):
@@ -166,7 +166,7 @@ def test_flat_map_is_reported_not_hidden(cat_image):
 
 
 def test_gradcam_steps_are_the_pieces_of_the_same_map(pair_image):
-    from camdemo.steps import gradcam_steps
+    from camdemo.teaching.steps import gradcam_steps
     steps = gradcam_steps(pair_image, class_index=967, top=6)
     assert steps.class_label == "espresso" and steps.layer == "head" and steps.channels == 1280
     np.testing.assert_array_equal(steps.weighted_sum, camdemo.explain(pair_image, class_index=967).raw_map)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import camdemo
-from camdemo import overlay
+from camdemo.drawing import overlay
 from camdemo.models import BackboneSpec, GapLinearHead, register_backbone
 
 
@@ -35,9 +35,10 @@ class RedDetector(nn.Module):
 @pytest.fixture
 def red_backbone(tmp_path, monkeypatch):
     """A registered backbone that goes through the real loading path (weights file, weights_only load)."""
-    from camdemo import models
-    monkeypatch.setattr(models, "_SPECS", dict(models._SPECS))
-    monkeypatch.setattr(models, "_models", {})
+    from camdemo.models import registry, weights as weights_module
+    monkeypatch.setattr(registry, "_SPECS", dict(registry._SPECS))
+    monkeypatch.setattr(registry, "_models", {})
+    monkeypatch.setattr(weights_module, "_loaded", set())
     weights = tmp_path / "red.pth"
     torch.save(RedDetector().state_dict(), weights)
     register_backbone(BackboneSpec(

@@ -11,7 +11,7 @@ from torch import nn
 
 import camdemo
 from camdemo.models import GapLinearHead, load_model
-from camdemo.hooks import eval_mode
+from camdemo.explainers.hooks import eval_mode
 from camdemo.explainers import METHODS, Target
 from conftest import QUICK_OPTIONS, TINY_OPTIONS
 
@@ -78,9 +78,9 @@ def test_eight_threads_get_exactly_their_sequential_results():
     images = photos + [np.ascontiguousarray(photo[:, ::-1]) for photo in photos[:3]]  # mirrored: new activations
     jobs = [("gradcam", 285), ("gradcam", 967), ("cam", 281), ("cam", 968), ("saliency", 282),
             ("gradcam", 504), ("saliency", 967), ("gradcam", None)]
-    camdemo.engine.forward_cache.clear()
+    camdemo.api.forward_cache.clear()
     alone = [camdemo.explain(image, method=m, class_index=c) for image, (m, c) in zip(images, jobs)]
-    camdemo.engine.forward_cache.clear()
+    camdemo.api.forward_cache.clear()
     barrier = threading.Barrier(len(jobs))
     together: list = [None] * len(jobs)
     errors: list = []
@@ -110,7 +110,7 @@ def test_eight_threads_get_exactly_their_sequential_results():
 
 def test_cam_for_another_class_reuses_the_forward_pass(cat_image, monkeypatch):
     """Changing the class for CAM must not run the network again."""
-    camdemo.engine.forward_cache.clear()
+    camdemo.api.forward_cache.clear()
     model = load_model("efficientnet_lite0")
     calls = []
     handle = model.register_forward_pre_hook(lambda *_: calls.append(1))
@@ -128,7 +128,7 @@ def test_cam_for_another_class_reuses_the_forward_pass(cat_image, monkeypatch):
 
 def test_restyle_does_not_run_the_network(cat_image, monkeypatch):
     result = camdemo.explain(cat_image, method="gradcam")
-    monkeypatch.setattr(camdemo.engine, "load_model", lambda *a, **k: pytest.fail("network ran"))
+    monkeypatch.setattr(camdemo.api, "load_model", lambda *a, **k: pytest.fail("network ran"))
     restyled = result.restyled("cividis", 0.8)  # another colormap than the default (viridis)
     assert restyled.colormap == "cividis" and not np.array_equal(restyled.overlay, result.overlay)
     np.testing.assert_array_equal(restyled.heatmap, result.heatmap)

@@ -19,13 +19,13 @@ import pytest
 from gradio.utils import get_upload_folder
 from gradio_client import Client, handle_file
 
-from camdemo import jobs, ui
+from camdemo.app import jobs, ui
 from camdemo.errors import Cancelled
-from camdemo.load import fn_index as load_fn_index, free_port
+from benchmarks.load import fn_index as load_fn_index, free_port
 from conftest import ASSETS
 from helpers_server import call, fn_index, open_job
 
-from camdemo.ui_options import CONTROLS  # noqa: E402
+from camdemo.app.options import CONTROLS  # noqa: E402
 from camdemo.explainers import METHODS  # noqa: E402
 
 OPTIONS_OFF = [METHODS[owner].option_defaults[option] for owner, option, *_ in CONTROLS]  # the controls' defaults
@@ -269,7 +269,7 @@ def test_a_download_asked_for_at_once_waits_for_its_file(server, monkeypatch):
     """The download PNGs are encoded after the result is sent; an API client that fetches them at once gets them."""
     from PIL import Image
 
-    from camdemo import ui_downloads
+    from camdemo.app import downloads as ui_downloads
     write = ui_downloads._write_image
 
     def slow_write(path, image, options=None):
@@ -329,7 +329,7 @@ def test_the_estimate_does_not_learn_from_jobs(cat_image):
 
 def test_one_visitor_re_drawing_in_a_loop_keeps_everyone_elses_files(monkeypatch):
     """Found by trying: 33 re-draws by one visitor deleted another visitor's pictures and downloads."""
-    from camdemo import ui_downloads
+    from camdemo.app import downloads as ui_downloads
     monkeypatch.setattr(ui_downloads, "KEEP_FOLDERS", 40)
     result = ui.camdemo.explain(ASSETS / "chelsea_cat.jpg")
     key = ui.recent_results.put(result, "chelsea_cat.jpg")

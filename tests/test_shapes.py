@@ -10,10 +10,11 @@ import torch
 from PIL import Image
 
 import camdemo
-from camdemo import boxes, localization, shapes
+from camdemo.evaluation import boxes, localization
+from camdemo.teaching import scenes as shapes
 from camdemo.models import get_spec, load_model
-from camdemo.shapes_net import ShapesGapNet
-from camdemo.shapes_train import accuracy, to_inputs, train_loop
+from camdemo.teaching.network import ShapesGapNet
+from camdemo.teaching.train import accuracy, to_inputs, train_loop
 
 from conftest import ASSETS
 

@@ -6,7 +6,7 @@ import pytest
 
 import camdemo
 from camdemo.errors import CamdemoError
-from camdemo.ui_classes import (ANYWHERE, EXACT, NAME_START, WHOLE_WORDS, WORD_START, fold, match_rank,
+from camdemo.app.classes import (ANYWHERE, EXACT, NAME_START, WHOLE_WORDS, WORD_START, fold, match_rank,
                                 rank_classes, resolve_class)
 
 IMAGENET = camdemo.class_names("efficientnet_lite0")
@@ -61,7 +61,7 @@ def test_numbers_and_list_entries_are_indices():
 
 
 def test_the_app_resolves_a_typed_class_for_its_backbone():
-    from camdemo import ui
+    from camdemo.app import ui
 
     assert ui._class_of("cup", "efficientnet_lite0") == 968
     assert ui._class_of("968", "efficientnet_lite0") == 968

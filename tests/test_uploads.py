@@ -49,8 +49,8 @@ def _result_folder(owner: str | None, age: float = 0) -> Path:
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """The launched app, its private cache folder, and the folders laid out before it started."""
-    from camdemo import ui
-    from camdemo.load import free_port
+    from camdemo.app import ui
+    from benchmarks.load import free_port
 
     cache = tmp_path_factory.mktemp("gradio-cache")
     gone = subprocess.Popen(["true"])
@@ -173,7 +173,7 @@ def test_a_streamed_upload_is_refused_as_soon_as_it_passes_the_limit(app):
 
 def test_parts_and_file_names_are_read_whatever_the_chunks():
     """A delimiter or a part's headers may be split anywhere between two network reads."""
-    from camdemo.serving import _PartScanner
+    from camdemo.app.serving import _PartScanner
     body = _multipart(("a.jpg", b"x" * 50), (None, b"--" + BOUNDARY[:-1]), ("../c.jpg", b"\r\n--"), ("", b""))
     for split in range(1, len(body)):
         scanner = _PartScanner(BOUNDARY)
@@ -277,7 +277,7 @@ def test_a_full_disk_while_writing_results_says_so_without_a_server_path(app, mo
 
 def test_result_folders_of_finished_runs_are_removed_at_start_up(app):
     _, _, before = app
-    from camdemo import ui_downloads
+    from camdemo.app import downloads as ui_downloads
     assert ui_downloads._root().is_dir()  # this process's own
     kept = {name: path.is_dir() for name, path in before.items() if name.startswith("result")}
     assert kept == {"result of a finished run": False, "result of a running process": True,
@@ -291,7 +291,7 @@ def test_empty_cache_folders_are_removed(app, tmp_path):
     assert before["empty cache folder just made"].is_dir()  # Gradio may be about to put a file in it
     assert (before["cache folder with a file"] / "cat.jpg").is_file()
 
-    from camdemo.serving import remove_empty_folders
+    from camdemo.app.serving import remove_empty_folders
     (tmp_path / "a" / "b" / "c").mkdir(parents=True)
     (tmp_path / "d" / "e").mkdir(parents=True)
     (tmp_path / "d" / "e" / "kept.png").write_bytes(b"png")

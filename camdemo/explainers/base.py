@@ -177,7 +177,7 @@ class ChannelWeightedMethod(Method):
 
     def forward(self, target: Target) -> "LayerForward":
         """One forward pass recording the target layer's output (a grad-requiring leaf if gradients are needed)."""
-        from ..hooks import capture_output, single_activation
+        from .hooks import capture_output, single_activation
 
         if target.layer is None or target.layer_name is None:
             raise CamdemoError(f"{self.title} needs a target layer.")

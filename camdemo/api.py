@@ -1,0 +1,299 @@
+"""Running a method safely on a shared, cached model: ``explain``, ``explain_many`` and ``explain_on_model``.
+
+This is the heart of camdemo's public Python API (re-exported from ``camdemo``): the Gradio app, the
+CLI, the tests and a notebook all call ``explain`` from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import numpy as np
+import torch
+
+from .devices import autocast_dtype, configure_cpu_threads, default_device, default_precision
+from .drawing import overlay as overlay_lib
+from .errors import CamdemoError
+from .explainers import ChannelWeightedMethod, LayerForward, RawMap, Target, get_method
+from .explainers.hooks import eval_mode
+from .explanation import Explanation, Prediction, check_sign, colormap_for_sign, map_notes
+from .images import ImageInput, load_image
+from .models import DEFAULT_BACKBONE, BackboneSpec, get_spec, load_model
+from .models.layers import default_layer, resolve_layer
+
+DEFAULT_METHOD = "gradcam"
+TOP_K = 5
+
+
+# --- forward cache (CAM: another class, same image, no second forward pass) ---------------------
+
+
+class _ForwardCache:
+    """Bounded LRU of gradient-free forward results, keyed by backbone, layer, device and input digest."""
+
+    def __init__(self, capacity: int = 32):
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple, LayerForward] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> LayerForward | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple, value: LayerForward) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+forward_cache = _ForwardCache()
+
+
+# --- explain ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """Everything about a request that does not depend on the image, checked before any image is decoded."""
+
+    spec: BackboneSpec
+    explainer: object
+    layer_name: str | None
+    colormap: str
+    opacity: float
+    device: torch.device
+    options: dict[str, Any] = field(default_factory=dict)
+    sign: str = overlay_lib.DEFAULT_SIGN
+    progress: Callable[[float, str], None] | None = None
+    use_cache: bool = True  # False for a model that is not the cached backbone (a randomised copy)
+    autocast_dtype: torch.dtype | None = None  # the forward pass in float16/bfloat16 (layer methods only)
+
+
+def _prepare(backbone: str, method: str, layer: str | None, colormap: str, opacity: float,
+             device: torch.device | str | None, options: Mapping[str, Any] | None = None,
+             sign: str = overlay_lib.DEFAULT_SIGN, progress: Callable[[float, str], None] | None = None) -> _Setup:
+    spec = get_spec(backbone)
+    explainer = get_method(method)
+    reason = explainer.unavailable_reason(spec)
+    if reason:
+        raise CamdemoError(f"{explainer.title} is not available for {spec.title}: {reason}")
+    layer_name = _choose_layer(spec, explainer, layer)
+    sign = sign or overlay_lib.DEFAULT_SIGN
+    check_sign(explainer, sign)
+    colormap = colormap_for_sign(colormap or overlay_lib.DEFAULT_COLORMAP, sign)
+    overlay_lib.check_style(colormap, opacity)  # before the network runs, not after
+    checked = explainer.check_options(options)
+    device = torch.device(device) if device is not None else default_device()
+    if device.type == "cpu":
+        configure_cpu_threads()
+    return _Setup(spec, explainer, layer_name, colormap, float(opacity), device, checked, sign, progress)
+
+
+def explain(
+    image: ImageInput,
+    backbone: str = DEFAULT_BACKBONE,
+    method: str = DEFAULT_METHOD,
+    layer: str | None = None,
+    class_index: int | None = None,
+    colormap: str = overlay_lib.DEFAULT_COLORMAP,
+    opacity: float = overlay_lib.DEFAULT_OPACITY,
+    device: torch.device | str | None = None,
+    *,
+    options: Mapping[str, Any] | None = None,
+    sign: str = overlay_lib.DEFAULT_SIGN,
+    progress: Callable[[float, str], None] | None = None,
+    precision: str | None = None,
+) -> Explanation:
+    """Explain ``backbone``'s prediction on ``image`` with ``method`` and return an ``Explanation``.
+
+    ``image`` is a file path, bytes, a PIL image or an H×W×3 uint8 array. ``layer=None`` means the
+    backbone's default layer (the last spatial one); ``class_index=None`` means the top-1 class.
+    ``options`` are the method's settings (see ``methods()[i].option_defaults``, e.g. ``{"steps": 128}``
+    for Integrated Gradients); ``sign`` shows the ``positive`` (for the class), ``negative`` (against
+    it) or ``both`` parts of a signed map; ``progress(fraction, text)`` is called by slow methods.
+    ``precision="half"`` runs the forward pass of the CAM-family methods under ``torch.autocast``, for GPUs
+    with fast half-precision units: float16 on CUDA, bfloat16 on a CPU (``"float16"``/``"bfloat16"`` pick
+    one). Their maps then stay within ``PRECISION_TOLERANCE`` of float32. Methods that take gradients down to the pixels or compare
+    small score differences stay in float32; ``Explanation.precision`` says what ran. ``None``: the
+    ``CAMDEMO_PRECISION`` environment variable, else float32.
+    Raises ``CamdemoError`` for anything the caller can fix: a bad image, unknown names, a method
+    that does not apply to the backbone or layer, missing weights.
+    """
+    (result,) = explain_many([image], backbone, method, layer, class_index, colormap, opacity, device, batch_size=1,
+                             options=options, sign=sign, progress=progress, precision=precision)
+    if isinstance(result, CamdemoError):
+        raise result
+    return result
+
+
+def explain_many(
+    images: Iterable[ImageInput],
+    backbone: str = DEFAULT_BACKBONE,
+    method: str = DEFAULT_METHOD,
+    layer: str | None = None,
+    class_index: int | None = None,
+    colormap: str = overlay_lib.DEFAULT_COLORMAP,
+    opacity: float = overlay_lib.DEFAULT_OPACITY,
+    device: torch.device | str | None = None,
+    batch_size: int = 8,
+    *,
+    options: Mapping[str, Any] | None = None,
+    sign: str = overlay_lib.DEFAULT_SIGN,
+    progress: Callable[[float, str], None] | None = None,
+    precision: str | None = None,
+) -> Iterator[Explanation | CamdemoError]:
+    """Explain many images, ``batch_size`` at a time in one pass; yields one result per image, in order.
+
+    A result is an ``Explanation``, or the ``CamdemoError`` saying why that image was refused (the
+    others go on). Problems with the settings themselves (unknown backbone, method, layer) raise
+    before any image is read. Every image gets the same ``class_index`` (None: each its own top-1).
+    """
+    setup = _prepare(backbone, method, layer, colormap, opacity, device, options, sign, progress)
+    dtype = autocast_dtype(precision or default_precision(), setup.device)
+    setup = replace(setup, autocast_dtype=dtype if setup.explainer.half_precision_ok else None)
+    model = load_model(setup.spec.name, setup.device)
+    if setup.layer_name:
+        resolve_layer(model, setup.spec.name, setup.layer_name)
+    return _explain_chunks(setup, model, images, class_index, batch_size)
+
+
+def explain_on_model(model: torch.nn.Module, image: ImageInput, backbone: str = DEFAULT_BACKBONE,
+                     method: str = DEFAULT_METHOD, layer: str | None = None, class_index: int | None = None,
+                     *, options: Mapping[str, Any] | None = None, sign: str = overlay_lib.DEFAULT_SIGN,
+                     colormap: str = overlay_lib.DEFAULT_COLORMAP, opacity: float = overlay_lib.DEFAULT_OPACITY,
+                     device: torch.device | str | None = None,
+                     progress: Callable[[float, str], None] | None = None) -> Explanation:
+    """``explain`` with a model of ``backbone``'s architecture that is not the cached one (for example a
+    copy with randomised weights). The forward cache is not used, so no result of one model is reused
+    for another. ``model`` must already be on ``device``."""
+    setup = replace(_prepare(backbone, method, layer, colormap, opacity, device, options, sign, progress),
+                    use_cache=False)
+    if setup.layer_name:
+        resolve_layer(model, setup.spec.name, setup.layer_name)
+    (result,) = _explain_chunk(setup, model, [image], class_index)
+    if isinstance(result, CamdemoError):
+        raise result
+    return result
+
+
+def _explain_chunks(setup: _Setup, model: torch.nn.Module, images: Iterable[ImageInput], class_index: int | None,
+                    batch_size: int) -> Iterator[Explanation | CamdemoError]:
+    chunk: list[ImageInput] = []
+    for image in images:
+        chunk.append(image)
+        if len(chunk) == batch_size:
+            yield from _explain_chunk(setup, model, chunk, class_index)
+            chunk = []
+    if chunk:
+        yield from _explain_chunk(setup, model, chunk, class_index)
+
+
+def _explain_chunk(setup: _Setup, model: torch.nn.Module, chunk: list[ImageInput],
+                   class_index: int | None) -> list[Explanation | CamdemoError]:
+    started = time.perf_counter()
+    decoded: list[np.ndarray | CamdemoError] = []
+    for image in chunk:
+        try:
+            decoded.append(load_image(image))
+        except CamdemoError as error:
+            decoded.append(error)
+    good = [rgb for rgb in decoded if isinstance(rgb, np.ndarray)]
+    if not good:
+        return decoded
+    spec = setup.spec
+    pixels = [spec.model_pixels(rgb) for rgb in good]
+    target = Target(
+        model=model,
+        inputs=torch.cat([spec.normalise(image, setup.device) for image in pixels]),
+        class_index=None if class_index is None else int(class_index),
+        layer=resolve_layer(model, spec.name, setup.layer_name) if setup.layer_name else None,
+        layer_name=setup.layer_name,
+        head=spec.cam_head,
+        options=setup.options,
+        progress=setup.progress,
+        constant_input=lambda level: spec.constant_input(level, setup.device),
+        autocast_dtype=setup.autocast_dtype,
+    )
+    with eval_mode(model):
+        raws = iter(_compute(setup.explainer, target, spec.name, setup.device, pixels if setup.use_cache else None))
+    seconds = (time.perf_counter() - started) / len(good)
+    return [_package(setup, rgb, next(raws), seconds) if isinstance(rgb, np.ndarray) else rgb for rgb in decoded]
+
+
+def _package(setup: _Setup, rgb: np.ndarray, raw: RawMap, seconds: float) -> Explanation:
+    """From a raw map to the ``Explanation`` over the original image."""
+    started = time.perf_counter()
+    spec, explainer = setup.spec, setup.explainer
+    values = raw.values.float().cpu().numpy()
+    heatmap, flat = overlay_lib.display_heatmap(values, rgb.shape[:2], setup.sign)
+    probabilities = torch.softmax(raw.logits.float(), dim=0).cpu()
+    top = torch.topk(probabilities, k=min(TOP_K, probabilities.numel()))
+    predictions = [Prediction(int(i), spec.categories[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
+    note = map_notes(explainer, setup.sign, flat, spec.categories[raw.class_index], setup.layer_name, raw.note)
+    return Explanation(
+        heatmap=heatmap,
+        overlay=overlay_lib.blend(rgb, heatmap, setup.colormap, setup.opacity),
+        image=rgb,
+        predictions=predictions,
+        class_index=raw.class_index,
+        class_label=spec.categories[raw.class_index],
+        class_probability=float(probabilities[raw.class_index]),
+        layer=setup.layer_name,
+        method=explainer.name,
+        backbone=spec.name,
+        raw_map=values,
+        colormap=setup.colormap,
+        opacity=setup.opacity,
+        seconds=seconds + time.perf_counter() - started,
+        device=str(setup.device),
+        note=note,
+        sign=setup.sign,
+        options=setup.options,
+        method_note=raw.note,
+        precision=str(setup.autocast_dtype or torch.float32).removeprefix("torch."),
+    )
+
+
+def _choose_layer(spec: BackboneSpec, explainer, layer: str | None) -> str | None:
+    if not explainer.uses_layer:
+        return None
+    required = explainer.required_layer(spec)
+    if required is not None:
+        if layer not in (None, required):
+            raise CamdemoError(
+                f"{explainer.title} is defined only at '{required}', the feature maps that feed global average "
+                f"pooling in {spec.title}; '{layer}' was chosen. Pick '{required}', or use Grad-CAM for other layers."
+            )
+        return required
+    return layer or default_layer(spec.name)
+
+
+def _compute(explainer, target: Target, backbone: str, device: torch.device,
+             pixels: list[np.ndarray] | None = None) -> list[RawMap]:
+    """Run ``explainer`` on the batch. A gradient-free channel method (CAM) on one image reuses a cached
+    forward pass of the same input, so choosing another class for that image does not run the network.
+    The cache key digests the model's uint8 ``pixels`` on the host: nothing comes back from a GPU for it."""
+    if pixels is None or len(pixels) != 1 or not isinstance(explainer, ChannelWeightedMethod) \
+            or explainer.needs_gradients:
+        return explainer.compute_batch(target)
+    digest = hashlib.blake2b(pixels[0].tobytes(), digest_size=16).hexdigest()
+    key = (backbone, target.layer_name, str(device), target.autocast_dtype, digest)
+    forward = forward_cache.get(key)
+    if forward is None:
+        forward = explainer.forward(target)
+        forward_cache.put(key, forward)
+    return explainer.finish(target, forward)

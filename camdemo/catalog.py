@@ -1,0 +1,60 @@
+"""What can be chosen: the backbones, their layers and classes, and the methods that apply to each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .explainers import METHODS
+from .models import DEFAULT_BACKBONE, BackboneInfo, backbone_names, get_spec, weights_status
+from .models.layers import LayerInfo, list_layers
+
+def backbones() -> list[BackboneInfo]:
+    """Every backbone that can be chosen, and whether its weights are here, missing or damaged (``weights_status``:
+    a cheap check of each file, not a load)."""
+    infos = []
+    for spec in map(get_spec, backbone_names()):
+        status = weights_status(spec)
+        infos.append(BackboneInfo(spec.name, spec.title, spec.input_size, status.state == "ready", spec.note,
+                                  len(spec.categories), weights_state=status.state, repair=status.repair))
+    return infos
+
+
+def layers(backbone: str = DEFAULT_BACKBONE) -> list[LayerInfo]:
+    """The target layers worth explaining for ``backbone`` with their output shapes, last stage first."""
+    return list(list_layers(backbone))
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What ``camdemo.methods()`` reports: a method and, when it does not apply, why."""
+
+    name: str
+    title: str
+    available: bool
+    reason: str | None
+    uses_layer: bool
+    fixed_layer: str | None
+    summary: str
+    paper: str
+    signed: bool = False
+    family: str = "CAM"
+    option_defaults: Mapping[str, Any] = field(default_factory=dict)
+    reduced_precision: bool = False  # honours precision="half" (the layer methods); others stay in float32
+
+
+def methods(backbone: str = DEFAULT_BACKBONE) -> list[MethodInfo]:
+    """Every method, with whether it applies to ``backbone`` and the reason when it does not."""
+    spec = get_spec(backbone)
+    infos = []
+    for method in METHODS.values():
+        reason = method.unavailable_reason(spec)
+        infos.append(MethodInfo(method.name, method.title, reason is None, reason, method.uses_layer,
+                                method.required_layer(spec), method.summary, method.paper, method.signed,
+                                method.family, dict(method.option_defaults), method.half_precision_ok))
+    return infos
+
+
+def class_names(backbone: str = DEFAULT_BACKBONE) -> list[str]:
+    """The class labels of ``backbone``, by class index."""
+    return list(get_spec(backbone).categories)

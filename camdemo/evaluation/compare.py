@@ -1,0 +1,121 @@
+"""Several maps of one image side by side: methods on one layer, or one method across layers.
+
+Each cell is a full ``Explanation`` (with its time) plus, optionally, its faithfulness report
+and the box around its main region. All cells explain the *same* class: the first cell's (the
+top-1 unless a class is given), so the maps differ only by method or layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .boxes import Box
+from ..api import DEFAULT_METHOD, explain
+from ..catalog import methods
+from ..explanation import Explanation
+from ..errors import CamdemoError
+from .faithfulness import DEFAULT_STEPS, Faithfulness, faithfulness
+from ..images import ImageInput, load_image
+from ..models import DEFAULT_BACKBONE
+from ..drawing.overlay import DEFAULT_COLORMAP, DEFAULT_OPACITY
+from ..models.layers import list_layers
+
+# The default grid (API and app): one of each idea, all a single pass. Score-CAM, Integrated Gradients,
+# SmoothGrad and occlusion take seconds each on a CPU, so they are added on request.
+DEFAULT_COMPARE_METHODS = ("cam", "gradcam", "gradcampp", "layercam", "eigencam", "saliency", "guided_backprop")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One map of a comparison: what it is, the explanation, and how faithful it is."""
+
+    title: str
+    explanation: Explanation
+    box: Box
+    faithfulness: Faithfulness | None
+
+    @property
+    def seconds(self) -> float:
+        return self.explanation.seconds
+
+
+def _progress_for(progress, index: int, total: int, title: str):
+    if progress is None:
+        return None
+    return lambda fraction, text: progress((index + fraction) / total, f"{title}: {text}")
+
+
+def compare_methods(image: ImageInput, backbone: str = DEFAULT_BACKBONE, method_names: Sequence[str] | None = None,
+                    layer: str | None = None, class_index: int | None = None, *, with_faithfulness: bool = True,
+                    steps: int = DEFAULT_STEPS, options: Mapping[str, Mapping[str, Any]] | None = None,
+                    colormap: str = DEFAULT_COLORMAP, opacity: float = DEFAULT_OPACITY,
+                    progress: Callable[[float, str], None] | None = None) -> list[Cell]:
+    """One cell per method (those that apply to ``backbone``; others are skipped), same image and class.
+
+    ``layer`` is used by the layer-based methods (CAM keeps its own); ``options`` maps a method
+    name to its settings.
+    """
+    rgb = load_image(image)
+    available = {info.name: info for info in methods(backbone) if info.available}
+    names = [name for name in (method_names or DEFAULT_COMPARE_METHODS) if name in available]
+    if not names:
+        raise CamdemoError("None of the chosen methods applies to this backbone.")
+    cells: list[Cell] = []
+    for index, name in enumerate(names):
+        info = available[name]
+        title = info.title
+        report = _progress_for(progress, index, len(names), title)
+        explanation = explain(rgb, backbone, name, layer if info.uses_layer and not info.fixed_layer else None,
+                              class_index, colormap, opacity, options=(options or {}).get(name), progress=report)
+        class_index = explanation.class_index  # every other cell explains the same class
+        cells.append(_cell(title, explanation, with_faithfulness, steps, report))
+    return cells
+
+
+def layer_sweep(image: ImageInput, backbone: str = DEFAULT_BACKBONE, method: str = DEFAULT_METHOD,
+                layer_names: Sequence[str] | None = None, class_index: int | None = None, *, count: int = 4,
+                with_faithfulness: bool = False, steps: int = DEFAULT_STEPS, colormap: str = DEFAULT_COLORMAP,
+                opacity: float = DEFAULT_OPACITY, progress: Callable[[float, str], None] | None = None) -> list[Cell]:
+    """One cell per layer, from early (fine, edge-like) to late (coarse, semantic), for one method.
+
+    Without ``layer_names``, ``count`` layers spread evenly over the backbone's list are used.
+    """
+    info = {m.name: m for m in methods(backbone)}.get(method)
+    if info is None or not info.uses_layer or info.fixed_layer:
+        raise CamdemoError("A layer sweep needs a method that works at any layer (Grad-CAM, Grad-CAM++, LayerCAM, …).")
+    rgb = load_image(image)
+    names = list(layer_names) if layer_names else spread_layers(backbone, count)
+    cells: list[Cell] = []
+    for index, name in enumerate(names):
+        report = _progress_for(progress, index, len(names), name)
+        explanation = explain(rgb, backbone, method, name, class_index, colormap, opacity, progress=report)
+        class_index = explanation.class_index
+        cells.append(_cell(f"{info.title} at {name}", explanation, with_faithfulness, steps, report))
+    return cells
+
+
+def spread_layers(backbone: str, count: int) -> list[str]:
+    """``count`` layers evenly spread from the earliest to the last, in network order (early first)."""
+    early_first = [info.name for info in reversed(list_layers(backbone))]
+    if count >= len(early_first):
+        return early_first
+    picks = np.linspace(0, len(early_first) - 1, count).round().astype(int)
+    return [early_first[i] for i in dict.fromkeys(picks.tolist())]
+
+
+def _cell(title: str, explanation: Explanation, with_faithfulness: bool, steps: int, report) -> Cell:
+    report_faith = None if report is None else (lambda fraction, text: report(1.0, text))
+    faith = faithfulness(explanation, steps, report_faith) if with_faithfulness else None
+    return Cell(title, explanation, explanation.map_box(), faith)
+
+
+def most_faithful(cells: Sequence[Cell]) -> tuple[Cell, Cell] | None:
+    """(lowest deletion AUC, highest insertion AUC) among cells with a faithfulness report."""
+    rated = [cell for cell in cells if cell.faithfulness is not None]
+    if not rated:
+        return None
+    return (min(rated, key=lambda c: c.faithfulness.deletion_auc),
+            max(rated, key=lambda c: c.faithfulness.insertion_auc))

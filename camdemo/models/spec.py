@@ -1,0 +1,103 @@
+"""What camdemo knows about a backbone before loading it: ``BackboneSpec``, and how to feed it an image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torchvision.models import _meta as torchvision_meta
+
+IMAGENET_CATEGORIES: tuple[str, ...] = tuple(torchvision_meta._IMAGENET_CATEGORIES)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# EfficientNet-Lite was trained in TensorFlow on (pixel - 127) / 128, i.e. roughly [-1, 1];
+# README "Input normalisation" explains how this was measured.
+TF_LITE_MEAN = (127.0 / 255.0,) * 3
+TF_LITE_STD = (128.0 / 255.0,) * 3
+
+
+@dataclass(frozen=True)
+class GapLinearHead:
+    """Where CAM applies: ``classifier(pool(activation(layer output)))`` is the model's logit vector."""
+
+    layer: str
+    classifier: str
+    relu_before_pool: bool = False  # DenseNet applies F.relu between its features and the pooling
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Everything camdemo knows about one backbone before any weights are loaded."""
+
+    name: str
+    title: str
+    build: Callable[[], nn.Module]
+    weights_file: Callable[[], str | None]  # local path of the weights, or None when not on disk
+    weights_url: str | None  # where torchvision downloads them from; None for packaged weights
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    layer_names: Callable[[nn.Module], list[str]]  # most useful (last stage) first
+    cam_head: GapLinearHead | None
+    cam_unavailable: str | None = None  # why CAM does not apply, when cam_head is None
+    categories: tuple[str, ...] = IMAGENET_CATEGORIES
+    note: str = ""
+    convert_weights: Callable[[dict], dict] | None = None  # renames a published state dict's keys
+    install_hint: str = ""  # how to get packaged weights when the file is missing
+    repair_hint: str = ""  # how to replace packaged weights when the file is damaged (torchvision's: how_to_repair)
+    weights_size: Callable[[], int | None] | None = None  # the file's size in bytes as installed, when known
+
+    @property
+    def offline(self) -> bool:
+        """True when the weights are on this machine and not known to be damaged (see ``weights_status``)."""
+        from .weights import weights_status
+
+        return weights_status(self).state == "ready"
+
+    def preprocess(self, rgb: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Resize the whole image to the model's square input and normalise it: a 1×3×S×S float tensor.
+
+        The whole image is resized (no crop), so a heatmap over the input maps back onto every
+        pixel of the original by resizing alone.
+        """
+        return self.normalise(self.model_pixels(rgb), device)
+
+    def model_pixels(self, rgb: np.ndarray) -> np.ndarray:
+        """The image resized to the model's S×S input, still uint8 and on the host."""
+        size = self.input_size
+        height, width = rgb.shape[:2]
+        interpolation = cv2.INTER_AREA if height * width > size * size else cv2.INTER_LINEAR
+        return cv2.resize(rgb, (size, size), interpolation=interpolation)
+
+    def normalise(self, pixels: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+        """S×S×3 uint8 → 1×3×S×S normalised float; the uint8 pixels go to the device (4× fewer bytes)."""
+        tensor = torch.from_numpy(pixels).to(device).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+        mean = torch.tensor(self.mean, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=device).view(1, 3, 1, 1)
+        return (tensor - mean) / std
+
+    def constant_input(self, level: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The model input (1×3×S×S) of a uniform image of grey ``level`` (0 = black, 255 = white):
+        the baseline of Integrated Gradients, occlusion and the deletion curve."""
+        return self.preprocess(np.full((self.input_size, self.input_size, 3), level, np.uint8), device)
+
+
+WeightsState = Literal["ready", "missing", "damaged"]
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    """What ``camdemo.backbones()`` reports about one backbone."""
+
+    name: str
+    title: str
+    input_size: int
+    ready_offline: bool  # the weights are here and intact as far as known (weights_state == "ready")
+    note: str
+    num_classes: int = field(default=1000)
+    weights_state: WeightsState = "missing"  # ready, missing (downloads on first use) or damaged
+    repair: str = ""  # how to repair damaged weights
