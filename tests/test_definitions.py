@@ -18,7 +18,7 @@ from camdemo.models import backbone_names, get_spec, load_model
 CAM_HEAD_BACKBONES = [name for name in backbone_names() if get_spec(name).cam_head is not None]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def backbone_model(name: str) -> nn.Module:
     """Real weights where they are on this machine (EfficientNet-Lite, ShapesGapNet), else seeded random ones."""
     spec = get_spec(name)

@@ -126,7 +126,8 @@ def cascading_randomization(image: ImageInput, backbone: str = DEFAULT_BACKBONE,
         explanations, correlations = {}, {}
         for name in names:
             within = None if progress is None else (  # a slow method reports (and can be stopped) as it goes
-                lambda fraction, text: progress((done + fraction) / total, f"Sanity check: {label}, {text}"))
+                lambda fraction, text: progress((done + fraction) / total,  # noqa: B023  # the count now, on purpose
+                                                f"Sanity check: {label}, {text}"))
             explanation = explain_on_model(model, rgb, backbone, name, layer if name != "cam" else None, class_index,
                                            device=device, progress=within)
             class_index = explanation.class_index
