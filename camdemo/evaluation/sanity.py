@@ -7,7 +7,7 @@ Spearman rank correlation. A correlation that stays high means the method shows 
 edges), not what the network learned; Guided Backpropagation is the known case.
 
 All of this happens on a deep copy of the model: the cached model that serves everyone else is
-never modified (``tests/test_zoo.py`` checks its weights byte for byte).
+never modified (``tests/test_faithfulness.py`` checks its weights byte for byte).
 """
 
 from __future__ import annotations
