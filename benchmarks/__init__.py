@@ -1,1 +1,2 @@
-"""Benchmarks that print tables (not tests): ``python -m benchmarks.speed``, ``benchmarks.decode``, ``benchmarks.load``."""
+"""Benchmarks that print tables (not tests): ``python -m benchmarks.speed``, ``benchmarks.decode``,
+``benchmarks.load``."""

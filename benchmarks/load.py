@@ -93,8 +93,8 @@ class LoadReport:
         lat = sorted(self.latencies) or [float("nan")]
         p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
         lines = [
-            "| clients × requests | distinct requests | throughput | p50 latency | p95 latency | errors | wrong results "
-            "| server memory before → after |",
+            "| clients × requests | distinct requests | throughput | p50 latency | p95 latency | errors "
+            "| wrong results | server memory before → after |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
             f"| {self.clients} × {self.requests_per_client} = {self.total} | {self.distinct} | "
             f"{self.total / self.seconds:.1f} req/s | {statistics.median(lat):.2f} s | {p95:.2f} s | "
@@ -174,7 +174,8 @@ def latency(url: str, count: int = 30, with_gradio_client: bool = False) -> tupl
     photo = cv2.imread(str(ASSETS_DIR / "chelsea_cat.jpg"))
     folder = Path(tempfile.mkdtemp())
     path = folder / "photo_1mp.jpg"
-    cv2.imwrite(str(path), cv2.resize(photo, (1224, 816), interpolation=cv2.INTER_CUBIC), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    cv2.imwrite(str(path), cv2.resize(photo, (1224, 816), interpolation=cv2.INTER_CUBIC),
+                [cv2.IMWRITE_JPEG_QUALITY, 92])
     settings = ["efficientnet_lite0", "head", "gradcam", "auto", "jet", 0.5, True]
     times = []
     with httpx.Client(timeout=60) as http:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 from dataclasses import replace
 import platform
 import statistics
@@ -128,7 +129,7 @@ def build_rows(model_name: str, device: str, peers: bool, multi_pass: bool = Fal
         rows.append((method.title + (f" at {layer}" if layer else "") + _settings(method), "camdemo", run))
         if dtype is not None and method.half_precision_ok:
             reduced.append((rows[-1][0] + suffix, "camdemo",
-                            lambda method=method, target=replace(target, autocast_dtype=dtype): run(method, target)))
+                            functools.partial(run, method, replace(target, autocast_dtype=dtype))))
     if multi_pass:  # the same settings as the peers' rows, for a like-for-like comparison
         for name, options, label in (("scorecam", {"channels": 0}, f"Score-CAM at {layer_name}, all channels"),
                                      ("integrated_gradients", {"tolerance": 1.0},
@@ -172,7 +173,8 @@ def _peer_rows(model, inputs, layer_name, head, sync, class_index: int, multi_pa
         for ours, theirs in (("Grad-CAM", "GradCAM"), ("Grad-CAM++", "GradCAMPlusPlus"), ("XGrad-CAM", "XGradCAM"),
                              ("LayerCAM", "LayerCAM"), ("HiResCAM", "HiResCAM"), ("Eigen-CAM", "EigenCAM")):
             pgc_model = trainable()
-            pgc = getattr(pytorch_grad_cam, theirs)(model=pgc_model, target_layers=[pgc_model.get_submodule(layer_name)])
+            pgc = getattr(pytorch_grad_cam, theirs)(model=pgc_model,
+                                                    target_layers=[pgc_model.get_submodule(layer_name)])
             rows.append((f"{ours} at {layer_name}", "pytorch-grad-cam",
                          lambda pgc=pgc: (pgc(input_tensor=inputs, targets=targets), sync())))
     except ImportError:
@@ -374,11 +376,11 @@ def pass_seconds_rows(repeats: int, threads: int, batch: int = 8) -> list[tuple[
         model = architecture(name).eval()
         inputs = torch.randn(batch, 3, spec.input_size, spec.input_size)
 
-        def gradient_pass():
+        def gradient_pass(model=model, inputs=inputs):
             leaf = inputs.clone().requires_grad_(True)
             torch.autograd.grad(model(leaf)[:, 0].sum(), leaf)
 
-        def forward_pass():
+        def forward_pass(model=model, inputs=inputs):
             with torch.no_grad():
                 model(inputs)
 

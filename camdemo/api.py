@@ -19,7 +19,7 @@ import torch
 from .devices import autocast_dtype, configure_cpu_threads, default_device, default_precision
 from .drawing import overlay as overlay_lib
 from .errors import CamdemoError
-from .explainers import ChannelWeightedMethod, LayerForward, RawMap, Target, get_method
+from .explainers import ChannelWeightedMethod, LayerForward, Method, RawMap, Target, get_method
 from .explainers.hooks import eval_mode
 from .explanation import Explanation, Prediction, check_sign, colormap_for_sign, map_notes
 from .images import ImageInput, load_image
@@ -71,7 +71,7 @@ class _Setup:
     """Everything about a request that does not depend on the image, checked before any image is decoded."""
 
     spec: BackboneSpec
-    explainer: object
+    explainer: Method
     layer_name: str | None
     colormap: str
     opacity: float
@@ -213,7 +213,7 @@ def _explain_chunk(setup: _Setup, model: torch.nn.Module, chunk: list[ImageInput
             decoded.append(error)
     good = [rgb for rgb in decoded if isinstance(rgb, np.ndarray)]
     if not good:
-        return decoded
+        return [error for error in decoded if isinstance(error, CamdemoError)]  # every image was refused
     spec = setup.spec
     pixels = [spec.model_pixels(rgb) for rgb in good]
     target = Target(

@@ -107,7 +107,8 @@ def command_explain(args: argparse.Namespace) -> int:
                                        options=parse_options(args.option), sign=args.sign,
                                        precision=args.precision)
         args.out.mkdir(parents=True, exist_ok=True)
-        failed, used = [], set()
+        failed: list[Path] = []
+        used: set[str] = set()
         with tqdm(total=len(images), unit="image", desc="explaining", disable=args.quiet) as bar:
             for source, result in zip(images, results):
                 if isinstance(result, camdemo.CamdemoError):

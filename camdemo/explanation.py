@@ -16,7 +16,7 @@ from .models import get_spec
 class Prediction(NamedTuple):
     """One of the top predictions: class index, its label and its softmax probability."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field's name shadows tuple.index on purpose
     label: str
     probability: float
 

@@ -1,46 +1,33 @@
-"""Shared fixtures: tiny hand-built models, real images, and a clean hub cache for weight tests."""
+"""Shared fixtures: tiny hand-built models, real images, an isolated backbone registry, the launched app.
+
+What tests import (networks, the upload corpus, server calls) lives in ``tests/helpers/``; fixtures live here.
+Test tiers are pytest markers (``slow``, ``server``, ``browser``; see tests/README.md).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 # Never try to download torchvision weights during tests: missing weights must fail fast and clearly.
 os.environ.setdefault("CAMDEMO_OFFLINE", "1")
 
-from camdemo.assets import ASSETS_DIR as ASSETS  # noqa: E402
-
-# Settings that make the slow methods quick in tests that only check plumbing (hooks, modes, batching):
-# fewer Score-CAM channels, IG steps, SmoothGrad samples and occlusion patches. Their correctness is
-# checked with full settings in test_method_zoo.py.
-QUICK_OPTIONS = {"scorecam": {"channels": 16}, "integrated_gradients": {"steps": 8, "tolerance": 1.0},
-                 "smoothgrad": {"samples": 2}, "occlusion": {"patch": 56, "stride": 56}}
-TINY_OPTIONS = {**QUICK_OPTIONS, "occlusion": {"patch": 1, "stride": 1}}  # for the 2×2 test nets
+from tests.helpers import ASSETS  # noqa: E402
+from tests.helpers.networks import TinyGapNet, tiny_input as make_tiny_input  # noqa: E402
+from tests.helpers.registry import isolated_registry as _isolated_registry  # noqa: E402
+from tests.helpers.server import launched_demo  # noqa: E402
 
 
-class TinyGapNet(nn.Module):
-    """1-channel input → features (1×1 conv with bias, ReLU) with 2 channels → GAP → linear, 2 classes.
-
-    Weights are set by hand so that tests can state the expected maps in closed form.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, 2, kernel_size=1), nn.ReLU())
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(2, 2)
-        with torch.no_grad():
-            self.features[0].weight.copy_(torch.tensor([1.0, 0.5]).view(2, 1, 1, 1))
-            self.features[0].bias.copy_(torch.tensor([0.0, -1.0]))
-            self.fc.weight.copy_(torch.tensor([[2.0, -1.0], [-1.0, 3.0]]))
-            self.fc.bias.copy_(torch.tensor([0.1, -0.2]))
-
-    def forward(self, x):
-        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the launched app (``served_demo``, ``server`` or a fixture built on them) is in the
+    ``server`` tier, marked or not: the fast tier never starts the app by accident."""
+    for item in items:
+        if "served_demo" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.server)
 
 
 @pytest.fixture
@@ -51,7 +38,7 @@ def tiny_gap_net() -> TinyGapNet:
 @pytest.fixture
 def tiny_input() -> torch.Tensor:
     """x = [[1, 2], [3, 4]] as a 1×1×2×2 batch."""
-    return torch.tensor([[1.0, 2.0], [3.0, 4.0]]).view(1, 1, 2, 2)
+    return make_tiny_input()
 
 
 @pytest.fixture(scope="session")
@@ -66,37 +53,22 @@ def pair_image() -> np.ndarray:
     return load_image(ASSETS / "cat_and_coffee.jpg")
 
 
-def assert_no_hooks(model: nn.Module) -> None:
-    """No forward, pre-forward or backward hook of any kind on any submodule, nor a global one."""
-    for name, module in model.named_modules():
-        for attribute in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
-                          "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs"):
-            hooks = getattr(module, attribute, None)
-            assert not hooks, f"{attribute} left on '{name or 'model'}': {hooks}"
-    from torch.nn.modules import module as module_lib
-    assert not module_lib._global_forward_hooks
-    assert not module_lib._global_forward_pre_hooks
-    assert not module_lib._global_backward_hooks
+@pytest.fixture
+def isolated_registry() -> Iterator[None]:
+    """Backbones registered or re-pointed, models loaded and weight-file verdicts of this test vanish with it;
+    models loaded before stay usable (``tests.helpers.registry.isolated_registry``)."""
+    with _isolated_registry():
+        yield
 
 
 @pytest.fixture(scope="module")
 def served_demo():
     """The real app, launched on a free local port for the tests of one module (its ``gr.Blocks``)."""
-    from camdemo.app import ui
-    from benchmarks.load import free_port
-
-    demo = ui.build_demo()
-    ui.with_queue(demo, max_size=16).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                                   quiet=True, **ui.launch_options())
-    try:
+    with launched_demo() as demo:
         yield demo
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")
-def server(served_demo):
+def server(served_demo) -> str:
     """The URL of the real app launched for this module."""
     return served_demo.local_url
-
-

@@ -14,7 +14,8 @@ import camdemo
 from camdemo.app import ui
 from camdemo.app.downloads import written
 
-from conftest import ASSETS
+from tests.helpers import ASSETS
+from tests.helpers.uploads import malformed_corpus
 
 
 @pytest.fixture(scope="module")
@@ -75,29 +76,9 @@ def test_bad_uploads_get_clear_messages_and_server_keeps_serving(client, tmp_pat
         assert "EfficientNet-Lite0" in summary
 
 
-def _malformed_corpus(folder):
-    """The robustness sweep: files a person might upload, made here (see tests/test_images.py)."""
-    from test_images import BAD_INPUTS, encode
-
-    corpus = {}
-    for name in ["truncated JPEG", "truncated PNG", "random bytes", "decompression bomb", "1×1 pixel",
-                 "very wide 20000×40"]:
-        make, expected = BAD_INPUTS[name]
-        path = folder / (name.replace(" ", "_").replace("×", "x") + ".png")
-        path.write_bytes(make())
-        corpus[path] = expected
-    gray16 = np.full((64, 64), 40000, np.uint16)
-    Image.fromarray(gray16).save(folder / "gray16.png")
-    Image.new("CMYK", (64, 64), (0, 255, 255, 0)).save(folder / "cmyk.jpg")
-    frames = [Image.new("RGB", (64, 64), colour) for colour in ("red", "blue")]
-    (folder / "animated.gif").write_bytes(encode(frames[0], "GIF", save_all=True, append_images=frames[1:]))
-    for good in ("gray16.png", "cmyk.jpg", "animated.gif"):
-        corpus[folder / good] = None  # accepted and explained
-    return corpus
-
-
+@pytest.mark.slow
 def test_robustness_sweep_through_the_server(client, tmp_path):
-    for path, expected in _malformed_corpus(tmp_path).items():
+    for path, expected in malformed_corpus(tmp_path).items():  # made in tests/helpers/uploads.py
         if expected is None:
             *_, summary, _classes = explain(client, path)
             assert "EfficientNet-Lite0" in summary, path.name
@@ -270,6 +251,7 @@ def test_controls_follow_the_backbone():
     assert sign["value"] == "positive" and not sign["interactive"]  # saliency has no sign
 
 
+@pytest.mark.slow
 def test_api_takes_the_sign_and_method_settings_and_old_calls_still_work(server):
     """The explain endpoint's new inputs (sign, method settings) come after the old eight and have defaults."""
     from gradio_client import Client, handle_file

@@ -12,7 +12,8 @@ from camdemo.models import efficientnet_lite
 from camdemo.models import (IMAGENET_MEAN, IMAGENET_STD, TF_LITE_MEAN, TF_LITE_STD, architecture, backbone_names,
                                get_spec, load_model)
 
-from conftest import ASSETS
+from tests.helpers import ASSETS
+from tests.helpers.registry import isolated_registry
 
 LITE = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
 
@@ -132,11 +133,9 @@ def test_torchvision_weights_in_the_cache_are_used(tmp_path, monkeypatch):
     (tmp_path / "checkpoints").mkdir()
     torch.save(state, tmp_path / "checkpoints" / "resnet18-f37072fd.pth")
     assert spec.offline
-    from camdemo.models import registry, weights
-    monkeypatch.setattr(registry, "_models", {})
-    monkeypatch.setattr(weights, "_loaded", set())
-    result = camdemo.explain(ASSETS / "chelsea_cat.jpg", backbone="resnet18", method="cam")
-    assert result.layer == "layer4" and result.heatmap.shape == (300, 451)
-    model = load_model("resnet18")
-    assert not model.training and not any(p.requires_grad for p in model.parameters())
-    torch.testing.assert_close(model.fc.weight, state["fc.weight"])
+    with isolated_registry(fresh_models=True):  # loaded afresh, from that file; forgotten afterwards
+        result = camdemo.explain(ASSETS / "chelsea_cat.jpg", backbone="resnet18", method="cam")
+        assert result.layer == "layer4" and result.heatmap.shape == (300, 451)
+        model = load_model("resnet18")
+        assert not model.training and not any(p.requires_grad for p in model.parameters())
+        torch.testing.assert_close(model.fc.weight, state["fc.weight"])

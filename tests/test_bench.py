@@ -6,6 +6,8 @@ import pytest
 
 from benchmarks import speed as bench
 
+pytestmark = pytest.mark.slow  # benchmark tables: every backbone and method, timed passes
+
 
 @pytest.mark.parametrize("backbone, explained", [("shapes_gapnet", 0), ("efficientnet_lite0", 285)])
 def test_speed_table_runs_for_any_backbone(backbone, explained, capsys):

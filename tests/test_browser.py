@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ASSETS
+from tests.helpers import ASSETS
+
+pytestmark = pytest.mark.browser  # and, through the `server` fixture, server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("CAMDEMO_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
@@ -123,6 +125,7 @@ def test_bad_upload_shows_the_message_and_the_page_keeps_working(page, tmp_path)
     page.wait_for_selector("text=for class 967 'espresso'", timeout=60_000)
 
 
+@pytest.mark.slow
 def test_compare_and_sanity_tabs_in_the_browser(page):
     """The learner's path through the new tabs: compare maps with faithfulness, then the sanity check."""
     page.locator("input[type=file]").first.set_input_files(str(ASSETS / "cat_and_coffee.jpg"))
@@ -205,6 +208,7 @@ def test_missing_weights_say_so_once_and_the_page_keeps_working(browser, server)
     page.close()
 
 
+@pytest.mark.slow
 def test_a_slow_method_says_its_cost_first_and_shows_its_progress_where_the_result_goes(browser, server):
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(server, timeout=60_000)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from camdemo import cli
 
-from conftest import ASSETS
+from tests.helpers import ASSETS
 
 
 @pytest.fixture
@@ -62,6 +62,7 @@ def test_all_good_images_exit_zero_and_bad_settings_exit_two(tmp_path, capsys):
     assert "Did you mean: espresso maker, espresso" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_method_settings_and_sign_from_the_command_line(tmp_path, capsys):
     import json
     assert cli.main(["explain", str(ASSETS / "cat_and_coffee.jpg"), "--method", "integrated_gradients", "--option",
@@ -102,6 +103,7 @@ def test_download_weights_reports_ready_files_and_packaged_ones(tmp_path, monkey
     assert cli.main(["download-weights", "resnet9", "--quiet"]) == 1
 
 
+@pytest.mark.slow
 def test_module_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "camdemo", "list", "shapes_gapnet"], capture_output=True, text=True,
                           timeout=120)

@@ -8,7 +8,7 @@ import torch
 
 import camdemo
 
-from conftest import ASSETS
+from tests.helpers import ASSETS
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -46,11 +46,13 @@ def measured() -> dict[str, dict]:
     return {row["kind"]: row for row in json.loads(done.stdout)}
 
 
+@pytest.mark.slow
 def test_every_kind_is_measured(measured):
     assert set(measured) == set(KINDS) == set(ALLOWED_BYTES_PER_PIXEL)
 
 
 @pytest.mark.parametrize("kind", list(ALLOWED_BYTES_PER_PIXEL))
+@pytest.mark.slow
 def test_peak_decode_memory_per_upload_kind(measured, kind):
     row = measured[kind]
     assert row["status"] == "decoded", row["message"]

@@ -15,10 +15,12 @@ from camdemo.api import explain_on_model
 from camdemo.explainers import ScoreCAM, Target, XGradCAM
 from camdemo.models import backbone_names, get_spec, load_model
 
+from tests.helpers.networks import SignedFeaturesNet
+
 CAM_HEAD_BACKBONES = [name for name in backbone_names() if get_spec(name).cam_head is not None]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def backbone_model(name: str) -> nn.Module:
     """Real weights where they are on this machine (EfficientNet-Lite, ShapesGapNet), else seeded random ones."""
     spec = get_spec(name)
@@ -49,26 +51,6 @@ def test_gradcam_xgradcam_hirescam_equal_cam_over_area_on_every_gap_backbone(nam
 
 
 # --- 2. XGrad-CAM where activations can be negative ---------------------------------------------------
-
-
-class SignedFeaturesNet(nn.Module):
-    """1-channel input → features (1×1 conv, no activation): f1 = x, f2 = x − 2.5 → flatten → linear, 1 class.
-
-    On x = [[1, 2], [3, 4]], f2 = [[−1.5, −0.5], [0.5, 1.5]]: Σ f2 = 0 (a zero-sum channel), Σ|f2| = 4.
-    The linear weights give y = f1(0,0) + f1(1,1) + f2(1,1), so g1 = [[1, 0], [0, 1]], g2 = [[0, 0], [0, 1]].
-    """
-
-    def __init__(self, shift: float = 0.0):
-        super().__init__()
-        self.features = nn.Conv2d(1, 2, kernel_size=1)
-        self.fc = nn.Linear(8, 1, bias=False)
-        with torch.no_grad():
-            self.features.weight.copy_(torch.tensor([1.0, 1.0]).view(2, 1, 1, 1))
-            self.features.bias.copy_(torch.tensor([0.0, -2.5 + shift]))
-            self.fc.weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]]))
-
-    def forward(self, x):
-        return self.fc(torch.flatten(self.features(x), 1))
 
 
 def _xgradcam(model: nn.Module, tiny_input: torch.Tensor):

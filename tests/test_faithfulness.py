@@ -5,31 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import camdemo
 from camdemo.evaluation.compare import compare_methods, layer_sweep, most_faithful, spread_layers
 from camdemo.evaluation.faithfulness import deletion_insertion, faithfulness
 from camdemo.models import load_model
 from camdemo.evaluation.sanity import cascade_plan, cascading_randomization, parameter_groups, spearman
-from conftest import assert_no_hooks
 
-
-class RegionModel(nn.Module):
-    """Class 0's logit is 20 · (mean of the input over an 8×8 region − 0.5); class 1's is 0.
-
-    Only the region matters, so the perfect ("oracle") map is the region's indicator.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.region = torch.zeros(1, 1, 32, 32)
-        self.region[..., 4:12, 20:28] = 1.0
-
-    def forward(self, x):
-        inside = (x.mean(dim=1, keepdim=True) * self.region).sum(dim=(1, 2, 3)) / self.region.sum()
-        score = 20.0 * (inside - 0.5)
-        return torch.stack([score, torch.zeros_like(score)], dim=1)
+from tests.helpers.methods import assert_no_hooks
+from tests.helpers.networks import RegionModel
 
 
 def test_oracle_map_beats_random_maps_on_deletion_and_insertion():
@@ -49,6 +33,7 @@ def test_oracle_map_beats_random_maps_on_deletion_and_insertion():
     assert curves.deletion_auc < 0.05 and curves.insertion_auc > 0.95
 
 
+@pytest.mark.slow
 def test_faithfulness_of_a_real_explanation(pair_image):
     result = camdemo.explain(pair_image, method="gradcam")  # top-1: tiger cat
     report = faithfulness(result, steps=16)
@@ -59,6 +44,7 @@ def test_faithfulness_of_a_real_explanation(pair_image):
     assert_no_hooks(load_model(camdemo.DEFAULT_BACKBONE))
 
 
+@pytest.mark.slow
 def test_compare_grid_explains_one_class_with_times_and_boxes(pair_image):
     cells = compare_methods(pair_image, method_names=["cam", "gradcam", "saliency", "eigencam"], class_index=967,
                             steps=8)
@@ -71,7 +57,8 @@ def test_compare_grid_explains_one_class_with_times_and_boxes(pair_image):
     best_deletion, best_insertion = most_faithful(cells)
     assert best_deletion.faithfulness.deletion_auc == min(c.faithfulness.deletion_auc for c in cells)
     # CAM is skipped where it does not apply instead of failing the whole grid
-    assert "CAM" not in [c.title for c in compare_methods(pair_image, "shapes_gapnet", ["gradcam"], with_faithfulness=False)]
+    titles = [c.title for c in compare_methods(pair_image, "shapes_gapnet", ["gradcam"], with_faithfulness=False)]
+    assert "CAM" not in titles
 
 
 def test_layer_sweep_goes_from_early_to_late_layers(pair_image):

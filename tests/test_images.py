@@ -12,43 +12,8 @@ from PIL import Image
 import camdemo
 from camdemo import CamdemoError, load_image
 
-from conftest import ASSETS
-
-
-def encode(image: Image.Image, fmt: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
-
-
-def photo(size=(96, 64)) -> Image.Image:
-    return Image.open(ASSETS / "chelsea_cat.jpg").convert("RGB").resize(size)
-
-
-def huge_png() -> bytes:
-    """A 8000×7000 (56 MP) 1-bit PNG: a few kB on disk, refused from its header before decoding."""
-    return encode(Image.new("1", (8000, 7000)), "PNG")
-
-
-def bomb_png() -> bytes:
-    """Tiny file, 20000×20000 pixels: beyond even Pillow's own decompression-bomb limit."""
-    return encode(Image.new("1", (20000, 20000)), "PNG")
-
-
-BAD_INPUTS = {
-    "truncated JPEG": (lambda: encode(photo(), "JPEG")[:600], "damaged or incomplete"),
-    "truncated PNG": (lambda: encode(photo(), "PNG")[:500], "damaged or incomplete"),
-    "zero-byte file": (lambda: b"", "empty"),
-    "random bytes": (lambda: np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(), "not an image"),
-    "text file": (lambda: b"name,age\nAda,36\n", "not an image"),
-    "PDF file": (lambda: b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n", "not an image"),
-    "over 50 megapixels": (huge_png, "too large"),
-    "decompression bomb": (bomb_png, "too large"),
-    "tiny 16×16": (lambda: encode(photo((16, 16)), "PNG"), "too small"),
-    "1×1 pixel": (lambda: encode(photo((1, 1)), "PNG"), "too small"),
-    "very wide 20000×40": (lambda: encode(Image.new("RGB", (20000, 40), "white"), "PNG"), "longer than it is wide"),
-    "unsupported format (ICO)": (lambda: encode(photo((64, 64)), "ICO"), "please upload"),
-}
+from tests.helpers import ASSETS
+from tests.helpers.uploads import BAD_INPUTS, encode, photo
 
 
 @pytest.mark.parametrize("name", list(BAD_INPUTS))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from benchmarks.load import request_mix, resident_mb, run_load
 
 
+@pytest.mark.slow
 def test_concurrent_clients_get_exactly_their_answers_alone(server):
     report = run_load(server, clients=4, requests_per_client=4, seed=11, pid=os.getpid())
     assert report.errors == [] and report.wrong == []
@@ -24,6 +27,7 @@ def test_request_mix_covers_backbones_methods_and_classes():
     assert resident_mb(os.getpid()) > 0
 
 
+@pytest.mark.slow
 def test_identical_requests_at_once_all_arrive_whole(server):
     """A class clicking the same example: identical outputs at the same moment must all download whole.
 

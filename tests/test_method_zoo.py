@@ -1,7 +1,7 @@
 """The method zoo against its papers: hand-computed values on tiny nets, identities, and independent
 implementations (pytorch-grad-cam for the CAM family, captum for the gradient and perturbation methods).
 
-Hand values use conftest's TinyGapNet on x = [[1, 2], [3, 4]]: features f1 = x, f2 = ReLU(0.5x − 1)
+Hand values use TinyGapNet (tests/helpers/networks.py) on x = [[1, 2], [3, 4]]: features f1 = x, f2 = ReLU(0.5x − 1)
 = [[0, 0], [0.5, 1]], logits y = W · mean(f) + b with W = [[2, −1], [−1, 3]], b = [0.1, −0.2].
 For class 0, ∂y0/∂f = (0.5, −0.25) at every position; for class 1, (−0.25, 0.75).
 """
@@ -11,15 +11,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import camdemo
-from camdemo.explainers import (METHODS, EigenCAM, GradCAM, GradCAMPlusPlus, GuidedBackprop, GuidedGradCAM, HiResCAM,
-                                InputXGradient, IntegratedGradients, LayerCAM, Occlusion, Saliency, ScoreCAM, SmoothGrad,
-                                Target, XGradCAM)
+from camdemo.explainers import (METHODS, EigenCAM, GradCAM, GradCAMPlusPlus, GuidedBackprop, GuidedGradCAM,
+                                HiResCAM, InputXGradient, IntegratedGradients, LayerCAM, Occlusion, Saliency, ScoreCAM,
+                                SmoothGrad, Target, XGradCAM)
 from camdemo.models import GapLinearHead
-from conftest import ASSETS, QUICK_OPTIONS, assert_no_hooks
-from test_methods import FlattenHeadNet
+
+from tests.helpers import ASSETS
+from tests.helpers.methods import QUICK_OPTIONS, assert_no_hooks
+from tests.helpers.networks import FlattenHeadNet, seeded_small_cnn
 
 
 def values(method, model, inputs, class_index, options=None, layer="features"):
@@ -135,7 +136,8 @@ def test_occlusion_hand_values(tiny_gap_net, tiny_input):
 
 
 def test_smoothgrad_is_the_mean_of_the_base_method_over_seeded_noise(tiny_gap_net, tiny_input):
-    """noise 0: exactly the base method. Otherwise: the mean of |∂y/∂x| over the same seeded noise, then max over colour."""
+    """noise 0: exactly the base method. Otherwise: the mean of |∂y/∂x| over the same seeded noise, then max over
+    colour."""
     plain = values(Saliency(), tiny_gap_net, tiny_input, 0)
     torch.testing.assert_close(values(SmoothGrad(), tiny_gap_net, tiny_input, 0, {"noise": 0.0, "samples": 3}), plain)
     sigma = 0.2 * 3.0  # noise × (max − min) of x
@@ -153,31 +155,10 @@ def test_smoothgrad_is_the_mean_of_the_base_method_over_seeded_noise(tiny_gap_ne
 # --- against independent implementations ------------------------------------------------------------
 
 
-class SmallCNN(nn.Module):
-    """conv-bn-ReLU ×3 (each ReLU its own module, not in place) → GAP → linear: what captum's hooks expect."""
-
-    def __init__(self, classes: int = 6):
-        super().__init__()
-        layers = []
-        for i, (c_in, c_out) in enumerate([(3, 8), (8, 16), (16, 24)]):
-            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
-        self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(24, classes)
-
-    def forward(self, x):
-        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
-
-
 @pytest.fixture
 def small_cnn():
-    torch.manual_seed(3)
-    model = SmallCNN()
-    for module in model.modules():  # non-trivial batch-norm statistics
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.2, 0.2)
-            module.running_var.uniform_(0.5, 1.5)
-    return model.eval()  # parameters require grad: pytorch-grad-cam needs a graph to backpropagate through
+    """SmallCNN (tests/helpers/networks.py), seeded, with non-trivial batch-norm statistics."""
+    return seeded_small_cnn()
 
 
 def small_input():
@@ -295,6 +276,7 @@ def test_smoothgrad_agrees_with_captum_noise_tunnel(small_cnn):
     ("shapes_gapnet", "shapes_two.png", 1),  # the square in the scene: y(x) − y(black) = 13.9
     ("efficientnet_lite0", "cat_and_coffee.jpg", 282),  # tiger cat, the top-1: y(x) − y(black) = 8.6
 ])
+@pytest.mark.slow
 def test_integrated_gradients_completeness_within_one_percent_on_trained_networks(backbone, image, class_index):
     """Σ IG = y_c(x) − y_c(black) within 1% with the default settings (128 Gauss–Legendre points on the
     quadratic path) for the predicted object on two trained networks, and the note reports that gap.
@@ -315,6 +297,7 @@ def test_integrated_gradients_completeness_within_one_percent_on_trained_network
     assert f"add up to {total:.3f}" in raw.note and f"is {difference:.3f}" in raw.note
 
 
+@pytest.mark.slow
 def test_every_method_runs_through_explain_and_leaves_no_hooks(pair_image):
     from camdemo.models import load_model
     for info in camdemo.methods():

@@ -13,6 +13,8 @@ from camdemo.models import GapLinearHead, load_model
 from camdemo.explainers import CAM, GradCAM, Saliency, Target
 from camdemo.drawing.overlay import normalize_map
 
+from tests.helpers.networks import FlattenHeadNet, random_gap_net
+
 
 def tiny_target(model, inputs, class_index=None, layer="features"):
     return Target(model=model, inputs=inputs, class_index=class_index, layer=model.get_submodule(layer),
@@ -46,20 +48,6 @@ def test_gradcam_equals_hand_computed_values_on_gap_net(tiny_gap_net, tiny_input
     torch.testing.assert_close(torch.relu(empty.values), torch.zeros(2, 2))
 
 
-class FlattenHeadNet(nn.Module):
-    """The same features, then flatten → linear: gradients now differ per position, unlike a GAP head."""
-
-    def __init__(self, gap_net):
-        super().__init__()
-        self.features = gap_net.features
-        self.fc = nn.Linear(8, 1, bias=False)
-        with torch.no_grad():  # channel 1: [[1,0],[0,1]], channel 2: [[2,2],[0,0]]
-            self.fc.weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 1.0, 2.0, 2.0, 0.0, 0.0]]))
-
-    def forward(self, x):
-        return self.fc(torch.flatten(self.features(x), 1))
-
-
 def test_gradcam_averages_position_dependent_gradients(tiny_gap_net, tiny_input):
     """α_1 = mean([[1,0],[0,1]]) = 0.5, α_2 = mean([[2,2],[0,0]]) = 1: map = 0.5·f1 + f2 = [[0.5,1],[2,3]]."""
     model = FlattenHeadNet(tiny_gap_net).eval()
@@ -83,14 +71,8 @@ def _gradcam_equals_cam(model, inputs, layer, head, classes):
 
 
 def test_gradcam_at_last_layer_equals_relu_cam_random_gap_net():
-    torch.manual_seed(0)
-    model = nn.Sequential()
-    model.add_module("features", nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1),
-                                               nn.ReLU()))
-    model.add_module("pool", nn.AdaptiveAvgPool2d(1))
-    model.add_module("flatten", nn.Flatten())
-    model.add_module("fc", nn.Linear(16, 5))
-    _gradcam_equals_cam(model.eval(), torch.randn(1, 3, 12, 12), "features", GapLinearHead("features", "fc"), range(5))
+    model = random_gap_net(classes=5)  # seeds torch with 0
+    _gradcam_equals_cam(model, torch.randn(1, 3, 12, 12), "features", GapLinearHead("features", "fc"), range(5))
 
 
 def test_gradcam_at_last_layer_equals_relu_cam_real_efficientnet_lite0(cat_image):
@@ -152,7 +134,8 @@ def test_cam_mean_plus_bias_is_the_logit_real_weights(cat_image):
     model = load_model("efficientnet_lite0")
     inputs = get_spec("efficientnet_lite0").preprocess(cat_image)
     for class_index in [285, 0, 504]:
-        result = CAM().compute(Target(model, inputs, class_index, model.head, "head", GapLinearHead("head", "classifier")))
+        head = GapLinearHead("head", "classifier")
+        result = CAM().compute(Target(model, inputs, class_index, model.head, "head", head))
         expected = result.logits[class_index] - model.classifier.bias[class_index]
         torch.testing.assert_close(result.values.mean(), expected, rtol=1e-5, atol=1e-5)
 

@@ -7,47 +7,19 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 import camdemo
 from camdemo.drawing import overlay
-from camdemo.models import BackboneSpec, GapLinearHead, register_backbone
 
-
-class RedDetector(nn.Module):
-    """features = red channel (1×1 conv) at half resolution → GAP → linear: CAM of class 0 is the redness map."""
-
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 1, 1, bias=False), nn.AvgPool2d(2))
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(1, 2)
-        with torch.no_grad():
-            self.features[0].weight.copy_(torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1))
-            self.fc.weight.copy_(torch.tensor([[1.0], [-1.0]]))
-            self.fc.bias.zero_()
-
-    def forward(self, x):
-        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+from tests.helpers.registry import isolated_registry, register_red_detector
 
 
 @pytest.fixture
-def red_backbone(tmp_path, monkeypatch):
-    """A registered backbone that goes through the real loading path (weights file, weights_only load)."""
-    from camdemo.models import registry, weights as weights_module
-    monkeypatch.setattr(registry, "_SPECS", dict(registry._SPECS))
-    monkeypatch.setattr(registry, "_models", {})
-    monkeypatch.setattr(weights_module, "_loaded", set())
-    weights = tmp_path / "red.pth"
-    torch.save(RedDetector().state_dict(), weights)
-    register_backbone(BackboneSpec(
-        name="red_detector", title="Red detector", build=RedDetector, weights_file=lambda: str(weights),
-        weights_url=None, input_size=64, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
-        layer_names=lambda model: ["features"], cam_head=GapLinearHead("features", "fc"),
-        categories=("red", "not red"),
-    ))
-    return "red_detector"
+def red_backbone(tmp_path):
+    """RedDetector (tests/helpers/networks.py) registered as a backbone that goes through the real loading
+    path (weights file, weights_only load), in a registry and model cache of this test's own."""
+    with isolated_registry(fresh_models=True):
+        yield register_red_detector(tmp_path)
 
 
 def test_heatmap_maps_back_onto_the_original_non_square_image(red_backbone):

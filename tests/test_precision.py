@@ -15,7 +15,7 @@ from torch import nn
 import camdemo
 from camdemo.explainers import Target, base, get_method
 
-from conftest import ASSETS
+from tests.helpers import ASSETS
 
 
 def assert_within_tolerance(reduced: camdemo.Explanation, full: camdemo.Explanation) -> None:
@@ -29,6 +29,7 @@ def assert_within_tolerance(reduced: camdemo.Explanation, full: camdemo.Explanat
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])
 @pytest.mark.parametrize("method", ["cam", "gradcam", "layercam", "eigencam"])
 @pytest.mark.parametrize("image", ["cat_and_coffee.jpg", "astronaut.jpg"])
+@pytest.mark.slow
 def test_layer_methods_in_reduced_precision_stay_within_the_stated_tolerance(precision, method, image):
     full = camdemo.explain(ASSETS / image, "efficientnet_lite0", method, device="cpu")
     reduced = camdemo.explain(ASSETS / image, "efficientnet_lite0", method, class_index=full.class_index,

@@ -7,7 +7,9 @@ import pytest
 
 import camdemo
 
-from conftest import ASSETS
+from tests.helpers import ASSETS
+
+pytestmark = pytest.mark.slow  # real weights on photos, every backbone
 
 CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 CUP_CLASSES = {967, 968, 504}  # espresso, cup, coffee mug

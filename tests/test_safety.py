@@ -6,73 +6,63 @@ import threading
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 import camdemo
 from camdemo.models import GapLinearHead, load_model
 from camdemo.explainers.hooks import eval_mode
 from camdemo.explainers import METHODS, Target
-from conftest import QUICK_OPTIONS, TINY_OPTIONS
 
-from conftest import assert_no_hooks
-
-
-def _modes(model: nn.Module) -> dict[str, bool]:
-    return {name: module.training for name, module in model.named_modules()}
+from tests.helpers import ASSETS
+from tests.helpers.methods import QUICK_OPTIONS, TINY_OPTIONS, assert_no_hooks, method_params, training_modes
+from tests.helpers.networks import Exploding
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+# Every method on the tiny nets below; on the real backbone, one of each kind in the fast tier (guided backprop
+# for its hooks on every ReLU).
+@pytest.mark.parametrize("method", method_params(METHODS, fast=("cam", "gradcam", "guided_backprop")))
 def test_no_hook_left_and_eval_mode_kept_after_success_and_errors(method, cat_image):
     model = load_model("efficientnet_lite0")
-    before = _modes(model)
+    before = training_modes(model)
     quick = QUICK_OPTIONS.get(method)
     camdemo.explain(cat_image, method=method, options=quick)
     assert_no_hooks(model)
-    assert _modes(model) == before
+    assert training_modes(model) == before
     with pytest.raises(camdemo.CamdemoError, match="out of range"):  # fails after the forward pass
         camdemo.explain(cat_image, method=method, class_index=5000, options=quick)
     assert_no_hooks(model)
-    assert _modes(model) == before
+    assert training_modes(model) == before
     if METHODS[method].uses_layer and method != "cam":  # fails inside the hook, during the forward pass
         with pytest.raises(camdemo.CamdemoError, match="not a spatial map"):
             camdemo.explain(cat_image, method=method, layer="classifier", options=quick)
         assert_no_hooks(model)
-        assert _modes(model) == before
+        assert training_modes(model) == before
     assert camdemo.explain(cat_image, method=method, options=quick).class_index == 285  # and the next call works
-
-
-class Exploding(nn.Module):
-    """Raises in forward: an error in the middle of the network."""
-
-    def forward(self, x):
-        raise RuntimeError("boom")
 
 
 @pytest.mark.parametrize("method", list(METHODS))
 def test_train_mode_restored_and_hooks_removed_when_model_raises(method, tiny_gap_net, tiny_input):
     model = tiny_gap_net.train()
     model.features[1].eval()  # a mixed state must come back exactly as it was
-    before = _modes(model)
+    before = training_modes(model)
     target = Target(model, tiny_input, None, model.features, "features", GapLinearHead("features", "fc"),
                     options=METHODS[method].check_options(TINY_OPTIONS.get(method)))
     with eval_mode(model):
-        assert not any(_modes(model).values())
+        assert not any(training_modes(model).values())
         METHODS[method].compute(target)
-    assert _modes(model) == before
+    assert training_modes(model) == before
     assert_no_hooks(model)
 
     model.pool = Exploding()
     with pytest.raises(RuntimeError, match="boom"):
         with eval_mode(model):
             METHODS[method].compute(target)
-    assert _modes(model) == before
+    assert training_modes(model) == before
     assert_no_hooks(model)
 
 
+@pytest.mark.slow
 def test_eight_threads_get_exactly_their_sequential_results():
     """Eight users at once on one shared model, different images, classes and methods, same answers as alone."""
-    from conftest import ASSETS
     photos = [camdemo.load_image(ASSETS / name) for name in
               ["chelsea_cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg", "cat_and_coffee.jpg"]]
     images = photos + [np.ascontiguousarray(photo[:, ::-1]) for photo in photos[:3]]  # mirrored: new activations
@@ -134,10 +124,9 @@ def test_restyle_does_not_run_the_network(cat_image, monkeypatch):
     np.testing.assert_array_equal(restyled.heatmap, result.heatmap)
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", method_params(METHODS, fast=("cam", "gradcam", "saliency")))  # one of each kind
 def test_batched_results_equal_single_results_and_bad_files_stay_in_place(method):
     """explain_many runs one pass per batch; every image still gets exactly its own map and class."""
-    from conftest import ASSETS
     files = [ASSETS / "chelsea_cat.jpg", b"not an image", ASSETS / "coffee.jpg", ASSETS / "cat_and_coffee.jpg",
              ASSETS / "rocket.jpg"]
     quick = QUICK_OPTIONS.get(method)

@@ -22,8 +22,8 @@ from gradio_client import Client, handle_file
 from camdemo.app import jobs, ui
 from camdemo.errors import Cancelled
 from benchmarks.load import fn_index as load_fn_index, free_port
-from conftest import ASSETS
-from helpers_server import call, fn_index, open_job
+from tests.helpers import ASSETS
+from tests.helpers.server import call, fn_index, is_serving, open_job, wait_for
 
 from camdemo.app.options import CONTROLS  # noqa: E402
 from camdemo.explainers import METHODS  # noqa: E402
@@ -56,7 +56,8 @@ def outside_files(tmp_path):
     try:
         yield {"outside image": str(image), "system file": "/etc/passwd", "missing file": str(tmp_path / "nope.png"),
                "link out of the upload folder": str(link), "dotted path": f"{get_upload_folder()}/../../etc/passwd",
-               "NUL byte": f"{get_upload_folder()}/a\x00b.jpg", "name too long": f"{get_upload_folder()}/{'a' * 300}.jpg"}
+               "NUL byte": f"{get_upload_folder()}/a\x00b.jpg",
+               "name too long": f"{get_upload_folder()}/{'a' * 300}.jpg"}
     finally:
         shutil.rmtree(inside, ignore_errors=True)
 
@@ -128,7 +129,8 @@ def test_a_full_queue_answers_in_words(served_demo, server):
     served_demo._queue.max_size = 0
     try:
         response = httpx.post(f"{server}gradio_api/queue/join", timeout=30, json={
-            "data": _explain_data({"path": str(ASSETS / "chelsea_cat.jpg")}), "fn_index": fn_index(served_demo, "explain"),
+            "data": _explain_data({"path": str(ASSETS / "chelsea_cat.jpg")}),
+            "fn_index": fn_index(served_demo, "explain"),
             "session_hash": uuid.uuid4().hex, "event_data": None, "trigger_id": None})
     finally:
         served_demo._queue.max_size = 16
@@ -209,20 +211,12 @@ def test_a_job_stops_when_its_client_leaves_or_its_time_is_up():
 SLOW_IG = {"steps": 256}  # 257 passes on Lite0: about 12 s here, well within the 30 s budget
 
 
-def _wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_grad_cam_does_not_wait_behind_a_slow_method_and_a_left_job_stops(served_demo, server):
     lanes = jobs.lanes()
     cat = {"path": str(ASSETS / "chelsea_cat.jpg")}
-    with open_job(server, fn_index(served_demo, "explain"), _explain_data(cat, "integrated_gradients", options=SLOW_IG)):
-        assert _wait_for(lambda: lanes.counts()["slow_running"] == 1, 30)
+    slow = _explain_data(cat, "integrated_gradients", options=SLOW_IG)
+    with open_job(server, fn_index(served_demo, "explain"), slow):
+        assert wait_for(lambda: lanes.counts()["slow_running"] == 1, 30)
         client = Client(server, verbose=False)
         started = time.perf_counter()
         result = client.predict(handle_file(str(ASSETS / "coffee.jpg")), "efficientnet_lite0", None, "gradcam",
@@ -233,10 +227,12 @@ def test_a_grad_cam_does_not_wait_behind_a_slow_method_and_a_left_job_stops(serv
         assert waited < 3.0, f"Grad-CAM took {waited:.1f} s behind Integrated Gradients"
         assert lanes.counts()["slow_running"] == 1  # Integrated Gradients was still running all along
     left = time.perf_counter()  # the page closed: the job must stop at its next step
-    assert _wait_for(lambda: lanes.counts()["slow_running"] == 0, 5), "the abandoned job kept running"
+    assert wait_for(lambda: lanes.counts()["slow_running"] == 0, 5), "the abandoned job kept running"
     assert time.perf_counter() - left < 5
 
 
+@pytest.mark.server
+@pytest.mark.slow
 def test_ctrl_c_stops_the_server_during_a_long_job(tmp_path):
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
@@ -244,11 +240,12 @@ def test_ctrl_c_stops_the_server_during_a_long_job(tmp_path):
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
-        assert _wait_for(lambda: _answers(url), 120), "the app did not start"
+        assert wait_for(lambda: is_serving(url), 120), "the app did not start"
         index = load_fn_index(url, "explain")
         cat = {"path": str(ASSETS / "chelsea_cat.jpg")}
-        with open_job(url, index, _explain_data(cat, "integrated_gradients", "efficientnet_lite0", {"steps": 512})) as messages:
-            assert _wait_for(lambda: any(m.get("msg") == "progress" for m in messages), 60), messages
+        long_job = _explain_data(cat, "integrated_gradients", "efficientnet_lite0", {"steps": 512})
+        with open_job(url, index, long_job) as messages:
+            assert wait_for(lambda: any(m.get("msg") == "progress" for m in messages), 60), messages
             started = time.perf_counter()
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)
@@ -256,13 +253,6 @@ def test_ctrl_c_stops_the_server_during_a_long_job(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}gradio_api/info", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_a_download_asked_for_at_once_waits_for_its_file(server, monkeypatch):
@@ -296,7 +286,8 @@ def test_raw_calls_with_odd_values_get_sentences(server):
     cat = {"path": str(ASSETS / "chelsea_cat.jpg")}
     odd = {
         "a class of '²'": (_explain_data(cat)[:4] + ["²"] + _explain_data(cat)[5:], "No class of"),
-        "a class of 5,000 digits": (_explain_data(cat)[:4] + ["9" * 5000] + _explain_data(cat)[5:], "there is no class"),
+        "a class of 5,000 digits": (_explain_data(cat)[:4] + ["9" * 5000] + _explain_data(cat)[5:],
+                                    "there is no class"),
         "a layer that is a dict": (_explain_data(cat)[:2] + [{"a": 1}] + _explain_data(cat)[3:], "must be chosen"),
     }
     for what, (data, expected) in odd.items():
@@ -317,6 +308,7 @@ def test_compare_counts_faithfulness_and_each_method_once():
     assert with_faithfulness.passes == plain.passes + 2 * ui.FAITHFULNESS_PASSES
 
 
+@pytest.mark.slow
 def test_the_estimate_does_not_learn_from_jobs(cat_image):
     """A visitor could push a learned speed either way: jobs that stop early, or run while paused."""
     from camdemo.cost import estimate_cost

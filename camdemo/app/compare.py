@@ -82,7 +82,7 @@ def compare_table(cells: list[Cell]) -> str:
 
 def curve_frames(cells: list[Cell]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long-format tables for the deletion and insertion plots: fraction, probability, method."""
-    frames = {"deletion": [], "insertion": []}
+    frames: dict[str, list[pd.DataFrame]] = {"deletion": [], "insertion": []}
     for cell in cells:
         if cell.faithfulness is None:
             continue

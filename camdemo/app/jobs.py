@@ -31,6 +31,7 @@ from ..errors import Cancelled, CamdemoError
 
 Progress = Callable[[float, str], None]
 
+_malloc_trim: Callable[[int], int] | None
 try:  # glibc keeps freed heap pages; give them back after each job so a long-running server stays flat
     _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
 except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim

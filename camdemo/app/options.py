@@ -41,7 +41,7 @@ CONTROLS: list[tuple[str, str, str, str, Any]] = [
 def build_controls() -> tuple[gr.Radio, list[gr.components.Component]]:
     """The sign selector and one control per method option (hidden until its method is chosen)."""
     sign = gr.Radio(list(SIGNS), value=DEFAULT_SIGN, label="Which evidence to show", info=SIGN_HELP)
-    controls = []
+    controls: list[gr.components.Component] = []
     for method, option, label, kind, extra in CONTROLS:
         value = _DEFAULTS[method][option]
         if kind == "slider":

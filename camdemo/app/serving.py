@@ -254,7 +254,7 @@ class UploadLimits:
         while receive is not None and drained <= self.max_bytes and time.monotonic() < deadline:
             try:
                 message = await asyncio.wait_for(receive(), DRAIN_PAUSE_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
@@ -343,7 +343,7 @@ def remove_stale_result_folders(parent: str | os.PathLike | None = None) -> list
     return removed
 
 
-def remove_empty_folders(root: str | os.PathLike, min_age: float = EMPTY_FOLDER_AGE_SECONDS) -> int:
+def remove_empty_folders(root: str | os.PathLike[str], min_age: float = EMPTY_FOLDER_AGE_SECONDS) -> int:
     """Remove the empty folders under ``root`` (not ``root`` itself) untouched for ``min_age`` seconds.
 
     Gradio's cache cleanup deletes files but keeps the folder each one was in (one per upload and
@@ -414,7 +414,9 @@ def app_kwargs(max_file_size: str | int, max_files: int = MAX_FILES_PER_UPLOAD,
                pending: Callable[[str], concurrent.futures.Future | None] | None = None) -> dict:
     """The ``app_kwargs`` for ``demo.launch``: upload limits, clean-up and, given ``pending`` (a file path →
     the future of its write, or None), waiting for files still being written. A fresh dict: Gradio edits it."""
-    max_bytes = max_files * _parse_file_size(max_file_size) + FRAMING_BYTES
+    per_file = _parse_file_size(max_file_size)
+    assert per_file is not None  # None only for no size at all
+    max_bytes = max_files * per_file + FRAMING_BYTES
     middleware = [Middleware(UploadLimits, max_bytes=max_bytes, max_files=max_files)]
     if pending is not None:
         middleware.append(Middleware(FilesBeingWritten, pending=pending))

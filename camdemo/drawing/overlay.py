@@ -51,7 +51,7 @@ def normalize_map(values: np.ndarray) -> tuple[np.ndarray, bool]:
     low, high, _, _ = cv2.minMaxLoc(values)
     if high - low <= 1e-12 * max(1.0, abs(high)):
         return np.zeros_like(values, dtype=np.float32), True
-    return cv2.multiply(cv2.subtract(values, low), 1.0 / (high - low)), False
+    return cv2.multiply(cv2.subtract(values, low), 1.0 / (high - low)), False  # type: ignore[call-overload]  # scalars: OpenCV takes them, its stubs do not
 
 
 def upsample_values(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -145,7 +145,8 @@ def blend(image: np.ndarray, heatmap: np.ndarray, colormap: str = DEFAULT_COLORM
     return cv2.addWeighted(colorize(heatmap, colormap), float(opacity), image, 1.0 - float(opacity), 0.0)
 
 
-def draw_boxes(image: np.ndarray, boxes: list[tuple[tuple[int, int, int, int], str, tuple[int, int, int]]]) -> np.ndarray:
+def draw_boxes(image: np.ndarray,
+               boxes: list[tuple[tuple[int, int, int, int], str, tuple[int, int, int]]]) -> np.ndarray:
     """A copy of ``image`` with each (box (x0, y0, x1, y1), label, RGB colour) drawn as a labelled rectangle."""
     canvas = image.copy()
     thickness = max(1, round(max(image.shape[:2]) / 200))
@@ -224,8 +225,10 @@ def scale_labels(low: float, high: float) -> list[tuple[float, str]]:
 
 
 @lru_cache(maxsize=16)
-def _font(size: int) -> ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)  # Pillow's bundled font: the same on every machine
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    font = ImageFont.load_default(size=size)  # Pillow's bundled font: the same on every machine
+    assert isinstance(font, ImageFont.FreeTypeFont), "Pillow without FreeType has no sizable default font"
+    return font
 
 
 SCALE_TEXT = (40, 40, 40)
@@ -247,7 +250,7 @@ def colour_bar(colormap: str, width: int, low: float, high: float, caption: str 
     while caption and caption_font.getlength(caption) > width and caption_font.size > 6:  # a narrow picture
         caption_font = _font(caption_font.size - 1)
     bar_height, gap = round(14 * unit), round(4 * unit)
-    line = font.getbbox("0-9gy")[3]
+    line = int(font.getbbox("0-9gy")[3])  # whole pixels already; the stubs say float
     height = gap + bar_height + gap + line + (gap + line if caption else 0) + gap  # a white gap above: not the map
     strip = colorize(np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :], colormap)
     canvas = Image.new("RGB", (width, height), SCALE_BACKGROUND)

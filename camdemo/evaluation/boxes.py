@@ -42,4 +42,4 @@ def iou(a: Box, b: Box) -> float:
 def peak_in_box(heatmap: np.ndarray, box: Box) -> bool:
     """Pointing game (Zhang et al. 2016): is the map's maximum inside the box?"""
     row, column = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
-    return box[0] <= column < box[2] and box[1] <= row < box[3]
+    return bool(box[0] <= column < box[2] and box[1] <= row < box[3])

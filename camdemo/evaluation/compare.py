@@ -117,5 +117,5 @@ def most_faithful(cells: Sequence[Cell]) -> tuple[Cell, Cell] | None:
     rated = [cell for cell in cells if cell.faithfulness is not None]
     if not rated:
         return None
-    return (min(rated, key=lambda c: c.faithfulness.deletion_auc),
-            max(rated, key=lambda c: c.faithfulness.insertion_auc))
+    return (min(rated, key=lambda c: c.faithfulness.deletion_auc),  # type: ignore[union-attr]  # rated: not None
+            max(rated, key=lambda c: c.faithfulness.insertion_auc))  # type: ignore[union-attr]

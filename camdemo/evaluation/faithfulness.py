@@ -98,7 +98,7 @@ def deletion_insertion(model: nn.Module, inputs: torch.Tensor, saliency: np.ndar
     rank = torch.empty(height * width, dtype=torch.long)
     rank[order] = torch.arange(height * width)
     rank = rank.view(1, 1, height, width).to(inputs.device)
-    probabilities = {"deletion": [], "insertion": []}
+    probabilities: dict[str, list[float]] = {"deletion": [], "insertion": []}
     jobs = [(curve, count) for curve in probabilities for count in counts]
     with torch.no_grad():
         for start in range(0, len(jobs), batch_size):

@@ -1,4 +1,4 @@
-"""How well does each method localize? ``python -m camdemo.localization`` on held-out cluttered shapes.
+"""How well does each method localize? ``python -m camdemo.evaluation.localization`` on held-out cluttered shapes.
 
 For N test images (default 1,000) with known boxes, and for every method plus a centre-prior
 baseline (a Gaussian at the image centre, which knows nothing about the image), it reports:
@@ -96,7 +96,7 @@ def table(results: dict[str, Scores], count: int, pairs: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m camdemo.localization", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m camdemo.evaluation.localization", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", "--count", type=int, default=1000, help="single-shape test images")
     parser.add_argument("--pairs", type=int, default=None, help="two-shape images (default count/5)")

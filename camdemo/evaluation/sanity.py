@@ -7,7 +7,7 @@ Spearman rank correlation. A correlation that stays high means the method shows 
 edges), not what the network learned; Guided Backpropagation is the known case.
 
 All of this happens on a deep copy of the model: the cached model that serves everyone else is
-never modified (``tests/test_zoo.py`` checks its weights byte for byte).
+never modified (``tests/test_faithfulness.py`` checks its weights byte for byte).
 """
 
 from __future__ import annotations
@@ -126,7 +126,8 @@ def cascading_randomization(image: ImageInput, backbone: str = DEFAULT_BACKBONE,
         explanations, correlations = {}, {}
         for name in names:
             within = None if progress is None else (  # a slow method reports (and can be stopped) as it goes
-                lambda fraction, text: progress((done + fraction) / total, f"Sanity check: {label}, {text}"))
+                lambda fraction, text: progress((done + fraction) / total,  # noqa: B023  # the count now, on purpose
+                                                f"Sanity check: {label}, {text}"))
             explanation = explain_on_model(model, rgb, backbone, name, layer if name != "cam" else None, class_index,
                                            device=device, progress=within)
             class_index = explanation.class_index

@@ -107,7 +107,7 @@ class Method(ABC):
         self.validate_options(merged)
         return merged
 
-    def validate_options(self, options: dict[str, Any]) -> None:
+    def validate_options(self, options: dict[str, Any]) -> None:  # noqa: B027  # a hook; most methods need none
         """Check (and convert in place) this method's options; ``CamdemoError`` with a human message."""
 
     def option(self, target: Target, name: str) -> Any:
@@ -248,6 +248,7 @@ def pooled_features_and_gradients(target: Target, forward: "LayerForward", class
     ∂y_c/∂A = (w^c / Z) · [A > 0], not the gradient at F. The head is y = W · mean(F) + b, checked here
     against the model's logits (``CamdemoError`` if it does not reproduce them), and differentiated directly.
     """
+    assert target.head is not None  # called only where reads_pooled_features(target) holds
     features = torch.relu(forward.layer_output.detach().float())
     classifier = target.model.get_submodule(target.head.classifier)
     with torch.enable_grad():

@@ -216,7 +216,7 @@ class IntegratedGradients(InputAttributionMethod):
             difference = float(logits[i, class_index] - baseline_logits[class_index])
             steps, used = self.option(target, "steps"), 0
             while True:
-                def report(done, of, used=used):
+                def report(done, of, used=used, i=i):
                     target.report((i + min(0.99, (used + done) / (used + of + 1e-9))) / len(classes),
                                   f"Integrated Gradients: step {done} of {of}")
                 attributions = self.integrate(target, target.inputs[i:i + 1], class_index, steps, report)

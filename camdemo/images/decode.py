@@ -20,7 +20,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -28,7 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from .memory import RESULT_BYTES_PER_PIXEL, decode_cost
 from ..errors import CamdemoError
 
-ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
+ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
 
 MIN_SIDE = 32
 MAX_PIXELS = 50_000_000
@@ -73,13 +73,14 @@ def load_image(source: ImageInput) -> np.ndarray:
     )
 
 
-def _decode(stream: io.BufferedIOBase, name: str) -> np.ndarray:
+def _decode(stream: BinaryIO, name: str) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(stream)
     except UnidentifiedImageError:
-        raise CamdemoError(f"{name.capitalize()} is not an image camdemo can read. Please upload a {SUPPORTED_TEXT} file.") from None
+        raise CamdemoError(f"{name.capitalize()} is not an image camdemo can read. "
+                           f"Please upload a {SUPPORTED_TEXT} file.") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise CamdemoError(_too_large_message(None)) from None
     except (OSError, SyntaxError, ValueError) as error:

@@ -54,12 +54,13 @@ def _decoder_bytes(image: Image.Image) -> tuple[int, int, str]:
     if image.format in ("JPEG", "MPO") and "progressive" in image.info:
         # libjpeg keeps every DCT coefficient of a progressive image: 2 bytes each, 64 per 8×8 block,
         # blocks counted per component at its sampling (4:2:0 YCbCr: 3 bytes per pixel, 4:4:4: 6, CMYK: 8).
-        h_max = max(h for _, h, _, _ in image.layer)
-        v_max = max(v for _, _, v, _ in image.layer)
+        layers = image.layer  # type: ignore[attr-defined]  # a JpegImageFile's: (id, h, v, table) per component
+        h_max = max(h for _, h, _, _ in layers)
+        v_max = max(v for _, _, v, _ in layers)
         blocks = sum(math.ceil(width * h / (8 * h_max)) * math.ceil(height * v / (8 * v_max))
-                     for _, h, v, _ in image.layer)
+                     for _, h, v, _ in layers)
         return 128 * blocks, 0, "a progressive JPEG"
-    if image.format == "TIFF" and image.tile and image.tile[0].codec_name == "libtiff":
+    if image.format == "TIFF" and image.tile and image.tile[0].codec_name == "libtiff":  # type: ignore[attr-defined]
         return _tiff_block_bytes(image), 0, "a compressed TIFF"  # libtiff decodes a whole strip or tile at once
     if image.format == "WEBP":
         # Measured, lossless and lossy alike: libwebp's canvas and working buffers while decoding, then
@@ -70,7 +71,7 @@ def _decoder_bytes(image: Image.Image) -> tuple[int, int, str]:
 
 def _tiff_block_bytes(image: Image.Image) -> int:
     """Bytes of the largest strip or tile that libtiff decodes in one go."""
-    tags = image.tag_v2
+    tags = image.tag_v2  # type: ignore[attr-defined]  # a TiffImageFile's
     width, height = image.size
     bits = tags.get(BITS_PER_SAMPLE, (1,))
     bits = bits if isinstance(bits, tuple) else (bits,)

@@ -15,6 +15,7 @@ from .weights import (WeightsStatus, damaged_weights_message, missing_weights_me
                       torchvision_weights_path, weights_status)
 
 __all__ = ["DEFAULT_BACKBONE", "architecture", "backbone_names", "get_spec", "load_model", "register_backbone",
-           "IMAGENET_CATEGORIES", "IMAGENET_MEAN", "IMAGENET_STD", "TF_LITE_MEAN", "TF_LITE_STD", "BackboneInfo", "BackboneSpec", "GapLinearHead",
+           "IMAGENET_CATEGORIES", "IMAGENET_MEAN", "IMAGENET_STD", "TF_LITE_MEAN", "TF_LITE_STD", "BackboneInfo",
+           "BackboneSpec", "GapLinearHead",
            "WeightsState", "WeightsStatus", "damaged_weights_message", "missing_weights_message", "offline_mode",
            "torchvision_weights_path", "weights_status"]

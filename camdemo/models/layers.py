@@ -40,7 +40,7 @@ def list_layers(backbone: str) -> tuple[LayerInfo, ...]:
     return _list_layers(get_spec(backbone))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _list_layers(spec: BackboneSpec) -> tuple[LayerInfo, ...]:
     model = architecture(spec.name)
     names = spec.layer_names(model)

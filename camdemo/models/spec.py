@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Callable, Literal
 
 import cv2
@@ -46,7 +47,8 @@ class BackboneSpec:
     cam_unavailable: str | None = None  # why CAM does not apply, when cam_head is None
     categories: tuple[str, ...] = IMAGENET_CATEGORIES
     note: str = ""
-    convert_weights: Callable[[dict], dict] | None = None  # renames a published state dict's keys
+    # renames a published state dict's keys
+    convert_weights: Callable[[Mapping[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
     install_hint: str = ""  # how to get packaged weights when the file is missing
     repair_hint: str = ""  # how to replace packaged weights when the file is damaged (torchvision's: how_to_repair)
     weights_size: Callable[[], int | None] | None = None  # the file's size in bytes as installed, when known

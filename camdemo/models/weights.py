@@ -215,6 +215,7 @@ def load_weights(spec: BackboneSpec) -> nn.Module:
     path = spec.weights_file()
     if path is None:
         state_dict = _download(spec)
+        assert spec.weights_url is not None  # _download refused a spec without one
         path = str(torchvision_weights_path(spec.weights_url))
     else:
         problem = _file_problem(spec, path)

@@ -108,6 +108,7 @@ def _random_colour(rng: np.random.Generator, away_from: np.ndarray | None = None
         colour = rng.integers(0, 256, 3).astype(np.float32)
         if away_from is None or np.linalg.norm(colour - away_from) > 110:
             return colour
+    assert away_from is not None  # with nothing to avoid, the first colour was returned
     return 255.0 - away_from
 
 
@@ -202,7 +203,8 @@ def example_scene(name: str) -> ShapeScene:
 
 def _digest(image: np.ndarray) -> str:
     import hashlib
-    return hashlib.blake2b(np.ascontiguousarray(image).tobytes() + str(image.shape).encode(), digest_size=16).hexdigest()
+    data = np.ascontiguousarray(image).tobytes() + str(image.shape).encode()
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 _known: dict[str, ShapeScene] | None = None

@@ -53,6 +53,7 @@ def gradcam_steps(image: ImageInput, backbone: str = DEFAULT_BACKBONE, layer: st
                   ) -> GradCAMSteps:
     """Compute Grad-CAM for one image and return every intermediate step (same numbers as ``explain``)."""
     setup = _prepare(backbone, "gradcam", layer, overlay_lib.DEFAULT_COLORMAP, overlay_lib.DEFAULT_OPACITY, device)
+    assert setup.layer_name is not None  # Grad-CAM always reads a layer
     rgb = load_image(image)
     model = load_model(setup.spec.name, setup.device)
     method = GradCAM()
