@@ -84,6 +84,13 @@ class Explanation:
         """``heatmap`` in ``colormap`` blended over the image at ``opacity``, H×W×3 uint8 (``overlay.blend``)."""
         return overlay_lib.blend(self.image, self.heatmap, self.colormap, self.opacity)
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes its arrays take with its pictures drawn, drawn yet or not: what a cache of results counts."""
+        height, width = self.image.shape[:2]
+        pictures = height * width * (np.dtype(np.float32).itemsize + 3)  # heatmap float32, overlay RGB uint8
+        return self.image.nbytes + self.raw_map.nbytes + pictures
+
     def restyled(self, colormap: str | None = None, opacity: float | None = None,
                  sign: str | None = None) -> "Explanation":
         """The same explanation drawn with another colormap, opacity or sign; the network does not run.

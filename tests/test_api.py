@@ -57,6 +57,15 @@ def test_explain_draws_nothing_until_the_pictures_are_read(shapes_image, drawing
     np.testing.assert_array_equal(drawn, overlay.blend(shapes_image, heatmap, "jet", 0.7))
 
 
+def test_nbytes_counts_the_pictures_before_they_are_drawn(shapes_image):
+    """What a cache of results counts must not grow when a cached result is drawn."""
+    result = camdemo.explain(shapes_image, backbone=SHAPES)
+    before = result.nbytes
+    result.overlay
+    assert before == result.nbytes == sum(value.nbytes for value in vars(result).values()
+                                          if isinstance(value, np.ndarray))
+
+
 def test_a_restyled_result_is_drawn_on_request_and_keeps_its_heatmap(shapes_image, drawing_calls):
     result = camdemo.explain(shapes_image, backbone=SHAPES, method="gradcam")
     heatmap = result.heatmap
