@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -29,14 +29,14 @@ class _drawn_on_request:
     attribute at the same moment may both compute it; they get equal arrays.
     """
 
-    def __init__(self, function):
+    def __init__(self, function: Callable[[Any], np.ndarray]) -> None:
         self.function = function
         self.__doc__ = function.__doc__
 
     def __set_name__(self, owner, name: str) -> None:
         self.name = name
 
-    def __get__(self, instance, owner=None):
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
             return self
         value = self.function(instance)

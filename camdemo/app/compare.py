@@ -1,4 +1,5 @@
-"""The Compare and Sanity check tabs: galleries and tables built from ``camdemo.compare`` and ``camdemo.sanity``."""
+"""The Compare and Sanity check tabs: galleries and tables built from ``camdemo.evaluation.compare`` and
+``camdemo.evaluation.sanity``. Those compute maps; the pictures are drawn here, in the tab's colormap."""
 
 from __future__ import annotations
 

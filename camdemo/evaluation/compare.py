@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+import torch
 
 from .. import catalog
 from ..api import DEFAULT_METHOD, explain
@@ -56,14 +57,15 @@ def compare_methods(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, meth
                     layer: str | None = None, class_index: int | None = None,
                     options: Mapping[str, Mapping[str, Any]] | None = None, with_faithfulness: bool = True,
                     increments: int = DEFAULT_INCREMENTS, colormap: str | None = None, opacity: float | None = None,
+                    device: torch.device | str | None = None,
                     progress: Callable[[float, str], None] | None = None) -> list[Cell]:
     """One cell per method (those that apply to ``backbone``; others are skipped), same image and class.
 
     ``methods`` are method names (default ``DEFAULT_COMPARE_METHODS``). ``layer`` is used by the layer-based
     methods (CAM keeps its own); ``options`` maps a method name to its settings; ``increments`` is the
-    faithfulness curves' (``faithfulness``). Nothing is drawn: a cell's picture is its explanation's
-    ``overlay``, or ``explanation.restyled(colormap=...).overlay`` in another style. ``colormap`` and
-    ``opacity`` are deprecated (they only set that style).
+    faithfulness curves' (``faithfulness``); ``device`` is ``explain``'s. Nothing is drawn: a cell's picture
+    is its explanation's ``overlay``, or ``explanation.restyled(colormap=...).overlay`` in another style.
+    ``colormap`` and ``opacity`` are deprecated (they only set that style).
     """
     style = retired_style("compare_methods", colormap, opacity)
     rgb = load_image(image)
@@ -78,7 +80,8 @@ def compare_methods(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, meth
         report = _progress_for(progress, index, len(names), title)
         explanation = explain(rgb, backbone=backbone, method=name,
                               layer=layer if info.uses_layer and not info.fixed_layer else None,
-                              class_index=class_index, options=(options or {}).get(name), progress=report, **style)
+                              class_index=class_index, options=(options or {}).get(name), device=device,
+                              progress=report, **style)
         class_index = explanation.class_index  # every other cell explains the same class
         cells.append(_cell(title, explanation, with_faithfulness, increments, report))
     return cells
@@ -88,7 +91,8 @@ def compare_methods(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, meth
 def layer_sweep(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, method: str = DEFAULT_METHOD,
                 layers: Sequence[str] | None = None, class_index: int | None = None, count: int = 4,
                 with_faithfulness: bool = False, increments: int = DEFAULT_INCREMENTS, colormap: str | None = None,
-                opacity: float | None = None, progress: Callable[[float, str], None] | None = None) -> list[Cell]:
+                opacity: float | None = None, device: torch.device | str | None = None,
+                progress: Callable[[float, str], None] | None = None) -> list[Cell]:
     """One cell per layer, from early (fine, edge-like) to late (coarse, semantic), for one method.
 
     ``layers`` are layer names; without them, ``count`` layers spread evenly over the backbone's list are
@@ -104,7 +108,7 @@ def layer_sweep(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, method: 
     for index, name in enumerate(names):
         report = _progress_for(progress, index, len(names), name)
         explanation = explain(rgb, backbone=backbone, method=method, layer=name, class_index=class_index,
-                              progress=report, **style)
+                              device=device, progress=report, **style)
         class_index = explanation.class_index
         cells.append(_cell(f"{info.title} at {name}", explanation, with_faithfulness, increments, report))
     return cells
