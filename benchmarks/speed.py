@@ -266,26 +266,28 @@ def end_to_end_rows(backbone: str, device: str) -> list[Row]:
 
         def end_to_end(name=name):
             if name != "cam":
-                camdemo.explain(megapixel, backbone, name, device=device)
+                camdemo.explain(megapixel, backbone=backbone, method=name, device=device).overlay  # drawn, as shown
                 return
             saved = engine.forward_cache  # CAM's first request for an image: an empty cache, not a hit
             engine.forward_cache = engine._ForwardCache()
             try:
-                camdemo.explain(megapixel, backbone, name, device=device)
+                camdemo.explain(megapixel, backbone=backbone, method=name, device=device).overlay
             finally:
                 engine.forward_cache = saved
 
         rows.append((f"explain() end to end, {METHODS[name].title}, 1 MP image", "camdemo", end_to_end))
     if spec.cam_head is not None:
-        camdemo.explain(megapixel, backbone, "cam", device=device)  # cache this image's features
+        camdemo.explain(megapixel, backbone=backbone, method="cam", device=device)  # cache this image's features
         rows.append(("explain() CAM, another class of the same 1 MP image (cached features)", "camdemo",
-                     lambda: camdemo.explain(megapixel, backbone, "cam", class_index=other_class, device=device)))
-        camdemo.explain(small, backbone, "cam", device=device)
+                     lambda: camdemo.explain(megapixel, backbone=backbone, method="cam", class_index=other_class,
+                                             device=device).overlay))
+        camdemo.explain(small, backbone=backbone, method="cam", device=device)
         rows.append((f"explain() CAM, another class, {spec.input_size}² image (cached features)", "camdemo",
-                     lambda: camdemo.explain(small, backbone, "cam", class_index=other_class, device=device)))
-    result = camdemo.explain(megapixel, backbone, "gradcam", device=device)
+                     lambda: camdemo.explain(small, backbone=backbone, method="cam", class_index=other_class,
+                                             device=device).overlay))
+    result = camdemo.explain(megapixel, backbone=backbone, method="gradcam", device=device)
     rows.append(("restyle (colormap/opacity change, no network), 1 MP", "camdemo",
-                 lambda: result.restyled("viridis", 0.7)))
+                 lambda: result.restyled("viridis", 0.7).overlay))
     return rows
 
 

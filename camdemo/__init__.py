@@ -1,20 +1,38 @@
 """camdemo: see why an image classifier decided what it decided.
 
-Public API (the web app uses exactly this)::
+Public API (the web app uses exactly this). The image comes first; every setting after it is a keyword::
 
     import camdemo
     result = camdemo.explain("cat.jpg", backbone="efficientnet_lite0", method="gradcam")
-    result.heatmap      # float32 H×W in [0, 1], over the original image
-    result.overlay      # uint8 H×W×3
+    result.raw_map      # the method's map, at the layer's resolution (computed by explain)
     result.predictions  # top-5 (index, label, probability)
+    result.heatmap      # float32 H×W in [0, 1], over the original image (drawn when first read)
+    result.overlay      # uint8 H×W×3 in result.colormap at result.opacity (drawn when first read)
+    result.restyled(colormap="jet", opacity=0.7, sign="both")  # another style, without running the network
 
-    camdemo.backbones(), camdemo.layers("resnet50"), camdemo.methods("vgg16")
-    camdemo.faithfulness(result), camdemo.compare_methods(...), camdemo.cascading_randomization(...)
+    camdemo.backbones(), camdemo.layers("resnet50"), camdemo.methods("vgg16"), camdemo.class_names("vgg16")
+    camdemo.explain_many(paths, backbone=..., method=..., batch_size=8)
+    camdemo.faithfulness(result, increments=32)
+    camdemo.compare_methods(image, backbone=..., methods=[...], layer=..., class_index=...)
+    camdemo.layer_sweep(image, backbone=..., method=..., layers=[...])
+    camdemo.cascading_randomization(image, backbone=..., methods=[...], randomizations=5)
+    camdemo.gradcam_steps(image, backbone=..., layer=..., class_index=...)
 
-Every problem a user can cause raises ``camdemo.CamdemoError`` with a message for people.
+Seams for extending camdemo:
+
+* ``register_backbone(BackboneSpec(...))`` adds a backbone (``GapLinearHead`` names its GAP → linear head,
+  which CAM needs); ``camdemo.teaching.backbone`` is a worked example.
+* ``explain_on_model(model, image, backbone=..., method=...)`` explains a model of a registered architecture
+  that is not the cached one (a fine-tuned or randomised copy), without the forward cache.
+* ``clear_cache()`` forgets the cached forward passes that let CAM switch classes without running the network.
+* ``camdemo.saving.write_result`` writes a result's files as the command line does.
+
+Settings passed by position, and the old names ``steps`` (faithfulness, sanity check) and ``method_names``,
+still work for one release, with a ``DeprecationWarning``. Every problem a user can cause raises
+``camdemo.CamdemoError`` with a message for people.
 """
 
-from .api import DEFAULT_METHOD, explain, explain_many
+from .api import DEFAULT_METHOD, clear_cache, explain, explain_many, explain_on_model
 from .catalog import MethodInfo, backbones, class_names, layers, methods
 from .cost import Cost, estimate_cost
 from .devices import PRECISION_TOLERANCE, PRECISIONS, MapTolerance, default_device
@@ -25,7 +43,7 @@ from .evaluation.faithfulness import Faithfulness, faithfulness
 from .evaluation.sanity import cascading_randomization
 from .explanation import Explanation, Prediction
 from .images import load_image
-from .models import DEFAULT_BACKBONE
+from .models import DEFAULT_BACKBONE, BackboneSpec, GapLinearHead, register_backbone
 from .models.layers import LayerInfo
 from .teaching import backbone as _teaching_backbone  # noqa: F401  (registers shapes_gapnet)
 from .teaching.steps import gradcam_steps
@@ -36,4 +54,5 @@ __all__ = [
     "DEFAULT_BACKBONE", "DEFAULT_METHOD", "faithfulness", "Faithfulness", "compare_methods", "layer_sweep",
     "cascading_randomization", "gradcam_steps", "PRECISIONS", "PRECISION_TOLERANCE",
     "MapTolerance", "Cancelled", "Cost", "estimate_cost",
+    "explain_on_model", "clear_cache", "register_backbone", "BackboneSpec", "GapLinearHead",
 ]

@@ -21,6 +21,7 @@ from .drawing import overlay as overlay_lib
 from .errors import CamdemoError
 from .explainers import ChannelWeightedMethod, LayerForward, Method, RawMap, Target, get_method
 from .explainers.hooks import eval_mode
+from .deprecation import keyword_settings
 from .explanation import Explanation, Prediction, check_sign, colormap_for_sign, map_notes
 from .images import ImageInput, load_image
 from .models import DEFAULT_BACKBONE, BackboneSpec, get_spec, load_model
@@ -63,12 +64,20 @@ class _ForwardCache:
 forward_cache = _ForwardCache()
 
 
+def clear_cache() -> None:
+    """Forget every cached forward pass (CAM's features of recent images), e.g. to time a first request."""
+    forward_cache.clear()
+
+
 # --- explain ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Setup:
-    """Everything about a request that does not depend on the image, checked before any image is decoded."""
+class ExplainSettings:
+    """Everything about a request that does not depend on the image, checked before any image is decoded.
+
+    ``check_settings`` builds it; ``explain`` and the teaching code (``camdemo.teaching.steps``) run from it.
+    """
 
     spec: BackboneSpec
     explainer: Method
@@ -83,9 +92,13 @@ class _Setup:
     autocast_dtype: torch.dtype | None = None  # the forward pass in float16/bfloat16 (layer methods only)
 
 
-def _prepare(backbone: str, method: str, layer: str | None, colormap: str, opacity: float,
-             device: torch.device | str | None, options: Mapping[str, Any] | None = None,
-             sign: str = overlay_lib.DEFAULT_SIGN, progress: Callable[[float, str], None] | None = None) -> _Setup:
+def check_settings(*, backbone: str = DEFAULT_BACKBONE, method: str = DEFAULT_METHOD, layer: str | None = None,
+                   options: Mapping[str, Any] | None = None, sign: str = overlay_lib.DEFAULT_SIGN,
+                   colormap: str = overlay_lib.DEFAULT_COLORMAP, opacity: float = overlay_lib.DEFAULT_OPACITY,
+                   device: torch.device | str | None = None,
+                   progress: Callable[[float, str], None] | None = None) -> ExplainSettings:
+    """Check and complete a request's settings: the layer a method uses (``None``: the default), the method's
+    options with defaults filled in, the style, the device. Raises ``CamdemoError`` before any work is done."""
     spec = get_spec(backbone)
     explainer = get_method(method)
     reason = explainer.unavailable_reason(spec)
@@ -95,114 +108,122 @@ def _prepare(backbone: str, method: str, layer: str | None, colormap: str, opaci
     sign = sign or overlay_lib.DEFAULT_SIGN
     check_sign(explainer, sign)
     colormap = colormap_for_sign(colormap or overlay_lib.DEFAULT_COLORMAP, sign)
-    overlay_lib.check_style(colormap, opacity)  # before the network runs, not after
+    overlay_lib.check_style(colormap, opacity)  # before the network runs, not when the overlay is drawn
     checked = explainer.check_options(options)
     device = torch.device(device) if device is not None else default_device()
     if device.type == "cpu":
         configure_cpu_threads()
-    return _Setup(spec, explainer, layer_name, colormap, float(opacity), device, checked, sign, progress)
+    return ExplainSettings(spec, explainer, layer_name, colormap, float(opacity), device, checked, sign, progress)
 
 
+@keyword_settings("backbone", "method", "layer", "class_index", "colormap", "opacity", "device")
 def explain(
     image: ImageInput,
+    *,
     backbone: str = DEFAULT_BACKBONE,
     method: str = DEFAULT_METHOD,
     layer: str | None = None,
     class_index: int | None = None,
+    options: Mapping[str, Any] | None = None,
+    sign: str = overlay_lib.DEFAULT_SIGN,
     colormap: str = overlay_lib.DEFAULT_COLORMAP,
     opacity: float = overlay_lib.DEFAULT_OPACITY,
     device: torch.device | str | None = None,
-    *,
-    options: Mapping[str, Any] | None = None,
-    sign: str = overlay_lib.DEFAULT_SIGN,
-    progress: Callable[[float, str], None] | None = None,
     precision: str | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> Explanation:
     """Explain ``backbone``'s prediction on ``image`` with ``method`` and return an ``Explanation``.
 
-    ``image`` is a file path, bytes, a PIL image or an H×W×3 uint8 array. ``layer=None`` means the
-    backbone's default layer (the last spatial one); ``class_index=None`` means the top-1 class.
-    ``options`` are the method's settings (see ``methods()[i].option_defaults``, e.g. ``{"steps": 128}``
-    for Integrated Gradients); ``sign`` shows the ``positive`` (for the class), ``negative`` (against
-    it) or ``both`` parts of a signed map; ``progress(fraction, text)`` is called by slow methods.
+    ``image`` is a file path, bytes, a PIL image or an H×W×3 uint8 array; every setting after it is passed
+    by keyword. ``layer=None`` means the backbone's default layer (the last spatial one); ``class_index=None``
+    means the top-1 class. ``options`` are the method's settings (see ``methods()[i].option_defaults``, e.g.
+    ``{"steps": 128}`` for Integrated Gradients); ``sign`` shows the ``positive`` (for the class),
+    ``negative`` (against it) or ``both`` parts of a signed map. ``colormap`` and ``opacity`` are the style
+    the result's ``overlay`` is drawn in when it is first read (``Explanation.restyled`` changes it).
     ``precision="half"`` runs the forward pass of the CAM-family methods under ``torch.autocast``, for GPUs
     with fast half-precision units: float16 on CUDA, bfloat16 on a CPU (``"float16"``/``"bfloat16"`` pick
-    one). Their maps then stay within ``PRECISION_TOLERANCE`` of float32. Methods that take gradients down to the pixels or compare
-    small score differences stay in float32; ``Explanation.precision`` says what ran. ``None``: the
-    ``CAMDEMO_PRECISION`` environment variable, else float32.
+    one). Their maps then stay within ``PRECISION_TOLERANCE`` of float32. Methods that take gradients down
+    to the pixels or compare small score differences stay in float32; ``Explanation.precision`` says what
+    ran. ``None``: the ``CAMDEMO_PRECISION`` environment variable, else float32. ``progress(fraction, text)``
+    is called by slow methods.
     Raises ``CamdemoError`` for anything the caller can fix: a bad image, unknown names, a method
     that does not apply to the backbone or layer, missing weights.
     """
-    (result,) = explain_many([image], backbone, method, layer, class_index, colormap, opacity, device, batch_size=1,
-                             options=options, sign=sign, progress=progress, precision=precision)
+    (result,) = explain_many([image], backbone=backbone, method=method, layer=layer, class_index=class_index,
+                             options=options, sign=sign, colormap=colormap, opacity=opacity, device=device,
+                             precision=precision, progress=progress, batch_size=1)
     if isinstance(result, CamdemoError):
         raise result
     return result
 
 
+@keyword_settings("backbone", "method", "layer", "class_index", "colormap", "opacity", "device", "batch_size")
 def explain_many(
     images: Iterable[ImageInput],
+    *,
     backbone: str = DEFAULT_BACKBONE,
     method: str = DEFAULT_METHOD,
     layer: str | None = None,
     class_index: int | None = None,
+    options: Mapping[str, Any] | None = None,
+    sign: str = overlay_lib.DEFAULT_SIGN,
     colormap: str = overlay_lib.DEFAULT_COLORMAP,
     opacity: float = overlay_lib.DEFAULT_OPACITY,
     device: torch.device | str | None = None,
-    batch_size: int = 8,
-    *,
-    options: Mapping[str, Any] | None = None,
-    sign: str = overlay_lib.DEFAULT_SIGN,
-    progress: Callable[[float, str], None] | None = None,
     precision: str | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    batch_size: int = 8,
 ) -> Iterator[Explanation | CamdemoError]:
     """Explain many images, ``batch_size`` at a time in one pass; yields one result per image, in order.
 
-    A result is an ``Explanation``, or the ``CamdemoError`` saying why that image was refused (the
-    others go on). Problems with the settings themselves (unknown backbone, method, layer) raise
-    before any image is read. Every image gets the same ``class_index`` (None: each its own top-1).
+    The settings are ``explain``'s. A result is an ``Explanation``, or the ``CamdemoError`` saying why that
+    image was refused (the others go on). Problems with the settings themselves (unknown backbone, method,
+    layer) raise before any image is read. Every image gets the same ``class_index`` (None: each its own top-1).
     """
-    setup = _prepare(backbone, method, layer, colormap, opacity, device, options, sign, progress)
-    dtype = autocast_dtype(precision or default_precision(), setup.device)
-    setup = replace(setup, autocast_dtype=dtype if setup.explainer.half_precision_ok else None)
-    model = load_model(setup.spec.name, setup.device)
-    if setup.layer_name:
-        resolve_layer(model, setup.spec.name, setup.layer_name)
-    return _explain_chunks(setup, model, images, class_index, batch_size)
+    settings = check_settings(backbone=backbone, method=method, layer=layer, options=options, sign=sign,
+                              colormap=colormap, opacity=opacity, device=device, progress=progress)
+    dtype = autocast_dtype(precision or default_precision(), settings.device)
+    settings = replace(settings, autocast_dtype=dtype if settings.explainer.half_precision_ok else None)
+    model = load_model(settings.spec.name, settings.device)
+    if settings.layer_name:
+        resolve_layer(model, settings.spec.name, settings.layer_name)
+    return _explain_chunks(settings, model, images, class_index, batch_size)
 
 
-def explain_on_model(model: torch.nn.Module, image: ImageInput, backbone: str = DEFAULT_BACKBONE,
+@keyword_settings("backbone", "method", "layer", "class_index")
+def explain_on_model(model: torch.nn.Module, image: ImageInput, *, backbone: str = DEFAULT_BACKBONE,
                      method: str = DEFAULT_METHOD, layer: str | None = None, class_index: int | None = None,
-                     *, options: Mapping[str, Any] | None = None, sign: str = overlay_lib.DEFAULT_SIGN,
+                     options: Mapping[str, Any] | None = None, sign: str = overlay_lib.DEFAULT_SIGN,
                      colormap: str = overlay_lib.DEFAULT_COLORMAP, opacity: float = overlay_lib.DEFAULT_OPACITY,
                      device: torch.device | str | None = None,
                      progress: Callable[[float, str], None] | None = None) -> Explanation:
     """``explain`` with a model of ``backbone``'s architecture that is not the cached one (for example a
-    copy with randomised weights). The forward cache is not used, so no result of one model is reused
-    for another. ``model`` must already be on ``device``."""
-    setup = replace(_prepare(backbone, method, layer, colormap, opacity, device, options, sign, progress),
-                    use_cache=False)
-    if setup.layer_name:
-        resolve_layer(model, setup.spec.name, setup.layer_name)
-    (result,) = _explain_chunk(setup, model, [image], class_index)
+    copy with randomised weights, as the sanity check makes). The forward cache is not used, so no result
+    of one model is reused for another. ``model`` must already be on ``device``."""
+    settings = check_settings(backbone=backbone, method=method, layer=layer, options=options, sign=sign,
+                              colormap=colormap, opacity=opacity, device=device, progress=progress)
+    settings = replace(settings, use_cache=False)
+    if settings.layer_name:
+        resolve_layer(model, settings.spec.name, settings.layer_name)
+    (result,) = _explain_chunk(settings, model, [image], class_index)
     if isinstance(result, CamdemoError):
         raise result
     return result
 
 
-def _explain_chunks(setup: _Setup, model: torch.nn.Module, images: Iterable[ImageInput], class_index: int | None,
-                    batch_size: int) -> Iterator[Explanation | CamdemoError]:
+def _explain_chunks(settings: ExplainSettings, model: torch.nn.Module, images: Iterable[ImageInput],
+                    class_index: int | None, batch_size: int) -> Iterator[Explanation | CamdemoError]:
     chunk: list[ImageInput] = []
     for image in images:
         chunk.append(image)
         if len(chunk) == batch_size:
-            yield from _explain_chunk(setup, model, chunk, class_index)
+            yield from _explain_chunk(settings, model, chunk, class_index)
             chunk = []
     if chunk:
-        yield from _explain_chunk(setup, model, chunk, class_index)
+        yield from _explain_chunk(settings, model, chunk, class_index)
 
 
-def _explain_chunk(setup: _Setup, model: torch.nn.Module, chunk: list[ImageInput],
+def _explain_chunk(settings: ExplainSettings, model: torch.nn.Module, chunk: list[ImageInput],
                    class_index: int | None) -> list[Explanation | CamdemoError]:
     started = time.perf_counter()
     decoded: list[np.ndarray | CamdemoError] = []
@@ -214,57 +235,57 @@ def _explain_chunk(setup: _Setup, model: torch.nn.Module, chunk: list[ImageInput
     good = [rgb for rgb in decoded if isinstance(rgb, np.ndarray)]
     if not good:
         return [error for error in decoded if isinstance(error, CamdemoError)]  # every image was refused
-    spec = setup.spec
+    spec = settings.spec
     pixels = [spec.model_pixels(rgb) for rgb in good]
     target = Target(
         model=model,
-        inputs=torch.cat([spec.normalise(image, setup.device) for image in pixels]),
+        inputs=torch.cat([spec.normalise(image, settings.device) for image in pixels]),
         class_index=None if class_index is None else int(class_index),
-        layer=resolve_layer(model, spec.name, setup.layer_name) if setup.layer_name else None,
-        layer_name=setup.layer_name,
+        layer=resolve_layer(model, spec.name, settings.layer_name) if settings.layer_name else None,
+        layer_name=settings.layer_name,
         head=spec.cam_head,
-        options=setup.options,
-        progress=setup.progress,
-        constant_input=lambda level: spec.constant_input(level, setup.device),
-        autocast_dtype=setup.autocast_dtype,
+        options=settings.options,
+        progress=settings.progress,
+        constant_input=lambda level: spec.constant_input(level, settings.device),
+        autocast_dtype=settings.autocast_dtype,
     )
     with eval_mode(model):
-        raws = iter(_compute(setup.explainer, target, spec.name, setup.device, pixels if setup.use_cache else None))
+        raws = iter(_compute(settings.explainer, target, spec.name, settings.device,
+                             pixels if settings.use_cache else None))
     seconds = (time.perf_counter() - started) / len(good)
-    return [_package(setup, rgb, next(raws), seconds) if isinstance(rgb, np.ndarray) else rgb for rgb in decoded]
+    return [_package(settings, rgb, next(raws), seconds) if isinstance(rgb, np.ndarray) else rgb for rgb in decoded]
 
 
-def _package(setup: _Setup, rgb: np.ndarray, raw: RawMap, seconds: float) -> Explanation:
-    """From a raw map to the ``Explanation`` over the original image."""
+def _package(settings: ExplainSettings, rgb: np.ndarray, raw: RawMap, seconds: float) -> Explanation:
+    """From a raw map to the ``Explanation`` over the original image: predictions and notes, nothing drawn
+    (its ``heatmap`` and ``overlay`` are drawn when they are first read)."""
     started = time.perf_counter()
-    spec, explainer = setup.spec, setup.explainer
+    spec, explainer = settings.spec, settings.explainer
     values = raw.values.float().cpu().numpy()
-    heatmap, flat = overlay_lib.display_heatmap(values, rgb.shape[:2], setup.sign)
     probabilities = torch.softmax(raw.logits.float(), dim=0).cpu()
     top = torch.topk(probabilities, k=min(TOP_K, probabilities.numel()))
     predictions = [Prediction(int(i), spec.categories[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
-    note = map_notes(explainer, setup.sign, flat, spec.categories[raw.class_index], setup.layer_name, raw.note)
+    flat = overlay_lib.is_flat(values, settings.sign)
+    note = map_notes(explainer, settings.sign, flat, spec.categories[raw.class_index], settings.layer_name, raw.note)
     return Explanation(
-        heatmap=heatmap,
-        overlay=overlay_lib.blend(rgb, heatmap, setup.colormap, setup.opacity),
         image=rgb,
         predictions=predictions,
         class_index=raw.class_index,
         class_label=spec.categories[raw.class_index],
         class_probability=float(probabilities[raw.class_index]),
-        layer=setup.layer_name,
+        layer=settings.layer_name,
         method=explainer.name,
         backbone=spec.name,
         raw_map=values,
-        colormap=setup.colormap,
-        opacity=setup.opacity,
+        colormap=settings.colormap,
+        opacity=settings.opacity,
         seconds=seconds + time.perf_counter() - started,
-        device=str(setup.device),
+        device=str(settings.device),
         note=note,
-        sign=setup.sign,
-        options=setup.options,
+        sign=settings.sign,
+        options=settings.options,
         method_note=raw.note,
-        precision=str(setup.autocast_dtype or torch.float32).removeprefix("torch."),
+        precision=str(settings.autocast_dtype or torch.float32).removeprefix("torch."),
     )
 
 

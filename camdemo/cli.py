@@ -13,16 +13,14 @@ reported and skipped; the exit code is 0 when every image was explained, 1 when 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
 import torch
 from tqdm import tqdm
 
 import camdemo
+from camdemo import saving
 from camdemo.models import backbone_names, get_spec, load_model, torchvision_weights_path, weights_status
 from camdemo.drawing.overlay import DEFAULT_COLORMAP
 
@@ -66,19 +64,9 @@ def _unique_stem(path: Path, used: set[str]) -> str:
 
 
 def write_result(result: camdemo.Explanation, source: Path, out: Path, stem: str) -> None:
-    cv2.imwrite(str(out / f"{stem}_overlay.png"), cv2.cvtColor(result.overlay, cv2.COLOR_RGB2BGR))
-    np.save(out / f"{stem}_heatmap.npy", result.heatmap)
-    cv2.imwrite(str(out / f"{stem}_heatmap.png"), np.rint(result.heatmap * 255).astype(np.uint8))
-    record = {
-        "image": str(source),
-        "backbone": result.backbone, "method": result.method, "layer": result.layer,
-        "class_index": result.class_index, "class_label": result.class_label,
-        "class_probability": result.class_probability,
-        "predictions": [p._asdict() for p in result.predictions],
-        "colormap": result.colormap, "opacity": result.opacity, "device": result.device,
-        "precision": result.precision, "seconds": round(result.seconds, 4), "note": result.note,
-    }
-    (out / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
+    """``STEM_overlay.png``, ``STEM_heatmap.npy``, ``STEM_heatmap.png`` and ``STEM.json`` in ``out``
+    (``camdemo.saving``, the app's writer too)."""
+    saving.write_result(result, out, stem, source=source)
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, object]:
@@ -102,10 +90,10 @@ def command_explain(args: argparse.Namespace) -> int:
         return 1
     try:
         class_index = parse_class(args.class_, args.backbone)
-        results = camdemo.explain_many(images, args.backbone, args.method, args.layer, class_index,
-                                       args.colormap, args.opacity, args.device, batch_size=args.batch_size,
-                                       options=parse_options(args.option), sign=args.sign,
-                                       precision=args.precision)
+        results = camdemo.explain_many(images, backbone=args.backbone, method=args.method, layer=args.layer,
+                                       class_index=class_index, options=parse_options(args.option), sign=args.sign,
+                                       colormap=args.colormap, opacity=args.opacity, device=args.device,
+                                       precision=args.precision, batch_size=args.batch_size)
         args.out.mkdir(parents=True, exist_ok=True)
         failed: list[Path] = []
         used: set[str] = set()

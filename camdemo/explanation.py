@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -21,16 +21,39 @@ class Prediction(NamedTuple):
     probability: float
 
 
-@dataclass(frozen=True)
-class Explanation:
-    """The result of ``explain``: the map over the original image and what the model predicted.
+class _drawn_on_request:
+    """An attribute computed from the rest of the result on first access, then kept on the instance.
 
-    ``heatmap`` (float32, H×W, in [0, 1]) and ``overlay`` (uint8, H×W×3) have the size of the input
-    image. ``raw_map`` is the method's map before normalisation, at the layer's resolution.
+    Like ``functools.cached_property``, without its one lock for all instances (Python 3.11): two
+    requests drawing two results at once do not wait for each other. Two threads reading the same
+    attribute at the same moment may both compute it; they get equal arrays.
     """
 
-    heatmap: np.ndarray
-    overlay: np.ndarray
+    def __init__(self, function: Callable[[Any], np.ndarray]) -> None:
+        self.function = function
+        self.__doc__ = function.__doc__
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = self.function(instance)
+        instance.__dict__[self.name] = value  # found before this (non-data) descriptor from now on
+        return value
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The result of ``explain``: the raw map, the image and what the model predicted, and the style to draw it in.
+
+    ``raw_map`` is the method's map before normalisation, at the layer's resolution. What a person sees is
+    drawn from it on first access and then kept: ``heatmap`` (float32, H×W, in [0, 1], the shown ``sign``'s
+    part normalised for display) and ``overlay`` (uint8, H×W×3, ``colormap`` at ``opacity`` over the image),
+    both the size of the input image. Computing a map (``explain``, the evaluation functions) draws nothing.
+    """
+
     image: np.ndarray
     predictions: list[Prediction]
     class_index: int
@@ -50,24 +73,45 @@ class Explanation:
     method_note: str = ""  # what the method itself reported (e.g. Integrated Gradients' completeness)
     precision: str = "float32"  # the forward pass's arithmetic: float32, float16 or bfloat16
 
+    @_drawn_on_request
+    def heatmap(self) -> np.ndarray:
+        """The shown part of the map over the image, H×W float32 in [0, 1] (``overlay.display_heatmap``)."""
+        heatmap, _ = overlay_lib.display_heatmap(self.raw_map, self.image.shape[:2], self.sign)
+        return heatmap
+
+    @_drawn_on_request
+    def overlay(self) -> np.ndarray:
+        """``heatmap`` in ``colormap`` blended over the image at ``opacity``, H×W×3 uint8 (``overlay.blend``)."""
+        return overlay_lib.blend(self.image, self.heatmap, self.colormap, self.opacity)
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes its arrays take with its pictures drawn, drawn yet or not: what a cache of results counts."""
+        height, width = self.image.shape[:2]
+        pictures = height * width * (np.dtype(np.float32).itemsize + 3)  # heatmap float32, overlay RGB uint8
+        return self.image.nbytes + self.raw_map.nbytes + pictures
+
     def restyled(self, colormap: str | None = None, opacity: float | None = None,
                  sign: str | None = None) -> "Explanation":
         """The same explanation drawn with another colormap, opacity or sign; the network does not run.
 
         Showing both signs switches to the diverging colormap; leaving it goes back to the default.
+        The new pictures are drawn when they are first read; a heatmap already drawn for the same sign is kept.
         """
         sign = self.sign if sign is None else sign
         colormap = self.colormap if colormap is None else colormap
         opacity = self.opacity if opacity is None else float(opacity)
         check_sign(METHODS[self.method], sign)
         colormap = colormap_for_sign(colormap, sign)
-        heatmap, note = self.heatmap, self.note
+        overlay_lib.check_style(colormap, opacity)  # a bad style fails here, as it did when it was drawn at once
+        note = self.note
         if sign != self.sign:
-            heatmap, flat = overlay_lib.display_heatmap(self.raw_map, self.image.shape[:2], sign)
+            flat = overlay_lib.is_flat(self.raw_map, sign)
             note = map_notes(METHODS[self.method], sign, flat, self.class_label, self.layer, self.method_note)
-        blended = overlay_lib.blend(self.image, heatmap, colormap, opacity)
-        return replace(self, heatmap=heatmap, overlay=blended, colormap=colormap, opacity=opacity, sign=sign,
-                       note=note)
+        styled = replace(self, colormap=colormap, opacity=opacity, sign=sign, note=note)
+        if sign == self.sign and "heatmap" in self.__dict__:
+            styled.__dict__["heatmap"] = self.heatmap  # the same numbers: not computed again
+        return styled
 
     def map_values(self) -> np.ndarray:
         """The raw map in its own units (signed for CAM and Grad-CAM), upsampled bicubically to the image size."""

@@ -20,8 +20,8 @@ TOLERANCE = 2e-3
 @pytest.mark.parametrize("backbone", ["efficientnet_lite0", "shapes_gapnet"])
 def test_gpu_and_cpu_maps_agree(method, backbone):
     image = ASSETS / ("cat_and_coffee.jpg" if backbone != "shapes_gapnet" else "shapes_two.png")
-    cpu = camdemo.explain(image, backbone, method, device="cpu")
-    gpu = camdemo.explain(image, backbone, method, device="cuda")
+    cpu = camdemo.explain(image, backbone=backbone, method=method, device="cpu")
+    gpu = camdemo.explain(image, backbone=backbone, method=method, device="cuda")
     assert gpu.device.startswith("cuda") and gpu.class_index == cpu.class_index
     if method == "saliency":  # every ReLU6 gate on the way to the pixels: compare the pattern
         assert np.corrcoef(gpu.heatmap.ravel(), cpu.heatmap.ravel())[0, 1] > 0.999
@@ -36,9 +36,9 @@ def test_float16_maps_stay_within_the_stated_tolerance(method):
     """precision="half" on the GPU (float16) against float32 on the GPU, same class."""
     tolerance = camdemo.PRECISION_TOLERANCE["float16"]
     for name in ("cat_and_coffee.jpg", "astronaut.jpg", "coffee.jpg"):
-        full = camdemo.explain(ASSETS / name, "efficientnet_lite0", method, device="cuda")
-        half = camdemo.explain(ASSETS / name, "efficientnet_lite0", method, class_index=full.class_index, device="cuda",
-                               precision="half")
+        full = camdemo.explain(ASSETS / name, backbone="efficientnet_lite0", method=method, device="cuda")
+        half = camdemo.explain(ASSETS / name, backbone="efficientnet_lite0", method=method,
+                               class_index=full.class_index, device="cuda", precision="half")
         assert half.precision == "float16" and half.class_index == full.class_index
         assert np.abs(half.heatmap - full.heatmap).max() <= tolerance.max_heatmap_difference
         assert np.corrcoef(half.heatmap.ravel(), full.heatmap.ravel())[0, 1] >= tolerance.min_correlation

@@ -20,14 +20,14 @@ def test_oracle_map_beats_random_maps_on_deletion_and_insertion():
     model = RegionModel().eval()
     inputs, zeros = torch.ones(1, 3, 32, 32), torch.zeros(1, 3, 32, 32)
     oracle = model.region[0, 0].numpy()
-    curves = deletion_insertion(model, inputs, oracle, 0, removed=zeros, canvas=zeros, steps=32)
+    curves = deletion_insertion(model, inputs, oracle, 0, removed=zeros, canvas=zeros, increments=32)
     # removing the 64 region pixels (2 of 32 steps) takes p from sigmoid(10) to sigmoid(−10)
     assert curves.deletion[0] == pytest.approx(1 / (1 + np.exp(-10)), rel=1e-6)
     assert curves.deletion[2] == pytest.approx(1 / (1 + np.exp(10)), rel=1e-4)
     assert curves.insertion[2] == pytest.approx(1 / (1 + np.exp(-10)), rel=1e-6)
     rng = np.random.default_rng(0)
     for _ in range(5):
-        random = deletion_insertion(model, inputs, rng.random((32, 32)), 0, zeros, zeros, steps=32)
+        random = deletion_insertion(model, inputs, rng.random((32, 32)), 0, zeros, zeros, increments=32)
         assert curves.deletion_auc < random.deletion_auc - 0.3
         assert curves.insertion_auc > random.insertion_auc + 0.3
     assert curves.deletion_auc < 0.05 and curves.insertion_auc > 0.95
@@ -36,7 +36,7 @@ def test_oracle_map_beats_random_maps_on_deletion_and_insertion():
 @pytest.mark.slow
 def test_faithfulness_of_a_real_explanation(pair_image):
     result = camdemo.explain(pair_image, method="gradcam")  # top-1: tiger cat
-    report = faithfulness(result, steps=16)
+    report = faithfulness(result, increments=16)
     assert report.curves.fractions[0] == 0 and report.curves.fractions[-1] == 1 and len(report.curves.deletion) == 17
     assert report.curves.deletion[0] == pytest.approx(result.class_probability, rel=1e-4)
     assert 0 <= report.deletion_auc <= 1 and 0 <= report.insertion_auc <= 1 and 0 <= report.average_drop <= 1
@@ -46,8 +46,8 @@ def test_faithfulness_of_a_real_explanation(pair_image):
 
 @pytest.mark.slow
 def test_compare_grid_explains_one_class_with_times_and_boxes(pair_image):
-    cells = compare_methods(pair_image, method_names=["cam", "gradcam", "saliency", "eigencam"], class_index=967,
-                            steps=8)
+    cells = compare_methods(pair_image, methods=["cam", "gradcam", "saliency", "eigencam"], class_index=967,
+                            increments=8)
     assert [cell.title for cell in cells] == ["CAM", "Grad-CAM", "Saliency", "Eigen-CAM"]
     assert {cell.explanation.class_index for cell in cells} == {967}
     for cell in cells:
@@ -57,8 +57,8 @@ def test_compare_grid_explains_one_class_with_times_and_boxes(pair_image):
     best_deletion, best_insertion = most_faithful(cells)
     assert best_deletion.faithfulness.deletion_auc == min(c.faithfulness.deletion_auc for c in cells)
     # CAM is skipped where it does not apply instead of failing the whole grid
-    titles = [c.title for c in compare_methods(pair_image, "shapes_gapnet", ["gradcam"], with_faithfulness=False)]
-    assert "CAM" not in titles
+    assert "CAM" not in [c.title for c in compare_methods(pair_image, backbone="shapes_gapnet", methods=["gradcam"],
+                                                                   with_faithfulness=False)]
 
 
 def test_layer_sweep_goes_from_early_to_late_layers(pair_image):
@@ -85,7 +85,7 @@ def test_spearman_matches_the_rank_formula():
 def test_cascading_randomization_exposes_guided_backprop_and_leaves_the_cached_model_alone(pair_image):
     model = load_model(camdemo.DEFAULT_BACKBONE)
     before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
-    steps = cascading_randomization(pair_image, method_names=["gradcam", "guided_backprop"], steps=3)
+    steps = cascading_randomization(pair_image, methods=["gradcam", "guided_backprop"], randomizations=3)
     after = model.state_dict()
     assert all(torch.equal(before[name], after[name]) for name in before)  # the cached model is untouched
     assert_no_hooks(model) and not any(m.training for m in model.modules())

@@ -31,9 +31,9 @@ def assert_within_tolerance(reduced: camdemo.Explanation, full: camdemo.Explanat
 @pytest.mark.parametrize("image", ["cat_and_coffee.jpg", "astronaut.jpg"])
 @pytest.mark.slow
 def test_layer_methods_in_reduced_precision_stay_within_the_stated_tolerance(precision, method, image):
-    full = camdemo.explain(ASSETS / image, "efficientnet_lite0", method, device="cpu")
-    reduced = camdemo.explain(ASSETS / image, "efficientnet_lite0", method, class_index=full.class_index,
-                              device="cpu", precision=precision)
+    full = camdemo.explain(ASSETS / image, backbone="efficientnet_lite0", method=method, device="cpu")
+    reduced = camdemo.explain(ASSETS / image, backbone="efficientnet_lite0", method=method,
+                              class_index=full.class_index, device="cpu", precision=precision)
     assert (full.precision, reduced.precision) == ("float32", precision)
     assert f"in {precision}" in reduced.summary and "float" not in full.summary
     assert not np.array_equal(reduced.heatmap, full.heatmap)  # it really ran in another precision
@@ -42,10 +42,11 @@ def test_layer_methods_in_reduced_precision_stay_within_the_stated_tolerance(pre
 
 def test_half_means_bfloat16_on_a_cpu_and_pixel_gradient_methods_stay_in_float32():
     """bfloat16 flips ReLU6 gates on the way to the pixels: saliency's correlation with float32 fell to 0.56."""
-    assert camdemo.explain(ASSETS / "coffee.jpg", "efficientnet_lite0", "gradcam", device="cpu",
+    assert camdemo.explain(ASSETS / "coffee.jpg", backbone="efficientnet_lite0", method="gradcam", device="cpu",
                            precision="half").precision == "bfloat16"
-    full = camdemo.explain(ASSETS / "coffee.jpg", "efficientnet_lite0", "saliency", device="cpu")
-    asked = camdemo.explain(ASSETS / "coffee.jpg", "efficientnet_lite0", "saliency", device="cpu", precision="half")
+    full = camdemo.explain(ASSETS / "coffee.jpg", backbone="efficientnet_lite0", method="saliency", device="cpu")
+    asked = camdemo.explain(ASSETS / "coffee.jpg", backbone="efficientnet_lite0", method="saliency", device="cpu",
+                            precision="half")
     assert asked.precision == "float32" and np.array_equal(asked.heatmap, full.heatmap)
     honoured = {info.name for info in camdemo.methods("efficientnet_lite0") if info.reduced_precision}
     assert {"cam", "gradcam", "scorecam"} <= honoured
@@ -57,10 +58,10 @@ def test_half_means_bfloat16_on_a_cpu_and_pixel_gradient_methods_stay_in_float32
 def test_the_forward_cache_keeps_precisions_apart(monkeypatch):
     """CAM reuses a cached forward pass for another class; a float32 one must not answer a half request."""
     image = ASSETS / "chelsea_cat.jpg"
-    full = camdemo.explain(image, "efficientnet_lite0", "cam", device="cpu", precision="float32")
+    full = camdemo.explain(image, backbone="efficientnet_lite0", method="cam", device="cpu", precision="float32")
     monkeypatch.setenv("CAMDEMO_PRECISION", "half")  # the default when not told, as `app.py --precision half`
-    half = camdemo.explain(image, "efficientnet_lite0", "cam", device="cpu")
-    again = camdemo.explain(image, "efficientnet_lite0", "cam", device="cpu")
+    half = camdemo.explain(image, backbone="efficientnet_lite0", method="cam", device="cpu")
+    again = camdemo.explain(image, backbone="efficientnet_lite0", method="cam", device="cpu")
     assert half.precision == again.precision == "bfloat16" and np.array_equal(half.heatmap, again.heatmap)
     assert not np.array_equal(half.heatmap, full.heatmap)
     assert_within_tolerance(half, full)

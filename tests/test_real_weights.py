@@ -18,8 +18,8 @@ CAT_HALF_END = 451  # cat_and_coffee.jpg: the cat fills columns 0–450, the cup
 
 @pytest.mark.parametrize("backbone", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
 def test_examples_get_sensible_top1(backbone):
-    assert camdemo.explain(ASSETS / "chelsea_cat.jpg", backbone).predictions[0].index in CAT_CLASSES
-    assert camdemo.explain(ASSETS / "coffee.jpg", backbone).predictions[0].index in {967, 968}
+    assert camdemo.explain(ASSETS / "chelsea_cat.jpg", backbone=backbone).predictions[0].index in CAT_CLASSES
+    assert camdemo.explain(ASSETS / "coffee.jpg", backbone=backbone).predictions[0].index in {967, 968}
 
 
 def test_predictions_are_top5_softmax(cat_image):
@@ -35,7 +35,7 @@ def test_predictions_are_top5_softmax(cat_image):
 @pytest.mark.parametrize("backbone", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
 def test_two_objects_each_class_peaks_on_its_object(method, backbone, pair_image):
     for class_index, on_cat in [(285, True), (281, True), (967, False), (968, False)]:
-        heatmap = camdemo.explain(pair_image, backbone, method, class_index=class_index).heatmap
+        heatmap = camdemo.explain(pair_image, backbone=backbone, method=method, class_index=class_index).heatmap
         row, column = np.unravel_index(heatmap.argmax(), heatmap.shape)
         assert (column < CAT_HALF_END) == on_cat, f"{method} peak for class {class_index} at column {column}"
         cat_mass, cup_mass = heatmap[:, :CAT_HALF_END].mean(), heatmap[:, CAT_HALF_END:].mean()

@@ -68,9 +68,9 @@ def test_eight_threads_get_exactly_their_sequential_results():
     images = photos + [np.ascontiguousarray(photo[:, ::-1]) for photo in photos[:3]]  # mirrored: new activations
     jobs = [("gradcam", 285), ("gradcam", 967), ("cam", 281), ("cam", 968), ("saliency", 282),
             ("gradcam", 504), ("saliency", 967), ("gradcam", None)]
-    camdemo.api.forward_cache.clear()
+    camdemo.clear_cache()
     alone = [camdemo.explain(image, method=m, class_index=c) for image, (m, c) in zip(images, jobs)]
-    camdemo.api.forward_cache.clear()
+    camdemo.clear_cache()
     barrier = threading.Barrier(len(jobs))
     together: list = [None] * len(jobs)
     errors: list = []
@@ -100,7 +100,7 @@ def test_eight_threads_get_exactly_their_sequential_results():
 
 def test_cam_for_another_class_reuses_the_forward_pass(cat_image, monkeypatch):
     """Changing the class for CAM must not run the network again."""
-    camdemo.api.forward_cache.clear()
+    camdemo.clear_cache()
     model = load_model("efficientnet_lite0")
     calls = []
     handle = model.register_forward_pre_hook(lambda *_: calls.append(1))

@@ -77,7 +77,8 @@ def test_cam_pointing_game_beats_centre_prior():
 def test_two_shape_example_maps_follow_the_class():
     scene = shapes.example_scene("shapes_two.png")
     for shape in scene.objects:
-        heatmap = camdemo.explain(scene.image, "shapes_gapnet", "gradcam", class_index=shape.label).heatmap
+        heatmap = camdemo.explain(scene.image, backbone="shapes_gapnet", method="gradcam",
+                                  class_index=shape.label).heatmap
         assert boxes.peak_in_box(heatmap, shape.box), shape.name
 
 

@@ -1,4 +1,5 @@
-"""The Compare and Sanity check tabs: galleries and tables built from ``camdemo.compare`` and ``camdemo.sanity``."""
+"""The Compare and Sanity check tabs: galleries and tables built from ``camdemo.evaluation.compare`` and
+``camdemo.evaluation.sanity``. Those compute maps; the pictures are drawn here, in the tab's colormap."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pandas as pd
 
 from camdemo.explainers import METHODS
 from camdemo.evaluation.compare import Cell, compare_methods, layer_sweep, most_faithful
-from camdemo.drawing.overlay import blend, draw_boxes
+from camdemo.drawing.overlay import blend, check_style, draw_boxes
 from camdemo.evaluation.sanity import SanityStep, cascading_randomization
 
 MAP_BOX = (255, 0, 255)
@@ -37,9 +38,10 @@ def _tile(cell_rgb: np.ndarray, side: int = 320) -> np.ndarray:
     return cell_rgb
 
 
-def cell_picture(cell: Cell) -> np.ndarray:
-    """The cell's overlay (already drawn in the grid's colormap) with its map box, shrunk for the grid."""
-    return _tile(draw_boxes(cell.explanation.overlay, [(cell.box, "", MAP_BOX)]))
+def cell_picture(cell: Cell, colormap: str) -> np.ndarray:
+    """The cell's map drawn over the image in the grid's ``colormap``, with its map box, shrunk for the grid."""
+    overlay = cell.explanation.restyled(colormap=colormap).overlay  # the network does not run again
+    return _tile(draw_boxes(overlay, [(cell.box, "", MAP_BOX)]))
 
 
 def cell_caption(cell: Cell) -> str:
@@ -96,21 +98,23 @@ def curve_frames(cells: list[Cell]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def compare(rgb: np.ndarray, backbone: str, layer: str | None, class_index: int | None, method_names: list[str],
             with_faithfulness: bool, colormap: str, progress=None):
-    cells = compare_methods(rgb, backbone, method_names, layer, class_index, with_faithfulness=with_faithfulness,
-                            colormap=colormap, progress=progress)
+    check_style(colormap)  # a bad colormap fails before the maps are computed, not after
+    cells = compare_methods(rgb, backbone=backbone, methods=method_names, layer=layer, class_index=class_index,
+                            with_faithfulness=with_faithfulness, progress=progress)
     deletion, insertion = curve_frames(cells)
-    return [(cell_picture(c), cell_caption(c)) for c in cells], compare_table(cells), deletion, insertion
+    return [(cell_picture(c, colormap), cell_caption(c)) for c in cells], compare_table(cells), deletion, insertion
 
 
 def sweep(rgb: np.ndarray, backbone: str, method: str, class_index: int | None, count: int, colormap: str,
           progress=None):
-    cells = layer_sweep(rgb, backbone, method, None, class_index, count=int(count), colormap=colormap,
+    check_style(colormap)
+    cells = layer_sweep(rgb, backbone=backbone, method=method, class_index=class_index, count=int(count),
                         progress=progress)
     shapes = ", ".join(f"`{c.explanation.layer}` {c.explanation.raw_map.shape[0]}×{c.explanation.raw_map.shape[1]}"
                        for c in cells)
     text = (f"From early to late layers: {shapes}. Early layers see small patches (edges, textures): fine but "
             "not class-specific maps. Late layers see whole objects: coarse but semantic maps.")
-    return [(cell_picture(c), cell_caption(c)) for c in cells], text
+    return [(cell_picture(c, colormap), cell_caption(c)) for c in cells], text
 
 
 def sanity_table(steps: list[SanityStep]) -> str:
@@ -127,9 +131,10 @@ def sanity_table(steps: list[SanityStep]) -> str:
             "(Spearman > 0.5) although those layers are random.")
 
 
-def sanity(rgb: np.ndarray, backbone: str, class_index: int | None, method_names: list[str], steps: int,
+def sanity(rgb: np.ndarray, backbone: str, class_index: int | None, method_names: list[str], randomizations: int,
            colormap: str, progress=None):
-    results = cascading_randomization(rgb, backbone, method_names, class_index, steps=int(steps), progress=progress)
+    results = cascading_randomization(rgb, backbone=backbone, methods=method_names, class_index=class_index,
+                                      randomizations=int(randomizations), progress=progress)
     items = []
     for step in results:
         for name, explanation in step.explanations.items():

@@ -27,7 +27,9 @@ import numpy as np
 from gradio.utils import get_upload_folder
 
 import camdemo
+from camdemo import saving
 from camdemo.app.serving import RESULT_FOLDER_PREFIX, claim_folder, disk_guard
+from camdemo.saving import write_image as _write_image  # one encoder for every picture the app writes
 
 log = logging.getLogger("camdemo.app")
 # Result folders kept: the newest PER_SESSION of each page, and KEEP_FOLDERS in all (about 2.5 MB each, most
@@ -92,16 +94,6 @@ def _write_images(jobs: list[tuple[Path, np.ndarray, list[int]]]) -> None:
         done.result()
 
 
-def _write_image(path: Path, image: np.ndarray, options: list[int] | None = None) -> None:
-    """Write an RGB or grayscale image: encoded in memory, then written, so a full disk raises its OSError
-    (``cv2.imwrite`` just returns False, or leaves a truncated file)."""
-    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    ok, encoded = cv2.imencode(path.suffix, bgr, options or [])
-    if not ok:
-        raise OSError(f"could not encode {path.name}")
-    path.write_bytes(encoded.tobytes())
-
-
 @disk_guard(_root)
 def write_display(pair: tuple[np.ndarray, np.ndarray], heatmap: np.ndarray,
                   session: str = "local") -> tuple[tuple[str, str], str]:
@@ -145,19 +137,13 @@ def write_downloads(explanation: camdemo.Explanation, overlay: np.ndarray, name:
                     session: str = "local") -> tuple[str, str, str]:
     """Write (overlay PNG, heatmap .npy, heatmap grayscale PNG) for one result; returns their paths.
 
-    The two PNGs are encoded after this returns, on a thread of their own: nobody has asked for them yet
-    (a browser fetches a download only when it is clicked), and a request that comes early waits for its
-    file (``pending_write``)."""
+    The files are ``camdemo.saving``'s, with the ``overlay`` the page shows. The two PNGs are encoded after
+    this returns, on a thread of their own: nobody has asked for them yet (a browser fetches a download
+    only when it is clicked), and a request that comes early waits for its file (``pending_write``)."""
     stem = f"{Path(name).stem or 'image'}_{explanation.backbone}_{explanation.method}_class{explanation.class_index}"
-    folder = _new_folder(session)
-    overlay_path = folder / f"{stem}_overlay.png"
-    heatmap_npy = folder / f"{stem}_heatmap.npy"
-    heatmap_png = folder / f"{stem}_heatmap.png"
-    fastest = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # lossless at any level; 1 encodes fastest
-    np.save(heatmap_npy, explanation.heatmap)
-    _in_background(overlay_path, overlay, fastest)
-    _in_background(heatmap_png, np.rint(explanation.heatmap * 255).astype(np.uint8), fastest)
-    return str(overlay_path), str(heatmap_npy), str(heatmap_png)
+    files = saving.write_result(explanation, _new_folder(session), stem, overlay=overlay, with_record=False,
+                                write_picture=_in_background)
+    return str(files.overlay), str(files.heatmap_npy), str(files.heatmap_png)
 
 
 @disk_guard(_root)

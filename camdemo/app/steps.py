@@ -43,6 +43,6 @@ def step_gallery(steps: GradCAMSteps, colormap: str) -> tuple[list[tuple[np.ndar
 
 def show_steps(image: np.ndarray, backbone: str, layer: str | None, class_index: int | None,
                colormap: str) -> tuple[list[tuple[np.ndarray, str]], str]:
-    steps = gradcam_steps(image, backbone, layer if layer in {i.name for i in camdemo.layers(backbone)} else None,
-                          class_index)
+    steps = gradcam_steps(image, backbone=backbone, class_index=class_index,
+                          layer=layer if layer in {i.name for i in camdemo.layers(backbone)} else None)
     return step_gallery(steps, colormap)

@@ -123,6 +123,19 @@ def display_heatmap(values: np.ndarray, size: tuple[int, int], sign: str = DEFAU
     return heatmap_over_image(signed_part(values, sign), size)
 
 
+def is_flat(values: np.ndarray, sign: str = DEFAULT_SIGN) -> bool:
+    """Whether the shown part of a raw map holds nothing to show, judged at the map's own resolution (cheap).
+
+    One sign: the part is constant, as ``display_heatmap`` finds it. Both signs: every value is 0 (or one is
+    not finite), where ``display_heatmap`` looks after upsampling: the two differ only for a map whose
+    largest |value| vanishes in the resize (a lone pixel of a map much larger than the image).
+    """
+    if sign == "both":
+        scale = float(np.abs(values).max()) if values.size else 0.0
+        return not np.isfinite(scale) or scale <= 1e-12
+    return normalize_map(signed_part(values, sign))[1]
+
+
 def _diverging_lut() -> np.ndarray:
     levels = np.linspace(-1.0, 1.0, 256, dtype=np.float32)[None, :]
     return cv2.cvtColor(diverging(levels), cv2.COLOR_RGB2BGR).reshape(256, 1, 3)

@@ -11,21 +11,25 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+import torch
 
-from .boxes import Box
+from .. import catalog
 from ..api import DEFAULT_METHOD, explain
-from ..catalog import methods
-from ..explanation import Explanation
+from ..deprecation import keyword_settings, retired_style
 from ..errors import CamdemoError
-from .faithfulness import DEFAULT_STEPS, Faithfulness, faithfulness
+from ..explanation import Explanation
 from ..images import ImageInput, load_image
 from ..models import DEFAULT_BACKBONE
-from ..drawing.overlay import DEFAULT_COLORMAP, DEFAULT_OPACITY
 from ..models.layers import list_layers
+from .boxes import Box
+from .faithfulness import DEFAULT_INCREMENTS, Faithfulness, faithfulness
 
 # The default grid (API and app): one of each idea, all a single pass. Score-CAM, Integrated Gradients,
 # SmoothGrad and occlusion take seconds each on a CPU, so they are added on request.
 DEFAULT_COMPARE_METHODS = ("cam", "gradcam", "gradcampp", "layercam", "eigencam", "saliency", "guided_backprop")
+# Old keywords → new: a list of names is named by what it holds; faithfulness ``steps`` are its curves' increments.
+_COMPARE_RENAMED = {"method_names": "methods", "steps": "increments"}
+_SWEEP_RENAMED = {"layer_names": "layers", "steps": "increments"}
 
 
 @dataclass(frozen=True)
@@ -48,19 +52,25 @@ def _progress_for(progress, index: int, total: int, title: str):
     return lambda fraction, text: progress((index + fraction) / total, f"{title}: {text}")
 
 
-def compare_methods(image: ImageInput, backbone: str = DEFAULT_BACKBONE, method_names: Sequence[str] | None = None,
-                    layer: str | None = None, class_index: int | None = None, *, with_faithfulness: bool = True,
-                    steps: int = DEFAULT_STEPS, options: Mapping[str, Mapping[str, Any]] | None = None,
-                    colormap: str = DEFAULT_COLORMAP, opacity: float = DEFAULT_OPACITY,
+@keyword_settings("backbone", "method_names", "layer", "class_index", renamed=_COMPARE_RENAMED)
+def compare_methods(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, methods: Sequence[str] | None = None,
+                    layer: str | None = None, class_index: int | None = None,
+                    options: Mapping[str, Mapping[str, Any]] | None = None, with_faithfulness: bool = True,
+                    increments: int = DEFAULT_INCREMENTS, colormap: str | None = None, opacity: float | None = None,
+                    device: torch.device | str | None = None,
                     progress: Callable[[float, str], None] | None = None) -> list[Cell]:
     """One cell per method (those that apply to ``backbone``; others are skipped), same image and class.
 
-    ``layer`` is used by the layer-based methods (CAM keeps its own); ``options`` maps a method
-    name to its settings.
+    ``methods`` are method names (default ``DEFAULT_COMPARE_METHODS``). ``layer`` is used by the layer-based
+    methods (CAM keeps its own); ``options`` maps a method name to its settings; ``increments`` is the
+    faithfulness curves' (``faithfulness``); ``device`` is ``explain``'s. Nothing is drawn: a cell's picture
+    is its explanation's ``overlay``, or ``explanation.restyled(colormap=...).overlay`` in another style.
+    ``colormap`` and ``opacity`` are deprecated (they only set that style).
     """
+    style = retired_style("compare_methods", colormap, opacity)
     rgb = load_image(image)
-    available = {info.name: info for info in methods(backbone) if info.available}
-    names = [name for name in (method_names or DEFAULT_COMPARE_METHODS) if name in available]
+    available = {info.name: info for info in catalog.methods(backbone) if info.available}
+    names = [name for name in (methods or DEFAULT_COMPARE_METHODS) if name in available]
     if not names:
         raise CamdemoError("None of the chosen methods applies to this backbone.")
     cells: list[Cell] = []
@@ -68,32 +78,39 @@ def compare_methods(image: ImageInput, backbone: str = DEFAULT_BACKBONE, method_
         info = available[name]
         title = info.title
         report = _progress_for(progress, index, len(names), title)
-        explanation = explain(rgb, backbone, name, layer if info.uses_layer and not info.fixed_layer else None,
-                              class_index, colormap, opacity, options=(options or {}).get(name), progress=report)
+        explanation = explain(rgb, backbone=backbone, method=name,
+                              layer=layer if info.uses_layer and not info.fixed_layer else None,
+                              class_index=class_index, options=(options or {}).get(name), device=device,
+                              progress=report, **style)
         class_index = explanation.class_index  # every other cell explains the same class
-        cells.append(_cell(title, explanation, with_faithfulness, steps, report))
+        cells.append(_cell(title, explanation, with_faithfulness, increments, report))
     return cells
 
 
-def layer_sweep(image: ImageInput, backbone: str = DEFAULT_BACKBONE, method: str = DEFAULT_METHOD,
-                layer_names: Sequence[str] | None = None, class_index: int | None = None, *, count: int = 4,
-                with_faithfulness: bool = False, steps: int = DEFAULT_STEPS, colormap: str = DEFAULT_COLORMAP,
-                opacity: float = DEFAULT_OPACITY, progress: Callable[[float, str], None] | None = None) -> list[Cell]:
+@keyword_settings("backbone", "method", "layer_names", "class_index", renamed=_SWEEP_RENAMED)
+def layer_sweep(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, method: str = DEFAULT_METHOD,
+                layers: Sequence[str] | None = None, class_index: int | None = None, count: int = 4,
+                with_faithfulness: bool = False, increments: int = DEFAULT_INCREMENTS, colormap: str | None = None,
+                opacity: float | None = None, device: torch.device | str | None = None,
+                progress: Callable[[float, str], None] | None = None) -> list[Cell]:
     """One cell per layer, from early (fine, edge-like) to late (coarse, semantic), for one method.
 
-    Without ``layer_names``, ``count`` layers spread evenly over the backbone's list are used.
+    ``layers`` are layer names; without them, ``count`` layers spread evenly over the backbone's list are
+    used. Nothing is drawn (see ``compare_methods``; ``colormap`` and ``opacity`` are deprecated).
     """
-    info = {m.name: m for m in methods(backbone)}.get(method)
+    style = retired_style("layer_sweep", colormap, opacity)
+    info = {m.name: m for m in catalog.methods(backbone)}.get(method)
     if info is None or not info.uses_layer or info.fixed_layer:
         raise CamdemoError("A layer sweep needs a method that works at any layer (Grad-CAM, Grad-CAM++, LayerCAM, …).")
     rgb = load_image(image)
-    names = list(layer_names) if layer_names else spread_layers(backbone, count)
+    names = list(layers) if layers else spread_layers(backbone, count)
     cells: list[Cell] = []
     for index, name in enumerate(names):
         report = _progress_for(progress, index, len(names), name)
-        explanation = explain(rgb, backbone, method, name, class_index, colormap, opacity, progress=report)
+        explanation = explain(rgb, backbone=backbone, method=method, layer=name, class_index=class_index,
+                              device=device, progress=report, **style)
         class_index = explanation.class_index
-        cells.append(_cell(f"{info.title} at {name}", explanation, with_faithfulness, steps, report))
+        cells.append(_cell(f"{info.title} at {name}", explanation, with_faithfulness, increments, report))
     return cells
 
 
@@ -106,9 +123,9 @@ def spread_layers(backbone: str, count: int) -> list[str]:
     return [early_first[i] for i in dict.fromkeys(picks.tolist())]
 
 
-def _cell(title: str, explanation: Explanation, with_faithfulness: bool, steps: int, report) -> Cell:
+def _cell(title: str, explanation: Explanation, with_faithfulness: bool, increments: int, report) -> Cell:
     report_faith = None if report is None else (lambda fraction, text: report(1.0, text))
-    faith = faithfulness(explanation, steps, report_faith) if with_faithfulness else None
+    faith = faithfulness(explanation, increments=increments, progress=report_faith) if with_faithfulness else None
     return Cell(title, explanation, explanation.map_box(), faith)
 
 

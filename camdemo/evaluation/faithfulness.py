@@ -24,12 +24,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..deprecation import keyword_settings
 from ..explanation import Explanation
 from ..errors import CamdemoError
 from ..explainers.hooks import eval_mode
 from ..models import get_spec, load_model
 
-DEFAULT_STEPS = 32
+DEFAULT_INCREMENTS = 32  # pixels are removed (or restored) in this many equal increments: 33 points per curve
+DEFAULT_STEPS = DEFAULT_INCREMENTS  # its old name, for code that imports it
 BLUR_KERNEL, BLUR_SIGMA = 11, 5.0  # the insertion canvas of the RISE paper's code
 
 
@@ -37,7 +39,7 @@ BLUR_KERNEL, BLUR_SIGMA = 11, 5.0  # the insertion canvas of the RISE paper's co
 class Curves:
     """Deletion and insertion curves: probability of the class after removing/adding a fraction of pixels."""
 
-    fractions: np.ndarray  # 0 … 1, steps + 1 points
+    fractions: np.ndarray  # 0 … 1, increments + 1 points
     deletion: np.ndarray
     insertion: np.ndarray
 
@@ -80,21 +82,22 @@ class Faithfulness:
         return self.masked_probability > self.probability
 
 
+@keyword_settings(renamed={"steps": "increments"})
 def deletion_insertion(model: nn.Module, inputs: torch.Tensor, saliency: np.ndarray, class_index: int,
-                       removed: torch.Tensor, canvas: torch.Tensor, steps: int = DEFAULT_STEPS,
+                       removed: torch.Tensor, canvas: torch.Tensor, increments: int = DEFAULT_INCREMENTS,
                        batch_size: int = 16, progress: Callable[[float, str], None] | None = None) -> Curves:
     """The two curves for one image (``inputs`` 1×3×S×S) and a map ``saliency`` (S×S, larger = more important).
 
     Deletion replaces pixels with ``removed`` (1×3×S×S); insertion starts from ``canvas``. Pixels
-    are taken in the map's order (stable for ties), ⌈S²/steps⌉ per step.
+    are taken in the map's order (stable for ties), about S²/``increments`` more at each point.
     """
-    if steps < 1:
-        raise CamdemoError("The curves need at least one step.")
+    if increments < 1:
+        raise CamdemoError("The curves need at least one increment.")
     height, width = inputs.shape[-2:]
     if saliency.shape != (height, width):
         raise CamdemoError(f"The map is {saliency.shape}; the model input is {height}×{width}.")
     order = torch.from_numpy(np.argsort(-saliency.astype(np.float64).ravel(), kind="stable").copy())
-    counts = [round(k * height * width / steps) for k in range(steps + 1)]
+    counts = [round(k * height * width / increments) for k in range(increments + 1)]
     rank = torch.empty(height * width, dtype=torch.long)
     rank[order] = torch.arange(height * width)
     rank = rank.view(1, 1, height, width).to(inputs.device)
@@ -126,12 +129,14 @@ def blurred(inputs: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(smooth).permute(2, 0, 1)[None].to(inputs.device, inputs.dtype)
 
 
-def faithfulness(explanation: Explanation, steps: int = DEFAULT_STEPS,
-                 progress: Callable[[float, str], None] | None = None, model: nn.Module | None = None) -> Faithfulness:
+@keyword_settings("steps", "progress", "model", renamed={"steps": "increments"})
+def faithfulness(explanation: Explanation, *, increments: int = DEFAULT_INCREMENTS, model: nn.Module | None = None,
+                 progress: Callable[[float, str], None] | None = None) -> Faithfulness:
     """Deletion/insertion curves and average drop/increase for ``explanation``'s map, class and model.
 
     The map is what is displayed (its shown sign; for "both", the positive part), resized to the
-    model's input. ``model`` defaults to the cached backbone the explanation came from.
+    model's input; the pixels go in ``increments`` equal increments (each curve has ``increments + 1``
+    points). ``model`` defaults to the cached backbone the explanation came from. Nothing is drawn.
     """
     started = time.perf_counter()
     spec = get_spec(explanation.backbone)
@@ -143,8 +148,8 @@ def faithfulness(explanation: Explanation, steps: int = DEFAULT_STEPS,
     saliency = cv2.resize(shown, (size, size), interpolation=cv2.INTER_AREA)
     black = spec.constant_input(0, device)
     with eval_mode(model):
-        curves = deletion_insertion(model, inputs, saliency, explanation.class_index, black, blurred(inputs), steps,
-                                    progress=progress)
+        curves = deletion_insertion(model, inputs, saliency, explanation.class_index, black, blurred(inputs),
+                                    increments, progress=progress)
         mask = torch.from_numpy(saliency).to(device, inputs.dtype)
         with torch.no_grad():  # x ⊙ H in pixel space = black + H·(x − black) after the affine normalisation
             both = torch.cat([inputs, black + mask * (inputs - black)])

@@ -56,7 +56,7 @@ def map_for(method: str, image: np.ndarray, class_index: int) -> np.ndarray:
     """The method's map over the image in its own units (what the 20% rule needs), or the centre prior."""
     if method == CENTRE_PRIOR:
         return centre_prior(image.shape[0])
-    return camdemo.explain(image, BACKBONE, method, class_index=class_index).map_values()
+    return camdemo.explain(image, backbone=BACKBONE, method=method, class_index=class_index).map_values()
 
 
 def evaluate(count: int = 1000, pairs: int | None = None, methods: list[str] | None = None,

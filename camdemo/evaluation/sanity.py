@@ -21,8 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import catalog
 from ..api import explain_on_model
-from ..catalog import methods
+from ..deprecation import keyword_settings
 from ..devices import default_device
 from ..explanation import Explanation
 from ..errors import CamdemoError
@@ -58,13 +59,15 @@ def parameter_groups(model: nn.Module) -> list[str]:
     return groups
 
 
-def cascade_plan(model: nn.Module, steps: int) -> list[list[str]]:
-    """``steps`` cumulative sets of groups, top first: the first is the classifier alone, the last all groups."""
+@keyword_settings(renamed={"steps": "randomizations"})
+def cascade_plan(model: nn.Module, randomizations: int) -> list[list[str]]:
+    """``randomizations`` cumulative sets of groups, top first: the first is the classifier alone, the last all
+    groups (fewer when the model has fewer groups)."""
     top_down = parameter_groups(model)[::-1]
-    if steps >= len(top_down):
+    if randomizations >= len(top_down):
         cuts = list(range(1, len(top_down) + 1))
     else:
-        cuts = sorted(set(np.linspace(1, len(top_down), steps).round().astype(int).tolist()))
+        cuts = sorted(set(np.linspace(1, len(top_down), randomizations).round().astype(int).tolist()))
     return [top_down[:cut] for cut in cuts]
 
 
@@ -99,25 +102,28 @@ def _small(heatmap: np.ndarray) -> np.ndarray:
     return cv2.resize(heatmap, (COMPARE_SIDE, COMPARE_SIDE), interpolation=cv2.INTER_AREA)
 
 
-def cascading_randomization(image: ImageInput, backbone: str = DEFAULT_BACKBONE,
-                            method_names: Sequence[str] = DEFAULT_SANITY_METHODS, class_index: int | None = None,
-                            steps: int = 5, seed: int = 0, layer: str | None = None,
+@keyword_settings("backbone", "method_names", "class_index", "steps", "seed", "layer", "device", "progress",
+                  renamed={"method_names": "methods", "steps": "randomizations"})
+def cascading_randomization(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE,
+                            methods: Sequence[str] = DEFAULT_SANITY_METHODS, layer: str | None = None,
+                            class_index: int | None = None, randomizations: int = 5, seed: int = 0,
                             device: torch.device | str | None = None,
                             progress: Callable[[float, str], None] | None = None) -> list[SanityStep]:
-    """Maps of the trained model, then of ``steps`` ever more randomised copies (top layers first).
+    """Maps of the trained model, then of ``randomizations`` ever more randomised copies (top layers first).
 
-    Every step explains the trained model's class (top-1 unless ``class_index`` is given). Methods that
-    do not apply to ``backbone`` are skipped.
+    ``methods`` are method names; those that do not apply to ``backbone`` are skipped. Every step explains
+    the trained model's class (top-1 unless ``class_index`` is given). ``seed`` seeds the new weights.
+    Nothing is drawn: compare ``explanations[name].heatmap`` or draw its ``overlay``.
     """
     rgb = load_image(image)
-    available = {info.name for info in methods(backbone) if info.available}
-    names = [name for name in method_names if name in available]
+    available = {info.name for info in catalog.methods(backbone) if info.available}
+    names = [name for name in methods if name in available]
     if not names:
         raise CamdemoError("None of the chosen methods applies to this backbone.")
     device = torch.device(device) if device is not None else default_device()
     trained = load_model(get_spec(backbone).name, device)
     copy_ = copy.deepcopy(trained)  # never touch the shared, cached model
-    plan = cascade_plan(copy_, steps)
+    plan = cascade_plan(copy_, randomizations)
     total = (len(plan) + 1) * len(names)
     done = 0
 
@@ -128,7 +134,8 @@ def cascading_randomization(image: ImageInput, backbone: str = DEFAULT_BACKBONE,
             within = None if progress is None else (  # a slow method reports (and can be stopped) as it goes
                 lambda fraction, text: progress((done + fraction) / total,  # noqa: B023  # the count now, on purpose
                                                 f"Sanity check: {label}, {text}"))
-            explanation = explain_on_model(model, rgb, backbone, name, layer if name != "cam" else None, class_index,
+            explanation = explain_on_model(model, rgb, backbone=backbone, method=name,
+                                           layer=layer if name != "cam" else None, class_index=class_index,
                                            device=device, progress=within)
             class_index = explanation.class_index
             explanations[name] = explanation

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..api import check_settings
+from ..deprecation import keyword_settings
 from ..drawing import overlay as overlay_lib
-from ..api import _prepare
 from ..explainers import GradCAM, Target
 from ..explainers.hooks import eval_mode
 from ..images import ImageInput, load_image
@@ -48,17 +49,22 @@ class GradCAMSteps:
     heatmap: np.ndarray  # normalised and upsampled to the image, H×W in [0, 1]
 
 
-def gradcam_steps(image: ImageInput, backbone: str = DEFAULT_BACKBONE, layer: str | None = None,
+@keyword_settings("backbone", "layer", "class_index", "top", "device")
+def gradcam_steps(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, layer: str | None = None,
                   class_index: int | None = None, top: int = 6, device: torch.device | str | None = None
                   ) -> GradCAMSteps:
-    """Compute Grad-CAM for one image and return every intermediate step (same numbers as ``explain``)."""
-    setup = _prepare(backbone, "gradcam", layer, overlay_lib.DEFAULT_COLORMAP, overlay_lib.DEFAULT_OPACITY, device)
-    assert setup.layer_name is not None  # Grad-CAM always reads a layer
+    """Compute Grad-CAM for one image and return every intermediate step (same numbers as ``explain``).
+
+    ``top`` is how many of the strongest channels to keep. Nothing is drawn (``camdemo.app.steps`` does).
+    """
+    settings = check_settings(backbone=backbone, method="gradcam", layer=layer, device=device)
+    assert settings.layer_name is not None  # Grad-CAM always reads a layer
     rgb = load_image(image)
-    model = load_model(setup.spec.name, setup.device)
+    model = load_model(settings.spec.name, settings.device)
     method = GradCAM()
-    target = Target(model, setup.spec.preprocess(rgb, setup.device), class_index,
-                    resolve_layer(model, setup.spec.name, setup.layer_name), setup.layer_name, setup.spec.cam_head)
+    target = Target(model, settings.spec.preprocess(rgb, settings.device), class_index,
+                    resolve_layer(model, settings.spec.name, settings.layer_name), settings.layer_name,
+                    settings.spec.cam_head)
     with eval_mode(model):
         (terms,) = method.channel_terms(target, method.forward(target))
     weights = terms.weights.float().cpu()
@@ -73,8 +79,8 @@ def gradcam_steps(image: ImageInput, backbone: str = DEFAULT_BACKBONE, layer: st
     after_relu = torch.relu(weighted).numpy()
     heatmap, _ = overlay_lib.heatmap_over_image(after_relu, rgb.shape[:2])  # exactly explain()'s heatmap
     return GradCAMSteps(
-        image=rgb, backbone=setup.spec.name, layer=setup.layer_name, class_index=terms.class_index,
-        class_label=setup.spec.categories[terms.class_index],
+        image=rgb, backbone=settings.spec.name, layer=settings.layer_name, class_index=terms.class_index,
+        class_label=settings.spec.categories[terms.class_index],
         strongest=[step(k) for k in order[:top]], weakest=[step(k) for k in order[::-1][:2]],
         channels=len(order), weighted_sum=weighted.numpy(), after_relu=after_relu, heatmap=heatmap,
     )
