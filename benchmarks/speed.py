@@ -266,12 +266,12 @@ def end_to_end_rows(backbone: str, device: str) -> list[Row]:
 
         def end_to_end(name=name):
             if name != "cam":
-                camdemo.explain(megapixel, backbone=backbone, method=name, device=device).overlay  # drawn, as shown
+                _ = camdemo.explain(megapixel, backbone=backbone, method=name, device=device).overlay  # drawn, as shown
                 return
             saved = engine.forward_cache  # CAM's first request for an image: an empty cache, not a hit
             engine.forward_cache = engine._ForwardCache()
             try:
-                camdemo.explain(megapixel, backbone=backbone, method=name, device=device).overlay
+                _ = camdemo.explain(megapixel, backbone=backbone, method=name, device=device).overlay
             finally:
                 engine.forward_cache = saved
 

@@ -20,7 +20,7 @@ from camdemo.evaluation.faithfulness import deletion_insertion
 from camdemo.evaluation.sanity import cascade_plan, cascading_randomization
 from camdemo.models import load_model
 
-from conftest import ASSETS
+from tests.helpers import ASSETS
 
 SHAPES = "shapes_gapnet"
 
@@ -61,7 +61,7 @@ def test_nbytes_counts_the_pictures_before_they_are_drawn(shapes_image):
     """What a cache of results counts must not grow when a cached result is drawn."""
     result = camdemo.explain(shapes_image, backbone=SHAPES)
     before = result.nbytes
-    result.overlay
+    _ = result.overlay  # drawn now
     assert before == result.nbytes == sum(value.nbytes for value in vars(result).values()
                                           if isinstance(value, np.ndarray))
 

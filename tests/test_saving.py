@@ -12,7 +12,7 @@ import pytest
 import camdemo
 from camdemo import cli, saving
 
-from conftest import ASSETS
+from tests.helpers import ASSETS
 
 
 @pytest.fixture(scope="module")
