@@ -17,7 +17,8 @@ from camdemo.app.display import render
 from camdemo.app.downloads import written
 from camdemo.app.examples import backbone_for_image
 from camdemo.app.handlers.analysis import run_steps
-from camdemo.app.handlers.controls import on_backbone_change, on_image_change, on_method_change, restore_from_url
+from camdemo.app.handlers.controls import (RestoredSettings, on_backbone_change, on_image_change, on_method_change,
+                                           restore_from_url)
 from camdemo.app.handlers.explain import on_prediction_click, restyle, run_explain, run_explain_top1
 from camdemo.app.results import RecentResults, recent_results
 from camdemo.app.views import class_choices
@@ -244,8 +245,8 @@ def test_a_shared_link_with_a_bad_class_still_opens(bad_class):
     settings = settings_from_query({"class": bad_class, "method": "gradcam", "sign": "both"})
     assert settings == {"method": "gradcam", "sign": "both"}
     request = type("Request", (), {"query_params": {"class": bad_class, "colormap": "viridis"}})()
-    loaded = restore_from_url(request)
-    assert loaded[4] == "viridis" and loaded[8] is None  # the rest of the link applies; no class is pending
+    loaded = RestoredSettings._make(restore_from_url(request)[:len(RestoredSettings._fields)])
+    assert loaded.colormap == "viridis" and loaded.pending_class is None  # the rest of the link applies; no class
 
 
 def test_a_shared_link_keeps_the_sign_only_for_signed_methods():
@@ -344,3 +345,15 @@ def test_automatic_runs_get_the_visitor_and_the_progress_bar():
         assert inputs[names.index("request")] is visitor and progress_index == names.index("progress"), handler
     settings = [names[names.index("sign") + 1:names.index("request")] for names in parameters.values()]
     assert settings[0] == settings[1]  # the same method settings, in the same order
+
+
+def test_the_view_helpers_work_without_gradio():
+    """Choice lists, texts and pictures can be used from a notebook or a script that has no Gradio."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import camdemo.app.views, camdemo.app.display, camdemo.app.examples; "
+            "print(camdemo.app.views.backbone_status('shapes_gapnet')); assert 'gradio' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0 and "ShapesGapNet" in done.stdout, done.stderr[-2000:]

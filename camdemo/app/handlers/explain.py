@@ -159,13 +159,14 @@ def explain_and_show(settings: ExplainSettings, request: gr.Request | None,
     """Explain within the budget, in the model lane, and return what the page shows."""
     started = time.perf_counter()
     explanation = _explain(settings, request, progress)
+    seconds = time.perf_counter() - started  # decoding, waiting and explaining
     key = recent_results.put(explanation, Path(settings.image_path).name)
     rendered = render(explanation, settings.show_boxes)
     session = session_of(request)
     slider, heatmap = write_display(rendered.pair, rendered.heatmap, session)
     overlay_file, npy_file, png_file = write_downloads(explanation, rendered.pair[1], Path(settings.image_path).name,
                                                        session)
-    summary = _summary(explanation, settings.backbone, time.perf_counter() - started, rendered.note)
+    summary = _summary(explanation, settings.backbone, seconds, rendered.note)
     # A plain value for the class box, not gr.Dropdown(...) or gr.update(...): Gradio 6.31 stores every property
     # update as a new component in the session, under a new id, for as long as the session lives. Once per
     # result, that grew the server by one 1,000-choice dropdown per request (measured under load).
