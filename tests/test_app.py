@@ -205,7 +205,8 @@ def test_bundled_examples_pick_their_backbone_and_uploads_go_to_imagenet(tmp_pat
     assert backbone_for_image(str(own_photo), "shapes_gapnet", chosen_by_example=True) == "efficientnet_lite0"
     assert backbone_for_image(str(own_photo), "shapes_gapnet", chosen_by_example=False) is None
     outputs = on_image_change(str(ASSETS / "shapes_star.png"), "efficientnet_lite0", "gradcam", None, False)
-    assert outputs.backbone == "shapes_gapnet" and outputs.backbone_by_example is True  # remembered as the example's choice
+    assert outputs.backbone == "shapes_gapnet"
+    assert outputs.backbone_by_example is True  # remembered as the example's choice
 
 
 def test_a_photo_on_the_shapes_network_is_flagged():

@@ -32,7 +32,7 @@ def total_cost(backbone: str, method_names: Sequence[str], times: int = 1,
     passes = seconds = 0.0
     for name in method_names:
         try:
-            cost = camdemo.estimate_cost(backbone, name)
+            cost = camdemo.estimate_cost(backbone=backbone, method=name)
         except camdemo.CamdemoError:
             continue  # the computation itself says what is wrong with it
         passes += cost.passes + (extra.passes if extra else 0.0)
@@ -48,7 +48,8 @@ def compare_cost(backbone: str, method_names: Sequence[str], with_faithfulness: 
 def describe_cost(backbone: str, method: str, layer: str | None, *option_values: Any) -> str:
     """The cost line shown above the Explain button, before anything runs."""
     try:
-        cost = camdemo.estimate_cost(backbone, method, layer or None, options_for(method, list(option_values)))
+        cost = camdemo.estimate_cost(backbone=backbone, method=method, layer=layer or None,
+                                      options=options_for(method, list(option_values)))
     except camdemo.CamdemoError as error:
         return f"⚠️ {error}"
     if cost.seconds > BUDGET_SECONDS:

@@ -45,4 +45,6 @@ def step_gallery(steps: GradCAMSteps, colormap: str) -> tuple[list[tuple[np.ndar
 def show_steps(image: np.ndarray, backbone: str, layer: str | None, class_index: int | None,
                colormap: str) -> tuple[list[tuple[np.ndarray, str]], str]:
     """Grad-CAM's steps for ``image`` at ``layer`` (the default one if it is not listed), as ``step_gallery``."""
-    return step_gallery(camdemo.gradcam_steps(image, backbone, usable_layer(backbone, layer), class_index), colormap)
+    steps = camdemo.gradcam_steps(image, backbone=backbone, layer=usable_layer(backbone, layer),
+                                  class_index=class_index)
+    return step_gallery(steps, colormap)

@@ -179,7 +179,8 @@ def _explain(settings: ExplainSettings, request: gr.Request | None,
     """``camdemo.explain`` for ``settings``, refused first if over the budget; every failure as a message."""
     class_index = class_of(settings.class_choice, settings.backbone)
     try:
-        cost = camdemo.estimate_cost(settings.backbone, settings.method, settings.layer, settings.options)
+        cost = camdemo.estimate_cost(backbone=settings.backbone, method=settings.method, layer=settings.layer,
+                                      options=settings.options)
         check_budget(cost)
 
         def work(progress):
