@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .catalog import layers
+from .evaluation.faithfulness import DEFAULT_INCREMENTS as FAITHFULNESS_INCREMENTS
 from .explainers import get_method
+from .explainers.base import FORWARD_PASS
 from .models import get_spec
 
 # Seconds per image for one forward+backward pass (gradients down to the pixels), batches of 8, 2 CPU cores,
@@ -82,4 +84,11 @@ def estimate_cost(backbone: str, method: str, layer: str | None = None,
     infos = {info.name: info for info in layers(backbone)}
     info = infos.get(layer or "") or next(iter(infos.values()))
     passes = explainer.passes(checked, channels=info.channels, input_size=spec.input_size)
+    return Cost(passes=passes, seconds=passes * pass_seconds(backbone))
+
+
+def faithfulness_cost(backbone: str, increments: int = FAITHFULNESS_INCREMENTS) -> Cost:
+    """The cost of ``camdemo.faithfulness`` for one map: its deletion and its insertion curve, ``increments`` + 1
+    forward passes each."""
+    passes = 2 * (increments + 1) * FORWARD_PASS
     return Cost(passes=passes, seconds=passes * pass_seconds(backbone))

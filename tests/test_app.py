@@ -10,9 +10,18 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+import gradio as gr
+
 import camdemo
-from camdemo.app import ui
+from camdemo.app.display import render
 from camdemo.app.downloads import written
+from camdemo.app.examples import backbone_for_image
+from camdemo.app.handlers.analysis import run_steps
+from camdemo.app.handlers.controls import (RestoredSettings, on_backbone_change, on_image_change, on_method_change,
+                                           restore_from_url)
+from camdemo.app.handlers.explain import on_prediction_click, restyle, run_explain, run_explain_top1
+from camdemo.app.results import RecentResults, recent_results
+from camdemo.app.views import class_choices
 
 from tests.helpers import ASSETS
 from tests.helpers.uploads import malformed_corpus
@@ -106,9 +115,9 @@ def test_server_files_are_not_exposed(server):
 
 def test_recent_results_are_bounded_by_bytes_and_an_expired_one_says_so():
     result = camdemo.explain(ASSETS / "shapes_star.png", backbone="shapes_gapnet")
-    size = ui._RecentResults.size_of(result)
+    size = RecentResults.size_of(result)
     assert size >= result.heatmap.nbytes + result.overlay.nbytes + result.image.nbytes
-    cache = ui._RecentResults(max_bytes=3 * size)
+    cache = RecentResults(max_bytes=3 * size)
     first, second = cache.put(result), cache.put(result)
     assert cache.get(first) is result  # used again: now the most recent
     third, fourth = cache.put(result), cache.put(result)
@@ -116,15 +125,15 @@ def test_recent_results_are_bounded_by_bytes_and_an_expired_one_says_so():
     assert cache.get(second) is None and cache.get(first) is result
     assert all(cache.get(key) is result for key in (third, fourth))
     with pytest.warns(UserWarning, match="no longer kept"):  # the page shows it as a warning toast
-        assert ui.restyle("a-result-long-gone", "jet", 0.5) == (ui.gr.skip(),) * 5
-    assert ui.restyle(None, "jet", 0.5) == (ui.gr.skip(),) * 5  # nothing explained yet: nothing to say
+        assert restyle("a-result-long-gone", "jet", 0.5) == (gr.skip(),) * 5
+    assert restyle(None, "jet", 0.5) == (gr.skip(),) * 5  # nothing explained yet: nothing to say
 
 
 def test_restyle_reblends_without_the_network(monkeypatch):
     result = camdemo.explain(ASSETS / "chelsea_cat.jpg")
-    key = ui.recent_results.put(result, "chelsea_cat.jpg")
+    key = recent_results.put(result, "chelsea_cat.jpg")
     monkeypatch.setattr(camdemo.api, "load_model", lambda *a, **k: pytest.fail("network ran"))
-    (original, overlay), heatmap, overlay_file, *_ = ui.restyle(key, "cividis", 0.9)
+    (original, overlay), heatmap, overlay_file, *_ = restyle(key, "cividis", 0.9)
     assert Path(overlay_file).name.startswith("chelsea_cat_")  # downloads keep the image's name after a re-draw
     original, overlay = (np.asarray(Image.open(path).convert("RGB")) for path in (original, overlay))
     assert overlay.shape == original.shape
@@ -141,7 +150,7 @@ def test_shapes_example_shows_true_and_map_boxes(client):
     assert overlay.shape == (384, 384, 3)  # 96×96 enlarged ×4 for display
     # pixels are checked on the handler's own output: the client gets lossy WebP, which smears 1-px lines
     star = next(o for o in camdemo.teaching.scenes.example_scene("shapes_two.png").objects if o.name == "star")
-    (_, drawn_path), *_ = ui.run_explain(str(ASSETS / "shapes_two.png"), "shapes_gapnet", "features", "cam", "3", "jet",
+    (_, drawn_path), *_ = run_explain(str(ASSETS / "shapes_two.png"), "shapes_gapnet", "features", "cam", "3", "jet",
                                     0.5, True)
     drawn = np.asarray(Image.open(drawn_path).convert("RGB"))  # JPEG: near white, not exactly 255
     x0, y0, x1, _ = (4 * v for v in star.box)  # drawn on the ×4 display copy
@@ -153,38 +162,39 @@ def test_shapes_example_shows_true_and_map_boxes(client):
 
 def test_automatic_runs_fall_back_to_the_new_backbones_defaults():
     """An example sets image and backbone together: a stale layer or method must not fail the automatic run."""
-    outputs = ui.run_explain_top1(str(ASSETS / "shapes_star.png"), "shapes_gapnet", "head", "cam", "jet", 0.5, True,
+    outputs = run_explain_top1(str(ASSETS / "shapes_star.png"), "shapes_gapnet", "head", "cam", "jet", 0.5, True,
                                   None)
-    assert "ShapesGapNet" in outputs[3] and "at layer features" in outputs[3]
+    assert "ShapesGapNet" in outputs.summary and "at layer features" in outputs.summary
     with pytest.raises(Exception, match="not a layer"):  # an explicit request still says what is wrong
-        ui.run_explain(str(ASSETS / "shapes_star.png"), "shapes_gapnet", "blocks.3", "gradcam", "auto", "jet", 0.5)
+        run_explain(str(ASSETS / "shapes_star.png"), "shapes_gapnet", "blocks.3", "gradcam", "auto", "jet", 0.5)
 
 
 def test_bundled_examples_pick_their_backbone_and_uploads_go_to_imagenet(tmp_path):
     shapes_example = tmp_path / "shapes_star.png"
     shapes_example.write_bytes((ASSETS / "shapes_star.png").read_bytes())
-    assert ui.backbone_for_image(str(shapes_example), "efficientnet_lite0") == "shapes_gapnet"
+    assert backbone_for_image(str(shapes_example), "efficientnet_lite0") == "shapes_gapnet"
     photo = tmp_path / "chelsea_cat.jpg"
     photo.write_bytes((ASSETS / "chelsea_cat.jpg").read_bytes())
-    assert ui.backbone_for_image(str(photo), "shapes_gapnet") == "efficientnet_lite0"
-    assert ui.backbone_for_image(str(photo), "resnet50") is None  # a chosen ImageNet backbone stays
+    assert backbone_for_image(str(photo), "shapes_gapnet") == "efficientnet_lite0"
+    assert backbone_for_image(str(photo), "resnet50") is None  # a chosen ImageNet backbone stays
     own = tmp_path / "shapes_star.png"  # same name, other bytes: a person's own file
     own.write_bytes((ASSETS / "shapes_heart.png").read_bytes())
-    assert ui.backbone_for_image(str(own), "efficientnet_lite0") is None
+    assert backbone_for_image(str(own), "efficientnet_lite0") is None
     # After a shapes example, a person's own photo goes to an ImageNet backbone, unless the person chose ShapesGapNet
     own_photo = tmp_path / "holiday.jpg"
     own_photo.write_bytes((ASSETS / "coffee.jpg").read_bytes())
-    assert ui.backbone_for_image(str(own_photo), "shapes_gapnet", chosen_by_example=True) == "efficientnet_lite0"
-    assert ui.backbone_for_image(str(own_photo), "shapes_gapnet", chosen_by_example=False) is None
-    outputs = ui.on_image_change(str(ASSETS / "shapes_star.png"), "efficientnet_lite0", "gradcam", None, False)
-    assert outputs[0] == "shapes_gapnet" and outputs[-1] is True  # remembered as the example's choice
+    assert backbone_for_image(str(own_photo), "shapes_gapnet", chosen_by_example=True) == "efficientnet_lite0"
+    assert backbone_for_image(str(own_photo), "shapes_gapnet", chosen_by_example=False) is None
+    outputs = on_image_change(str(ASSETS / "shapes_star.png"), "efficientnet_lite0", "gradcam", None, False)
+    assert outputs.backbone == "shapes_gapnet"
+    assert outputs.backbone_by_example is True  # remembered as the example's choice
 
 
 def test_a_photo_on_the_shapes_network_is_flagged():
-    photo = ui.run_explain(str(ASSETS / "coffee.jpg"), "shapes_gapnet", None, "gradcam", "auto", "jet", 0.5)
-    assert "learned only generated shapes" in photo[3]
-    shape = ui.run_explain(str(ASSETS / "shapes_star.png"), "shapes_gapnet", None, "gradcam", "auto", "jet", 0.5)
-    assert "learned only generated shapes" not in shape[3]
+    photo = run_explain(str(ASSETS / "coffee.jpg"), "shapes_gapnet", None, "gradcam", "auto", "jet", 0.5)
+    assert "learned only generated shapes" in photo.summary
+    shape = run_explain(str(ASSETS / "shapes_star.png"), "shapes_gapnet", None, "gradcam", "auto", "jet", 0.5)
+    assert "learned only generated shapes" not in shape.summary
 
 
 def test_downloads_hold_the_overlay_and_the_raw_heatmap(client):
@@ -217,8 +227,8 @@ def test_a_shared_link_with_a_bad_class_still_opens(bad_class):
     settings = settings_from_query({"class": bad_class, "method": "gradcam", "sign": "both"})
     assert settings == {"method": "gradcam", "sign": "both"}
     request = type("Request", (), {"query_params": {"class": bad_class, "colormap": "viridis"}})()
-    loaded = ui.restore_from_url(request)
-    assert loaded[4] == "viridis" and loaded[8] is None  # the rest of the link applies; no class is pending
+    loaded = RestoredSettings._make(restore_from_url(request)[:len(RestoredSettings._fields)])
+    assert loaded.colormap == "viridis" and loaded.pending_class is None  # the rest of the link applies; no class
 
 
 def test_a_shared_link_keeps_the_sign_only_for_signed_methods():
@@ -229,7 +239,7 @@ def test_a_shared_link_keeps_the_sign_only_for_signed_methods():
 
 
 def test_steps_view_renders_every_step():
-    items, text = ui.run_steps(str(ASSETS / "cat_and_coffee.jpg"), "efficientnet_lite0", "head", "967", "jet")
+    items, text = run_steps(str(ASSETS / "cat_and_coffee.jpg"), "efficientnet_lite0", "head", "967", "jet")
     captions = [caption for _, caption in items]
     assert len(items) == 6 + 1 + 3 and "1280 feature maps" in text and "'espresso'" in text
     assert captions[0].startswith("map ") and captions[6].startswith("against: map ")
@@ -238,16 +248,16 @@ def test_steps_view_renders_every_step():
 
 
 def test_controls_follow_the_backbone():
-    layers, classes, method, method_help, status = ui.on_backbone_change("vgg16", "cam", "head")
+    layers, classes, method, method_help, status = on_backbone_change("vgg16", "cam", "head")
     assert method == "gradcam"  # CAM does not apply to VGG-16: switch and say why
     assert "features.29" == layers["value"] and "Grad-CAM" in method_help
     assert "Not available here: CAM" in status
-    layer_update, help_text, sign, *settings = ui.on_method_change("efficientnet_lite0", "cam", "blocks.10")
+    layer_update, help_text, sign, *settings = on_method_change("efficientnet_lite0", "cam", "blocks.10")
     assert layer_update["value"] == "head" and "CAM is computed at layer `head`" in help_text
     assert sign["interactive"] and not any(update["visible"] for update in settings)  # CAM is signed, has no settings
-    _, _, sign, *settings = ui.on_method_change("efficientnet_lite0", "integrated_gradients", "head", "both")
+    _, _, sign, *settings = on_method_change("efficientnet_lite0", "integrated_gradients", "head", "both")
     assert sign["value"] == "both" and [update["visible"] for update in settings][:2] == [True, True]
-    _, _, sign, *_ = ui.on_method_change("efficientnet_lite0", "saliency", "head", "both")
+    _, _, sign, *_ = on_method_change("efficientnet_lite0", "saliency", "head", "both")
     assert sign["value"] == "positive" and not sign["interactive"]  # saliency has no sign
 
 
@@ -283,8 +293,8 @@ def test_compare_and_sanity_endpoints_through_the_server(server):
 def test_photos_get_the_map_box_when_boxes_are_shown():
     """The CAM paper's box (largest region above 20% of the maximum) is drawn on any image, not only on shapes."""
     result = camdemo.explain(ASSETS / "cat_and_coffee.jpg", class_index=967)
-    (_, with_box), _, note = ui.render(result, show_boxes=True)
-    (_, without), _, no_note = ui.render(result, show_boxes=False)
+    (_, with_box), _, note = render(result, show_boxes=True)
+    (_, without), _, no_note = render(result, show_boxes=False)
     assert "Magenta box" in note and no_note == ""
     from camdemo.evaluation.boxes import peak_in_box
     box = result.map_box()
@@ -298,7 +308,35 @@ def test_photos_get_the_map_box_when_boxes_are_shown():
 
 
 def test_clicking_a_prediction_selects_its_class():
-    import gradio as gr
     event = gr.SelectData(target=None, data={"index": 1, "value": {"label": "tiger cat (282)"}, "selected": True})
-    assert ui.on_prediction_click(event) == "282"
-    assert str(ui.class_choices("efficientnet_lite0")[283]) == str(("tiger cat · 282", "282"))
+    assert on_prediction_click(event) == "282"
+    assert str(class_choices("efficientnet_lite0")[283]) == str(("tiger cat · 282", "282"))
+
+
+def test_automatic_runs_get_the_visitor_and_the_progress_bar():
+    """Gradio hands ``gr.Request`` and ``gr.Progress`` only to parameters before a ``*args``. The automatic run
+    once took its method settings as ``*args``: it ran as one shared "local" visitor (outside the per-visitor
+    limit, never stopped when its page left) and without a progress bar."""
+    import inspect
+
+    from gradio.helpers import special_args
+
+    visitor = object()
+    parameters = {handler: list(inspect.signature(handler).parameters) for handler in (run_explain, run_explain_top1)}
+    for handler, names in parameters.items():
+        inputs, progress_index, *_ = special_args(handler, [None] * names.index("request"), request=visitor)
+        assert inputs[names.index("request")] is visitor and progress_index == names.index("progress"), handler
+    settings = [names[names.index("sign") + 1:names.index("request")] for names in parameters.values()]
+    assert settings[0] == settings[1]  # the same method settings, in the same order
+
+
+def test_the_view_helpers_work_without_gradio():
+    """Choice lists, texts and pictures can be used from a notebook or a script that has no Gradio."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import camdemo.app.views, camdemo.app.display, camdemo.app.examples; "
+            "print(camdemo.app.views.backbone_status('shapes_gapnet')); assert 'gradio' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0 and "ShapesGapNet" in done.stdout, done.stderr[-2000:]

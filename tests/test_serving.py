@@ -19,7 +19,14 @@ import pytest
 from gradio.utils import get_upload_folder
 from gradio_client import Client, handle_file
 
-from camdemo.app import jobs, ui
+import camdemo
+from camdemo.app import jobs
+from camdemo.app.budget import BUDGET_SECONDS, total_cost
+from camdemo.app.handlers.explain import restyle, run_explain
+from camdemo.app.inputs import method_list
+from camdemo.app.results import recent_results
+from camdemo.app.uploads import NOT_AN_UPLOAD
+from camdemo.cost import faithfulness_cost
 from camdemo.errors import Cancelled
 from benchmarks.load import fn_index as load_fn_index, free_port
 from tests.helpers import ASSETS
@@ -35,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _explain_data(image, method="gradcam", backbone="efficientnet_lite0", options=None):
     """The 17 raw inputs of /explain: image, backbone, layer, method, class, colormap, opacity, boxes, sign, options."""
     values = list(OPTIONS_OFF)
-    for (owner, option, *_), index in zip(ui.CONTROLS, range(len(ui.CONTROLS))):
+    for (owner, option, *_), index in zip(CONTROLS, range(len(CONTROLS))):
         if owner == method and options and option in options:
             values[index] = options[option]
     return [image, backbone, None, method, "auto", "viridis", 0.5, True, "positive", *values]
@@ -89,7 +96,7 @@ def test_no_endpoint_reads_a_server_file_named_by_a_visitor(served_demo, server,
             answers[(kind, name)] = ("complete" if done["success"] else "error", str(done["output"]))
     for (kind, where), (event, data) in answers.items():
         assert event == "error", f"{kind} through {where} was read: {data[:200]}"
-        assert ui.NOT_AN_UPLOAD in data, (kind, where, data)
+        assert NOT_AN_UPLOAD in data, (kind, where, data)
         assert "No image file" not in data and "not an image" not in data, (kind, where)  # no existence oracle
         for path in outside_files.values():
             assert path not in data and "passwd" not in data
@@ -119,9 +126,9 @@ def test_too_costly_settings_are_refused_before_any_work(server):
 def test_every_setting_the_app_offers_at_its_default_fits_the_budget():
     from camdemo.cost import estimate_cost
     for backbone in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"):
-        for info in ui.camdemo.methods(backbone):
+        for info in camdemo.methods(backbone):
             if info.available:
-                assert estimate_cost(backbone, info.name).seconds <= ui.BUDGET_SECONDS, (backbone, info.name)
+                assert estimate_cost(backbone, info.name).seconds <= BUDGET_SECONDS, (backbone, info.name)
 
 
 def test_a_full_queue_answers_in_words(served_demo, server):
@@ -301,11 +308,11 @@ def test_raw_calls_with_odd_values_get_sentences(server):
 
 
 def test_compare_counts_faithfulness_and_each_method_once():
-    assert ui._method_list(["gradcam"] * 100, "compare") == ["gradcam"]
-    plain = ui._total_cost("efficientnet_lite1", ["gradcam", "scorecam"])
-    with_faithfulness = ui._total_cost("efficientnet_lite1", ["gradcam", "scorecam"],
-                                       extra_passes=ui.FAITHFULNESS_PASSES)
-    assert with_faithfulness.passes == plain.passes + 2 * ui.FAITHFULNESS_PASSES
+    assert method_list(["gradcam"] * 100, "compare") == ["gradcam"]
+    plain = total_cost("efficientnet_lite1", ["gradcam", "scorecam"])
+    faithfulness = faithfulness_cost("efficientnet_lite1")
+    with_faithfulness = total_cost("efficientnet_lite1", ["gradcam", "scorecam"], extra=faithfulness)
+    assert with_faithfulness.passes == plain.passes + 2 * faithfulness.passes
 
 
 @pytest.mark.slow
@@ -314,7 +321,7 @@ def test_the_estimate_does_not_learn_from_jobs(cat_image):
     from camdemo.cost import estimate_cost
     before = estimate_cost("efficientnet_lite0", "integrated_gradients")
     for _ in range(2):
-        ui.run_explain(str(ASSETS / "chelsea_cat.jpg"), "efficientnet_lite0", None, "integrated_gradients", "auto",
+        run_explain(str(ASSETS / "chelsea_cat.jpg"), "efficientnet_lite0", None, "integrated_gradients", "auto",
                        "viridis", 0.5, True, "positive", 8)
     assert estimate_cost("efficientnet_lite0", "integrated_gradients") == before
 
@@ -323,13 +330,13 @@ def test_one_visitor_re_drawing_in_a_loop_keeps_everyone_elses_files(monkeypatch
     """Found by trying: 33 re-draws by one visitor deleted another visitor's pictures and downloads."""
     from camdemo.app import downloads as ui_downloads
     monkeypatch.setattr(ui_downloads, "KEEP_FOLDERS", 40)
-    result = ui.camdemo.explain(ASSETS / "chelsea_cat.jpg")
-    key = ui.recent_results.put(result, "chelsea_cat.jpg")
+    result = camdemo.explain(ASSETS / "chelsea_cat.jpg")
+    key = recent_results.put(result, "chelsea_cat.jpg")
     other = type("Request", (), {"session_hash": "another visitor"})()
-    pair, heatmap, *downloads = ui.restyle(key, "viridis", 0.5, True, "positive", other)
+    pair, heatmap, *downloads = restyle(key, "viridis", 0.5, True, "positive", other)
     spammer = type("Request", (), {"session_hash": "a visitor in a loop"})()
     for round_ in range(30):
-        ui.restyle(key, ("jet", "viridis")[round_ % 2], 0.5, True, "positive", spammer)
+        restyle(key, ("jet", "viridis")[round_ % 2], 0.5, True, "positive", spammer)
     for path in (*pair, heatmap, *downloads):
         assert Path(ui_downloads.written(path)).is_file()
     mine = [folder for session, folder in ui_downloads._recent if session == "a visitor in a loop"]

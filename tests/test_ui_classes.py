@@ -61,14 +61,17 @@ def test_numbers_and_list_entries_are_indices():
 
 
 def test_the_app_resolves_a_typed_class_for_its_backbone():
-    from camdemo.app import ui
+    import gradio as gr
 
-    assert ui._class_of("cup", "efficientnet_lite0") == 968
-    assert ui._class_of("968", "efficientnet_lite0") == 968
-    assert ui._class_of(ui.AUTO_CLASS, "efficientnet_lite0") is None
-    assert ui._class_of("star", "shapes_gapnet") == camdemo.class_names("shapes_gapnet").index("star")
-    with pytest.raises(ui.gr.Error, match="No class of"):
-        ui._class_of("cup", "shapes_gapnet")
+    from camdemo.app.inputs import class_of
+    from camdemo.app.views import AUTO_CLASS
+
+    assert class_of("cup", "efficientnet_lite0") == 968
+    assert class_of("968", "efficientnet_lite0") == 968
+    assert class_of(AUTO_CLASS, "efficientnet_lite0") is None
+    assert class_of("star", "shapes_gapnet") == camdemo.class_names("shapes_gapnet").index("star")
+    with pytest.raises(gr.Error, match="No class of"):
+        class_of("cup", "shapes_gapnet")
 
 
 @pytest.mark.parametrize("text", ["²", "٣", "9" * 5000])

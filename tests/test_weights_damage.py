@@ -161,19 +161,19 @@ def test_a_failed_load_is_remembered_and_a_repaired_file_is_used(monkeypatch, tm
 
 
 def test_lists_say_damaged_and_how_to_repair(monkeypatch, tmp_path, capsys):
-    from camdemo.app import ui
+    from camdemo.app.views import backbone_choices, backbone_status, offline_table
 
     shapes_garbage(monkeypatch, tmp_path)
     repair = "git checkout assets/shapes_gapnet.pt"
     assert cli.main(["list", "shapes_gapnet"]) == 0
     listed = capsys.readouterr().out.splitlines()[0]
     assert "damaged: " in listed and repair in listed and "ready offline" not in listed
-    row = next(line for line in ui.offline_table().splitlines() if "ShapesGapNet" in line)
+    row = next(line for line in offline_table().splitlines() if "ShapesGapNet" in line)
     assert "damaged: " in row and repair in row and "ready" not in row
-    assert dict((value, label) for label, value in ui.backbone_choices())["shapes_gapnet"].endswith("(weights damaged)")
-    status = ui.backbone_status("shapes_gapnet")
+    assert dict((value, label) for label, value in backbone_choices())["shapes_gapnet"].endswith("(weights damaged)")
+    status = backbone_status("shapes_gapnet")
     assert "damaged" in status and repair in status and "ready offline" not in status
-    assert "✅ ready" in next(line for line in ui.offline_table().splitlines() if "EfficientNet-Lite0" in line)
+    assert "✅ ready" in next(line for line in offline_table().splitlines() if "EfficientNet-Lite0" in line)
 
 
 def test_missing_weights_message_is_complete_and_free_of_markup(monkeypatch, tmp_path):

@@ -195,52 +195,19 @@ class UploadLimits:
             return
 
         _, options = parse_options_header(headers.get("content-type", b""))
-        scanner = _PartScanner(options[b"boundary"]) if b"boundary" in options else None
-        received = 0
-        body_done = False
-        refusal: UploadRefused | None = None
-        answered = False
-
-        async def checked_receive():
-            nonlocal received, body_done, refusal
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                refusal = UploadRefused(None, "The upload was interrupted.")
-            elif message["type"] == "http.request":
-                body = message.get("body", b"")
-                received += len(body)
-                body_done = not message.get("more_body", False)
-                if scanner is not None:
-                    scanner.feed(body)
-                if received > self.max_bytes:
-                    refusal = UploadRefused(413, too_large_message(self.max_bytes - FRAMING_BYTES))
-                elif scanner is not None and scanner.parts > self.max_files:
-                    refusal = UploadRefused(413, too_many_files_message(self.max_files))
-                elif scanner is not None and any(map(refused_file_name, scanner.filenames)):
-                    refusal = UploadRefused(400, BAD_NAME_MESSAGE)
-                elif body and _nearly_full(upload_dir, len(body)):
-                    refusal = UploadRefused(507, DISK_FULL_MESSAGE)
-            if refusal is not None:
-                raise refusal
-            return message
-
-        async def checked_send(message):
-            nonlocal answered
-            if refusal is None:  # Gradio's own reply to a refusal is dropped: ours goes out instead
-                answered = True
-                await send(message)
-
+        body = _CheckedBody(self, receive, send, upload_dir, options.get(b"boundary"))
         try:
-            await self.app(scope, checked_receive, checked_send)
+            await self.app(scope, body.receive, body.send)
         except UploadRefused:
             pass  # it reached us directly: the body was read outside Gradio's parser
         except OSError as error:  # the disk filled up between the check and the write
-            if answered or not is_disk_full(error):
+            if body.answered or not is_disk_full(error):
                 raise
             log.error("upload failed: %s", error)
-            refusal = UploadRefused(507, DISK_FULL_MESSAGE)
-        if refusal is not None and refusal.status is not None and not answered:
-            await self._refuse(None if body_done else receive, send, refusal)
+            body.refusal = UploadRefused(507, DISK_FULL_MESSAGE)
+        refusal = body.refusal
+        if refusal is not None and refusal.status is not None and not body.answered:
+            await self._refuse(None if body.body_done else receive, send, refusal)
 
     async def _refuse(self, receive, send, refusal: UploadRefused) -> None:
         """Answer ``refusal`` in plain text, after reading and dropping what the client is still sending.
@@ -264,6 +231,56 @@ class UploadLimits:
                     "headers": [(b"content-type", b"text/plain; charset=utf-8"),
                                 (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+class _CheckedBody:
+    """One upload's body as Gradio's parser reads it: counted and scanned message by message, and refused
+    (``UploadRefused`` raised into the parser) as soon as it breaks one of ``limits``. Once it is refused,
+    Gradio's own reply is dropped: the refusal is answered by ``UploadLimits`` instead."""
+
+    def __init__(self, limits: UploadLimits, receive, send, upload_dir: str | os.PathLike,
+                 boundary: bytes | None):
+        self.limits = limits
+        self.upload_dir = upload_dir
+        self._receive, self._send = receive, send
+        self.scanner = _PartScanner(boundary) if boundary is not None else None
+        self.received = 0  # bytes of body so far
+        self.body_done = False  # the client has sent its last body message
+        self.refusal: UploadRefused | None = None
+        self.answered = False  # Gradio's reply has started going out
+
+    async def receive(self):
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            self.refusal = UploadRefused(None, "The upload was interrupted.")
+        elif message["type"] == "http.request":
+            self.refusal = self._problem(message) or self.refusal
+        if self.refusal is not None:
+            raise self.refusal
+        return message
+
+    def _problem(self, message) -> UploadRefused | None:
+        """Count and scan one body message; the refusal it calls for, if any."""
+        body = message.get("body", b"")
+        self.received += len(body)
+        self.body_done = not message.get("more_body", False)
+        if self.scanner is not None:
+            self.scanner.feed(body)
+        max_bytes, max_files = self.limits.max_bytes, self.limits.max_files
+        if self.received > max_bytes:
+            return UploadRefused(413, too_large_message(max_bytes - FRAMING_BYTES))
+        if self.scanner is not None and self.scanner.parts > max_files:
+            return UploadRefused(413, too_many_files_message(max_files))
+        if self.scanner is not None and any(map(refused_file_name, self.scanner.filenames)):
+            return UploadRefused(400, BAD_NAME_MESSAGE)
+        if body and _nearly_full(self.upload_dir, len(body)):
+            return UploadRefused(507, DISK_FULL_MESSAGE)
+        return None
+
+    async def send(self, message) -> None:
+        if self.refusal is None:  # Gradio's own reply to a refusal is dropped: ours goes out instead
+            self.answered = True
+            await self._send(message)
 
 
 # ---------------------------------------------------------------- disk full while writing results

@@ -12,7 +12,6 @@ from typing import Mapping
 
 import camdemo
 from camdemo.assets import EXAMPLES, asset
-from camdemo.models import backbone_names
 from camdemo.drawing.overlay import DEFAULT_SIGN, SIGNS
 
 # Runs in the browser after each result: mirror the settings into the address bar without reloading.
@@ -34,7 +33,7 @@ def settings_from_query(params: Mapping[str, str]) -> dict:
     """The valid settings of a page URL's query, as a dict with only the keys that were given and valid."""
     settings: dict = {}
     backbone = params.get("backbone")
-    if backbone in backbone_names():
+    if backbone in {info.name for info in camdemo.backbones()}:
         settings["backbone"] = backbone
     backbone = settings.get("backbone", camdemo.DEFAULT_BACKBONE)
     methods = {m.name: m for m in camdemo.methods(backbone)}

@@ -1,4 +1,4 @@
-"""The "step by step" gallery: Grad-CAM's pieces as captioned images (see ``camdemo.steps``)."""
+"""The "step by step" gallery: Grad-CAM's pieces as captioned images (see ``camdemo.gradcam_steps``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 
 import camdemo
+from camdemo.app.views import usable_layer
 from camdemo.drawing.overlay import blend, colorize, diverging, normalize_map
-from camdemo.teaching.steps import GradCAMSteps, gradcam_steps
+from camdemo.teaching.steps import GradCAMSteps  # the type of camdemo.gradcam_steps' result
 
 TILE = 160  # each small map is enlarged (nearest neighbour) to about this many pixels
 
@@ -43,6 +44,7 @@ def step_gallery(steps: GradCAMSteps, colormap: str) -> tuple[list[tuple[np.ndar
 
 def show_steps(image: np.ndarray, backbone: str, layer: str | None, class_index: int | None,
                colormap: str) -> tuple[list[tuple[np.ndarray, str]], str]:
-    steps = gradcam_steps(image, backbone=backbone, class_index=class_index,
-                          layer=layer if layer in {i.name for i in camdemo.layers(backbone)} else None)
+    """Grad-CAM's steps for ``image`` at ``layer`` (the default one if it is not listed), as ``step_gallery``."""
+    steps = camdemo.gradcam_steps(image, backbone=backbone, layer=usable_layer(backbone, layer),
+                                  class_index=class_index)
     return step_gallery(steps, colormap)

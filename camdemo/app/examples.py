@@ -1,0 +1,54 @@
+"""The bundled example images: which backbone each goes with, and whether an upload is one of them.
+
+No Gradio here. A generated shapes example selects the teaching network (ShapesGapNet); a photo the default
+ImageNet backbone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import camdemo
+from camdemo.assets import EXAMPLES, asset
+
+SHAPES = "shapes_gapnet"  # the teaching network, trained on the generated shapes examples only
+
+
+def example_backbone(name: str) -> str:
+    """Generated shape examples go with the teaching network; photos with the default ImageNet backbone."""
+    return SHAPES if name.startswith("shapes_") else camdemo.DEFAULT_BACKBONE
+
+
+def example_paths(for_shapes: bool) -> list[str]:
+    """The bundled examples that go with the teaching network (``for_shapes``) or with the ImageNet backbones."""
+    return [str(asset(name)) for name in EXAMPLES if (example_backbone(name) == SHAPES) == for_shapes]
+
+
+def bundled_example(image_path: str | None) -> str | None:
+    """The name of the bundled example this upload is (same name and same bytes), else None."""
+    if not image_path:
+        return None
+    path = Path(image_path)
+    original = asset(path.name)
+    if path.name in EXAMPLES and original.is_file() and path.stat().st_size == original.stat().st_size \
+            and path.read_bytes() == original.read_bytes():
+        return path.name
+    return None
+
+
+def backbone_for_image(image_path: str | None, backbone: str, chosen_by_example: bool = False) -> str | None:
+    """The backbone a new image should switch to, or None to keep the current one.
+
+    A clicked shapes example selects ShapesGapNet; a photo example goes back to the default backbone. A
+    person's own upload goes to the default ImageNet backbone when ShapesGapNet was chosen by an example,
+    not by the person (who may want to see how the teaching network fares on a photo).
+    """
+    if not image_path:
+        return None
+    name = bundled_example(image_path)
+    if name is None:
+        return camdemo.DEFAULT_BACKBONE if backbone == SHAPES and chosen_by_example else None
+    wanted = example_backbone(name)
+    if (wanted == SHAPES) != (backbone == SHAPES):
+        return wanted
+    return None

@@ -1,0 +1,59 @@
+"""Checking what a visitor sent. The page sends names from its lists, but a raw API call can send anything:
+every value that is not what the page would send gets a sentence, never Python's own error text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+import camdemo
+from camdemo.app.classes import resolve_class
+from camdemo.app.views import AUTO_CLASS, backbone_info
+
+NO_IMAGE = "Upload an image (or click an example) first."
+NO_IMAGE_FOR_TAB = "Upload an image (or click an example) on the Explain tab first."
+
+
+def message(error: camdemo.CamdemoError) -> gr.Error:
+    """camdemo's message for people, as Gradio shows it (without a traceback in the log)."""
+    return gr.Error(str(error), print_exception=False)
+
+
+def checked_name(value: Any, what: str) -> str | None:
+    """A layer or class name from a visitor: a string (or nothing), else a message (a raw call can send anything)."""
+    if value is None or isinstance(value, str):
+        return value
+    raise gr.Error(f"The {what} must be chosen from the list.", print_exception=False)
+
+
+def whole_number(value: Any, low: int, high: int, what: str) -> int:
+    """A count from a slider, checked: a raw call may send NaN or a string where the page sends a number."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if number is None or not low <= number <= high:
+        raise gr.Error(f"The number of {what} must be a whole number from {low} to {high}.", print_exception=False)
+    return number
+
+
+def method_list(method_names: Any, what: str) -> list[str]:
+    """The ticked methods, each once; a message when there are none (or a raw call sent something else)."""
+    if not method_names or not isinstance(method_names, (list, tuple)) \
+            or not all(isinstance(name, str) for name in method_names):
+        raise gr.Error(f"Tick at least one method to {what}.", print_exception=False)
+    return list(dict.fromkeys(method_names))
+
+
+def class_of(class_choice: str | None, backbone: str) -> int | None:
+    """The class box's value as a class index of ``backbone``; None for the automatic top-1.
+
+    A class index, a list entry or a typed name (best match: ``camdemo.app.classes``) are all understood.
+    """
+    if class_choice in (None, "", AUTO_CLASS):
+        return None
+    try:
+        return resolve_class(class_choice, camdemo.class_names(backbone), backbone_info(backbone).title)
+    except camdemo.CamdemoError as error:
+        raise message(error) from None

@@ -1,0 +1,35 @@
+"""The whole page: an introduction, the three tabs and the page's hidden state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from camdemo.app.layout.compare_tab import CompareTab, build_compare_tab
+from camdemo.app.layout.explain_tab import ExplainTab, PageState, build_explain_tab, build_page_state
+from camdemo.app.layout.sanity_tab import SanityTab, build_sanity_tab
+
+INTRO = """# camdemo — why did the classifier say that?
+Upload a photo, pick a network (backbone), a method and a class, and see **where in the image** the evidence
+for that class lies. Bright colours mark the regions that raise the class score most (the scale under the
+heatmap gives the values). Try the cat-and-coffee example with the class set to a cat, then to *espresso*:
+a good method moves its map to the other object.
+"""
+
+
+@dataclass(frozen=True)
+class Page:
+    explain: ExplainTab
+    compare: CompareTab
+    sanity: SanityTab
+    state: PageState
+
+
+def build_page(backbone: str, method: str) -> Page:
+    """Every component of the page, inside the current ``gr.Blocks``, set up for ``backbone`` and ``method``."""
+    gr.Markdown(INTRO)
+    explain = build_explain_tab(backbone, method)
+    compare = build_compare_tab(backbone, method)
+    sanity = build_sanity_tab(backbone)
+    return Page(explain, compare, sanity, build_page_state())

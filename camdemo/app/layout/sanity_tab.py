@@ -1,0 +1,37 @@
+"""The Sanity check tab: maps of a model whose layers are randomised one after another."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from camdemo.app.compare import SANITY_HELP
+from camdemo.app.views import method_checkboxes, still_available
+from camdemo.evaluation.sanity import DEFAULT_SANITY_METHODS
+
+
+@dataclass(frozen=True)
+class SanityTab:
+    sanity_methods: gr.CheckboxGroup
+    sanity_steps: gr.Slider
+    sanity_button: gr.Button
+    sanity_table: gr.Markdown
+    sanity_gallery: gr.Gallery
+
+
+def build_sanity_tab(backbone: str) -> SanityTab:
+    """The Sanity check tab, set up for ``backbone``."""
+    with gr.Tab("Sanity check"):
+        gr.Markdown(SANITY_HELP)
+        with gr.Row():
+            methods = gr.CheckboxGroup(method_checkboxes(backbone),
+                                       value=still_available(backbone, list(DEFAULT_SANITY_METHODS)),
+                                       label="Methods (uses the image, backbone and class of the Explain tab)")
+            with gr.Column(scale=0, min_width=220):
+                steps = gr.Slider(2, 8, value=4, step=1, label="Randomisation steps")
+                button = gr.Button("Randomise the model and compare", variant="primary")
+        table = gr.Markdown()
+        gallery = gr.Gallery(label="Maps as more layers get random weights (rows: steps)",
+                             columns=len(DEFAULT_SANITY_METHODS), height="auto", object_fit="contain")
+    return SanityTab(methods, steps, button, table, gallery)

@@ -1,0 +1,52 @@
+"""The image input: only a file uploaded to this page (or a bundled example) is ever opened.
+
+Gradio's own ``gr.Image`` opens the file with PIL before our code runs, so a damaged or non-image upload
+would fail inside Gradio with a generic message; ``ImageUpload`` passes the path on unopened and camdemo
+decodes it and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+
+from camdemo.assets import ASSETS_DIR
+
+NOT_AN_UPLOAD = "This image did not arrive as an upload to this page. Please upload it again."
+
+
+def uploaded_file(path: str) -> str | None:
+    """``path`` resolved (symbolic links followed) if it is a file in Gradio's upload folder or a bundled
+    example, else None. Nothing else on the server is ever opened on a visitor's behalf."""
+    try:
+        real = Path(os.path.realpath(path))
+        roots = (Path(os.path.realpath(get_upload_folder())), Path(os.path.realpath(ASSETS_DIR)))
+        if any(real.is_relative_to(root) for root in roots) and real.is_file():
+            return str(real)
+    except (OSError, ValueError, TypeError):  # a NUL byte, a name too long: refused like any other path
+        pass
+    return None
+
+
+class ImageUpload(gr.Image):
+    """``gr.Image`` that passes the uploaded file's path on unopened, and only a path it uploaded.
+
+    ``is_template`` makes Gradio reuse the normal Image frontend. A payload names a path. Gradio 6.31
+    checks that it lies in the upload folder only when the payload carries its ``meta`` marker, so a
+    hand-made request could name any server file. Every path is checked here instead: inside the upload
+    folder or the bundled examples after following links, else refused with one message that says nothing
+    about the path (not even whether it exists).
+    """
+
+    is_template = True
+
+    def preprocess(self, payload):  # type: ignore[override]
+        if payload is None:
+            return None
+        checked = uploaded_file(payload.path) if payload.path else None
+        if checked is None:
+            raise gr.Error(NOT_AN_UPLOAD, print_exception=False)
+        return checked

@@ -1,0 +1,155 @@
+"""What the page offers and says, as plain values: choice lists, markdown texts and the top-5 label dict.
+
+Nothing here imports Gradio, so a notebook or a test can call these as they are. Every rule (which methods
+apply to a backbone, CAM's fixed layer, the default layer, the state of the weights) is read from the public
+catalogue: ``camdemo.backbones()``, ``camdemo.layers()``, ``camdemo.methods()``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import camdemo
+from camdemo.drawing.overlay import COLORMAPS, COLOUR_BLIND_SAFE
+
+if TYPE_CHECKING:
+    from camdemo.models import BackboneInfo  # the type of camdemo.backbones()' entries
+
+AUTO_CLASS = "auto"  # the class list's "Top-1 prediction (automatic)" entry
+
+_WEIGHTS_LABEL = {"ready": "offline", "missing": "downloads weights", "damaged": "weights damaged"}
+
+
+# --- the catalogue, looked up by name -------------------------------------------------------------------
+
+
+def backbone_info(backbone: str) -> BackboneInfo:
+    """The catalogue's entry for ``backbone``: title, input size and the state of its weights."""
+    infos = {info.name: info for info in camdemo.backbones()}
+    if backbone not in infos:
+        raise camdemo.CamdemoError(f"Unknown backbone '{backbone}'. Choose one of: {', '.join(infos)}.")
+    return infos[backbone]
+
+
+def method_info(backbone: str, method: str) -> camdemo.MethodInfo:
+    """The catalogue's entry for ``method`` on ``backbone`` (``KeyError`` for a name that is no method)."""
+    return {info.name: info for info in camdemo.methods(backbone)}[method]
+
+
+def usable_method(backbone: str, method: str | None) -> str:
+    """``method`` if it applies to ``backbone``, else the default method (which applies to every backbone)."""
+    available = {info.name for info in camdemo.methods(backbone) if info.available}
+    return method if method in available else camdemo.DEFAULT_METHOD
+
+
+def usable_layer(backbone: str, layer: str | None) -> str | None:
+    """``layer`` if it is one of ``backbone``'s listed layers, else None (the engine's default)."""
+    return layer if layer in {info.name for info in camdemo.layers(backbone)} else None
+
+
+def default_layer(backbone: str, method: str) -> str:
+    """The layer a method starts at: its fixed layer (CAM), else the backbone's default (listed first)."""
+    return method_info(backbone, method).fixed_layer or camdemo.layers(backbone)[0].name
+
+
+def layer_is_choosable(info: camdemo.MethodInfo) -> bool:
+    """Whether a person may pick the layer: the method uses one and it is not fixed (CAM's is)."""
+    return info.uses_layer and not info.fixed_layer
+
+
+# --- choice lists --------------------------------------------------------------------------------------
+
+
+def backbone_choices() -> list[tuple[str, str]]:
+    """(label, name) of every backbone, the label saying whether it works offline."""
+    return [(f"{info.title} ({_WEIGHTS_LABEL[info.weights_state]})", info.name) for info in camdemo.backbones()]
+
+
+def layer_choices(backbone: str) -> list[tuple[str, str]]:
+    return [(info.label, info.name) for info in camdemo.layers(backbone)]
+
+
+def class_choices(backbone: str) -> list[tuple[str, str]]:
+    """"Top-1 (automatic)", then every class of ``backbone`` by index: searchable by name or number.
+
+    The list changes only with the backbone; the top-5 of each result are in the predictions panel,
+    where clicking one explains it.
+    """
+    labels = camdemo.class_names(backbone)
+    return [("Top-1 prediction (automatic)", AUTO_CLASS)] + [(f"{label} · {index}", str(index))
+                                                              for index, label in enumerate(labels)]
+
+
+def method_choices(backbone: str) -> list[tuple[str, str]]:
+    """(title, name) of every method, the ones that do not apply to ``backbone`` included (their help says why)."""
+    return [(info.title, info.name) for info in camdemo.methods(backbone)]
+
+
+def method_checkboxes(backbone: str) -> list[tuple[str, str]]:
+    """(title, name) of every method that applies to ``backbone``."""
+    return [(info.title, info.name) for info in camdemo.methods(backbone) if info.available]
+
+
+def sweep_choices(backbone: str) -> list[tuple[str, str]]:
+    """The methods a layer sweep can use on ``backbone``: those that work at any layer."""
+    return [(info.title, info.name) for info in camdemo.methods(backbone)
+            if info.available and layer_is_choosable(info)]
+
+
+def still_available(backbone: str, chosen: list[str] | None) -> list[str]:
+    """The ticked methods that apply to ``backbone``, in their order."""
+    available = {name for _, name in method_checkboxes(backbone)}
+    return [name for name in chosen or [] if name in available]
+
+
+def colormap_choices() -> list[tuple[str, str]]:
+    return [(f"{name}{' (colour-blind safe)' if name in COLOUR_BLIND_SAFE else ''}", name) for name in COLORMAPS]
+
+
+# --- texts ---------------------------------------------------------------------------------------------
+
+
+def method_help(backbone: str, method: str) -> str:
+    """Markdown: the method's title, summary and paper, its fixed layer, and why it does not apply if it does not."""
+    info, title = method_info(backbone, method), backbone_info(backbone).title
+    text = f"**{info.title}.** {info.summary}\n\n*Paper:* {info.paper}"
+    if info.fixed_layer:
+        text += f"\n\nFor {title}, CAM is computed at layer `{info.fixed_layer}`."
+    if not info.available:
+        text = f"⚠️ **{info.title} is not available for {title}.** {info.reason}\n\n" + text
+    return text
+
+
+def backbone_status(backbone: str) -> str:
+    """Markdown: the backbone's input size, the state of its weights and the methods that do not apply."""
+    info = backbone_info(backbone)
+    unavailable = [f"{m.title} — {m.reason}" for m in camdemo.methods(backbone) if not m.available]
+    ready = {"ready": "ready offline",
+             "missing": "weights not on this machine yet: they download on first use (needs internet)",
+             }.get(info.weights_state, f"weights damaged: {info.repair}")
+    text = f"**{info.title}** · input {info.input_size}×{info.input_size} · {ready}."
+    if unavailable:
+        text += "\n\nNot available here: " + "; ".join(unavailable)
+    return text
+
+
+def offline_table() -> str:
+    """Markdown table of every backbone and whether it works without internet on this machine."""
+    rows = ["| backbone | offline here? | weights |", "| --- | --- | --- |"]
+    for info in camdemo.backbones():
+        state = {"ready": "✅ ready", "missing": "⬇️ needs internet once"}.get(info.weights_state,
+                                                                             f"❌ damaged: {info.repair}")
+        rows.append(f"| {info.title} | {state} | {info.note} |")
+    return "\n".join(rows) + ("\n\nTo prepare a machine before going offline, run `python -m camdemo "
+                                "download-weights` while it is online.")
+
+
+def label_dict(explanation: camdemo.Explanation) -> dict[str, float]:
+    """The top-5 as ``gr.Label`` shows them: "tiger cat (282)" → probability."""
+    return {f"{p.label} ({p.index})": p.probability for p in explanation.predictions}
+
+
+def prediction_class(label: str) -> str | None:
+    """The class index in a top-5 label ("tiger cat (282)" → "282"), or None if it holds none."""
+    index = label.rsplit("(", 1)[-1].rstrip(")")
+    return index if index.isdigit() else None
