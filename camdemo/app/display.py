@@ -67,9 +67,10 @@ def render(explanation: camdemo.Explanation, show_boxes: bool) -> Rendered:
 def _with_boxes(explanation: camdemo.Explanation, overlay: np.ndarray, scale: int) -> tuple[np.ndarray, str]:
     """``overlay`` (enlarged ``scale`` times) with the map's box and any true boxes drawn, and a note on them."""
     predicted = explanation.map_box()
-    truth = ground_truth(explanation.image) or []
+    truth = ground_truth(explanation.image) or ()
     boxes = [(predicted, "map", MAP_BOX)] + [(shape.box, f"true {shape.name}", TRUE_BOX) for shape in truth]
-    overlay = draw_boxes(overlay, [(tuple(v * scale for v in box), label, colour) for box, label, colour in boxes])
+    overlay = draw_boxes(overlay, [((x0 * scale, y0 * scale, x1 * scale, y1 * scale), label, colour)
+                                   for (x0, y0, x1, y1), label, colour in boxes])
     if not truth:
         return overlay, MAP_BOX_NOTE
     matching = [shape for shape in truth if shape.name == explanation.class_label]

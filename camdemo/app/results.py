@@ -41,8 +41,10 @@ class RecentResults:
 
     def get(self, key: str | None) -> camdemo.Explanation | None:
         """The result kept under ``key``, or None if there is none (any more)."""
+        if not key:
+            return None
         with self._lock:
-            item = self._items.get(key) if key else None
+            item = self._items.get(key)
             if item is not None:
                 self._items.move_to_end(key)  # a result someone is still restyling stays
             return item[0] if item else None

@@ -50,7 +50,7 @@ def with_queue(demo: gr.Blocks, max_size: int = QUEUE_SIZE) -> gr.Blocks:
             detail = QUEUE_FULL
         return accepted, detail, state
 
-    gradio_queue.push = push_or_refuse
+    gradio_queue.push = push_or_refuse  # type: ignore[method-assign]  # Gradio has no hook for this message
     return demo
 
 

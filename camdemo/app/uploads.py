@@ -43,7 +43,7 @@ class ImageUpload(gr.Image):
 
     is_template = True
 
-    def preprocess(self, payload):  # type: ignore[override]
+    def preprocess(self, payload):
         if payload is None:
             return None
         checked = uploaded_file(payload.path) if payload.path else None

@@ -137,5 +137,5 @@ def _controls_follow(w: Wiring) -> None:
     w.control_event(c.backbone.change, on_backbone_tabs, [c.backbone, compare.compare_methods, sanity.sanity_methods],
                     by_name(TabMethods._fields, compare, sanity))
     w.control_event(functools.partial(gr.on, [c.backbone.change, c.method.change, c.layer.change,
-                                              *[box.change for box in c.options]]),
+                                              *[box.change for box in c.options]]),  # type: ignore[attr-defined]
                     describe_cost, [c.backbone, c.method, c.layer, *c.options], [c.cost])

@@ -44,7 +44,7 @@ class SanityOutputs(NamedTuple):
 
 
 def run_steps(image_path: str | None, backbone: str, layer: str | None, class_choice: str | None, colormap: str,
-              request: gr.Request = None) -> StepsOutputs:
+              request: gr.Request | None = None) -> StepsOutputs:
     """The step-by-step view of Grad-CAM for the current image, layer and class."""
     if not image_path:
         raise gr.Error(NO_IMAGE)
@@ -56,7 +56,7 @@ def run_steps(image_path: str | None, backbone: str, layer: str | None, class_ch
 
 
 def run_compare(image_path: str | None, backbone: str, layer: str | None, class_choice: str | None,
-                method_names: list[str], with_faithfulness: bool, colormap: str, request: gr.Request = None,
+                method_names: list[str], with_faithfulness: bool, colormap: str, request: gr.Request | None = None,
                 progress=gr.Progress()) -> CompareOutputs:
     """Compare tab: the chosen methods side by side with times and faithfulness, for one class."""
     method_names = method_list(method_names, "compare")
@@ -70,7 +70,7 @@ def run_compare(image_path: str | None, backbone: str, layer: str | None, class_
 
 
 def run_sweep(image_path: str | None, backbone: str, method: str, class_choice: str | None, count: int,
-              colormap: str, request: gr.Request = None, progress=gr.Progress()) -> SweepOutputs:
+              colormap: str, request: gr.Request | None = None, progress=gr.Progress()) -> SweepOutputs:
     """Compare tab: one method across layers, early to late."""
     count = whole_number(count, 2, 8, "layers")
     class_choice = checked_name(class_choice, "class")
@@ -81,7 +81,7 @@ def run_sweep(image_path: str | None, backbone: str, method: str, class_choice: 
 
 
 def run_sanity(image_path: str | None, backbone: str, class_choice: str | None, method_names: list[str], steps: int,
-               colormap: str, request: gr.Request = None, progress=gr.Progress()) -> SanityOutputs:
+               colormap: str, request: gr.Request | None = None, progress=gr.Progress()) -> SanityOutputs:
     """Sanity check tab: cascading randomisation of a copy of the model."""
     method_names = method_list(method_names, "check")
     steps = whole_number(steps, 2, 8, "randomisation steps")

@@ -53,9 +53,20 @@ class ExplainOutputs(NamedTuple):
     example_name: str | Update  # the bundled example's name, for a shared link ("" for a person's own image)
 
 
-# An automatic run shows the same, and clears the class a shared link asked for once.
-AutomaticOutputs = NamedTuple("AutomaticOutputs", [*ExplainOutputs.__annotations__.items(),
-                                                   ("pending_class", "str | None")])
+class AutomaticOutputs(NamedTuple):
+    """An automatic run shows the same as ``ExplainOutputs``, and clears the class a shared link asked for once."""
+
+    slider: tuple[str, str] | None | Update
+    heatmap: str | None | Update
+    top5: dict[str, float] | None | Update
+    summary: str | Update
+    class_choice: str | Update
+    result_key: str | None | Update
+    download_overlay: str | None | Update
+    download_npy: str | None | Update
+    download_png: str | None | Update
+    example_name: str | Update
+    pending_class: str | None
 
 
 class RestyleOutputs(NamedTuple):
@@ -87,7 +98,7 @@ class ExplainSettings:
 def run_explain(image_path: str | None, backbone: str, layer: str | None, method: str, class_choice: str | None,
                 colormap: str, opacity: float, show_boxes: bool = True, sign: str = "positive",
                 ig_steps=None, ig_baseline=None, sg_base=None, sg_samples=None, sg_noise=None, occlusion_patch=None,
-                occlusion_stride=None, scorecam_channels=None, request: gr.Request = None,
+                occlusion_stride=None, scorecam_channels=None, request: gr.Request | None = None,
                 progress=gr.Progress()) -> ExplainOutputs:
     """The main event (API name ``explain``).
 
@@ -110,7 +121,7 @@ def run_explain_top1(image_path: str | None, backbone: str, layer: str | None, m
                      opacity: float, show_boxes: bool = True, pending_class: str | None = None,
                      sign: str = "positive", ig_steps=None, ig_baseline=None, sg_base=None, sg_samples=None,
                      sg_noise=None, occlusion_patch=None, occlusion_stride=None, scorecam_channels=None,
-                     request: gr.Request = None, progress=gr.Progress()) -> AutomaticOutputs:
+                     request: gr.Request | None = None, progress=gr.Progress()) -> AutomaticOutputs:
     """A new image or backbone: explain the top-1 class (or the class a shared link asked for, once).
 
     This run is automatic, so a method or layer left over from the previous backbone falls back to the new
@@ -249,7 +260,7 @@ automatic_runs = AutomaticRuns()
 
 
 def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = True, sign: str | None = None,
-            request: gr.Request = None) -> RestyleOutputs:
+            request: gr.Request | None = None) -> RestyleOutputs:
     """Colormap, opacity, sign or box display changed: re-draw the last result from its raw map, no network."""
     explanation = recent_results.get(key)
     if explanation is None:

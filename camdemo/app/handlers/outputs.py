@@ -12,4 +12,5 @@ Outputs = TypeVar("Outputs", bound=tuple)  # a NamedTuple class
 
 def unchanged(outputs: type[Outputs]) -> Outputs:
     """Every output of ``outputs`` left as it is on the page."""
-    return outputs(*(gr.skip() for _ in outputs._fields))
+    fields: tuple[str, ...] = outputs._fields  # type: ignore[attr-defined]  # every NamedTuple has them
+    return outputs(*(gr.skip() for _ in fields))
