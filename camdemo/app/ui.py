@@ -358,7 +358,8 @@ def _reporter(progress: gr.Progress | None):
 def run_explain(image_path: str | None, backbone: str, layer: str | None, method: str, class_choice: str | None,
                 colormap: str, opacity: float, show_boxes: bool = True, sign: str = "positive",
                 ig_steps=None, ig_baseline=None, sg_base=None, sg_samples=None, sg_noise=None, occlusion_patch=None,
-                occlusion_stride=None, scorecam_channels=None, request: gr.Request = None, progress=gr.Progress()):
+                occlusion_stride=None, scorecam_channels=None, ig_adaptive=None, request: gr.Request = None,
+                progress=gr.Progress()):
     """The main event (API name ``explain``).
 
     After the image and the style come the sign to show and the method settings (used only by
@@ -371,7 +372,7 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
     layer, class_choice = checked_name(layer, "layer"), checked_name(class_choice, "class")
     class_index = _class_of(class_choice, backbone)
     options = options_for(method, [ig_steps, ig_baseline, sg_base, sg_samples, sg_noise, occlusion_patch,
-                                   occlusion_stride, scorecam_channels])
+                                   occlusion_stride, scorecam_channels, ig_adaptive])
     started = time.perf_counter()
     try:
         cost = estimate_cost(backbone, method, layer or None, options)
@@ -381,7 +382,7 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
             return camdemo.explain(_display_image(image_path), backbone=backbone, method=method, layer=layer or None,
                                    class_index=class_index, colormap=colormap or DEFAULT_COLORMAP,
                                    opacity=DEFAULT_OPACITY if opacity is None else float(opacity),
-                                   options=options, sign=sign_for(method, sign), progress=progress)
+                                   options=options, sign=sign_for(method, sign, options), progress=progress)
 
         explanation = on_model(work, request=request, fast=cost.single_pass, progress=progress)
     except camdemo.CamdemoError as error:
@@ -494,7 +495,7 @@ def restyle(key: str | None, colormap: str, opacity: float, show_boxes: bool = T
                        "Press Explain to compute it again with the new style.")
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
     try:
-        styled = explanation.restyled(colormap, opacity, sign_for(explanation.method, sign))
+        styled = explanation.restyled(colormap, opacity, sign_for(explanation.method, sign, explanation.options))
     except camdemo.CamdemoError as error:
         raise gr.Error(str(error), print_exception=False) from None
     pair, heatmap, _ = render(styled, show_boxes)
@@ -529,13 +530,13 @@ def describe_cost(backbone: str, method: str, layer: str | None, *option_values)
     return f"**Cost:** {cost.describe()} ({kind})."
 
 
-def on_method_change(backbone: str, method: str, layer: str | None, sign: str | None = None):
+def on_method_change(backbone: str, method: str, layer: str | None, sign: str | None = None, *option_values):
     info = {m.name: m for m in camdemo.methods(backbone)}[method]
     layer = layer if isinstance(layer, str) else None  # a raw call may send anything; the page sends a name
     # The layer list depends only on the backbone (on_backbone_change sends it): here only value and state.
     return (gr.update(value=info.fixed_layer or layer or _layer_for(backbone, method),
                       interactive=info.uses_layer and not info.fixed_layer),
-            method_help(backbone, method), *control_updates(method, sign))
+            method_help(backbone, method), *control_updates(method, sign, option_values))
 
 
 SHAPES = "shapes_gapnet"
@@ -856,7 +857,7 @@ def build_demo() -> gr.Blocks:
             run_explain_top1, inputs=top1_inputs, outputs=top1_outputs,
             api_visibility="private", concurrency_limit=None).then(
             None, inputs=url_inputs, js=WRITE_URL_JS)
-        method_box.input(on_method_change, inputs=[backbone_box, method_box, layer_box, sign_box],
+        method_box.input(on_method_change, inputs=[backbone_box, method_box, layer_box, sign_box, *option_boxes],
                          outputs=[layer_box, method_md, sign_box, *option_boxes], api_visibility="private").then(
             run_explain, inputs=explain_inputs, outputs=outputs, api_visibility="private",
             concurrency_limit=None).then(None, inputs=url_inputs, js=WRITE_URL_JS)
