@@ -314,6 +314,18 @@ def test_the_sign_selector_follows_smoothgrads_base():
     assert ui.sign_for("smoothgrad", "negative", {"base": "saliency"}) == "positive"
 
 
+def test_changing_smoothgrads_base_on_the_page_updates_the_sign_selector(served_demo):
+    """The page's own event: SmoothGrad's base control → the sign selector (usable over a signed method)."""
+    (event,) = [fn for fn in served_demo.fns.values() if [box.label for box in fn.outputs] == ["Which evidence to show"]
+                and any(box.label == "SmoothGrad: method to smooth" for box in fn.inputs)]
+    assert [box.label for box in event.inputs][:2] == ["Which evidence to show", "SmoothGrad: method to smooth"]
+    assert [trigger for _, trigger in event.targets] == ["input"]
+    over_ig = event.fn("negative", "integrated_gradients", 25, 0.15)
+    assert over_ig["value"] == "negative" and over_ig["interactive"]
+    over_saliency = event.fn("negative", "saliency", 25, 0.15)
+    assert over_saliency["value"] == "positive" and not over_saliency["interactive"]
+
+
 def test_api_takes_the_sign_and_method_settings_and_old_calls_still_work(server):
     """The explain endpoint's new inputs (sign, method settings) come after the old eight and have defaults."""
     from gradio_client import Client, handle_file

@@ -32,5 +32,5 @@ def get_method(name: str) -> Method:
 
 __all__ = ["CAM", "GradCAM", "GradCAMPlusPlus", "XGradCAM", "LayerCAM", "HiResCAM", "ScoreCAM", "EigenCAM", "Saliency",
            "SmoothGrad", "InputXGradient", "IntegratedGradients", "GuidedBackprop", "GuidedGradCAM", "Occlusion",
-           "InputAttributionMethod", "Method", "Option", "ChannelWeightedMethod", "LayerForward", "RawMap", "Target", "METHODS",
-           "get_method", "choose_class", "choose_classes"]
+           "InputAttributionMethod", "Method", "Option", "ChannelWeightedMethod", "LayerForward", "RawMap", "Target",
+           "METHODS", "get_method", "choose_class", "choose_classes"]

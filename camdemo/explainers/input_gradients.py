@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CamdemoError
 from ..models import architecture
 from .base import FORWARD_PASS, Method, RawMap, Target, choose_classes
 from .options import Option, batch_size_option
