@@ -314,6 +314,14 @@ def test_the_sign_selector_follows_smoothgrads_base():
     assert ui.sign_for("smoothgrad", "negative", {"base": "saliency"}) == "positive"
 
 
+def test_the_methods_overview_shows_each_declared_cost():
+    from camdemo.app.options import describe_all
+    rows = {row.split(" | ")[0].lstrip("| "): row for row in describe_all("vgg16").splitlines()[2:]}
+    for info in camdemo.methods("vgg16"):
+        assert f"| {info.cost} |" in rows[info.title]
+    assert "| as wrapped |" in rows["SmoothGrad"] and "| yes |" in rows["Integrated Gradients"]
+
+
 def test_changing_smoothgrads_base_on_the_page_updates_the_sign_selector(served_demo):
     """The page's own event: SmoothGrad's base control → the sign selector (usable over a signed method)."""
     (event,) = [fn for fn in served_demo.fns.values() if [box.label for box in fn.outputs] == ["Which evidence to show"]
