@@ -106,10 +106,10 @@ def check_settings(*, backbone: str = DEFAULT_BACKBONE, method: str = DEFAULT_ME
         raise CamdemoError(f"{explainer.title} is not available for {spec.title}: {reason}")
     layer_name = _choose_layer(spec, explainer, layer)
     sign = sign or overlay_lib.DEFAULT_SIGN
-    check_sign(explainer, sign)
+    checked = explainer.check_options(options)
+    check_sign(explainer, sign, checked)
     colormap = colormap_for_sign(colormap or overlay_lib.DEFAULT_COLORMAP, sign)
     overlay_lib.check_style(colormap, opacity)  # before the network runs, not when the overlay is drawn
-    checked = explainer.check_options(options)
     device = torch.device(device) if device is not None else default_device()
     if device.type == "cpu":
         configure_cpu_threads()

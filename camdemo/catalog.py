@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .explainers import METHODS
+from .explainers import METHODS, Option
 from .models import DEFAULT_BACKBONE, BackboneInfo, backbone_names, get_spec, weights_status
 from .models.layers import LayerInfo, list_layers
 
@@ -37,10 +37,13 @@ class MethodInfo:
     fixed_layer: str | None
     summary: str
     paper: str
-    signed: bool = False
+    signed: bool = False  # with the default options (SmoothGrad: as the method it wraps)
     family: str = "CAM"
     option_defaults: Mapping[str, Any] = field(default_factory=dict)
     reduced_precision: bool = False  # honours precision="half" (the layer methods); others stay in float32
+    options: tuple[Option, ...] = ()  # the method's settings, declared once: bounds, choices, label, help
+    cost: str = ""  # the work per image in words, e.g. "1 forward + 1 backward per step"
+    sign_options: tuple[str, ...] = ()  # settings that decide whether the map is signed (SmoothGrad's base)
 
 
 def methods(backbone: str = DEFAULT_BACKBONE) -> list[MethodInfo]:
@@ -50,8 +53,10 @@ def methods(backbone: str = DEFAULT_BACKBONE) -> list[MethodInfo]:
     for method in METHODS.values():
         reason = method.unavailable_reason(spec)
         infos.append(MethodInfo(method.name, method.title, reason is None, reason, method.uses_layer,
-                                method.required_layer(spec), method.summary, method.paper, method.signed,
-                                method.family, dict(method.option_defaults), method.half_precision_ok))
+                                method.required_layer(spec), method.summary, method.paper,
+                                method.is_signed(method.option_defaults), method.family, dict(method.option_defaults),
+                                method.half_precision_ok, method.declared_options, method.cost,
+                                method.sign_options))
     return infos
 
 

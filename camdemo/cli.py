@@ -1,7 +1,8 @@
 """The command line: ``python -m camdemo explain|list|download-weights``.
 
     python -m camdemo explain photos/ cat.jpg --method gradcam --class espresso --out results/
-    python -m camdemo list
+    python -m camdemo list                        # backbones, layers, methods and their settings
+    python -m camdemo list --markdown-options     # the README's table of method settings
     python -m camdemo download-weights            # torchvision weights, before going offline (replaces damaged ones)
 
 ``explain`` writes, for each image, ``NAME_overlay.png``, ``NAME_heatmap.npy`` (float32 in [0, 1]),
@@ -23,6 +24,7 @@ import camdemo
 from camdemo import saving
 from camdemo.models import backbone_names, get_spec, load_model, torchvision_weights_path, weights_status
 from camdemo.drawing.overlay import DEFAULT_COLORMAP
+from camdemo.explainers.options import Option, markdown_table
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
@@ -69,18 +71,42 @@ def write_result(result: camdemo.Explanation, source: Path, out: Path, stem: str
     saving.write_result(result, out, stem, source=source)
 
 
-def parse_options(pairs: list[str] | None) -> dict[str, object]:
-    """``["steps=64", "baseline=grey"]`` → ``{"steps": 64, "baseline": "grey"}`` (numbers become numbers)."""
+def parse_options(pairs: list[str] | None, method: str | None = None) -> dict[str, object]:
+    """``["steps=64", "baseline=grey"]`` → ``{"steps": 64, "baseline": "grey"}``: each value converted to the kind
+    ``method`` declares for it (``noise=1`` is a float, ``adaptive=yes`` a bool, ``baseline=grey`` stays text).
+    Without a method, or for a name the method does not declare, the text is kept for ``explain`` to refuse."""
+    declared = {} if method is None else {option.name: option for option in _method_info(method).options}
+    title = None if method is None else _method_info(method).title
     options: dict[str, object] = {}
     for pair in pairs or []:
         key, separator, value = pair.partition("=")
+        key = key.strip()
         if not separator or not key:
             raise camdemo.CamdemoError(f"'{pair}' is not KEY=VALUE (for example --option steps=64).")
-        try:
-            options[key.strip()] = float(value) if "." in value else int(value)
-        except ValueError:
-            options[key.strip()] = value.strip()
+        options[key] = declared[key].convert(value, title) if key in declared else value.strip()
     return options
+
+
+def _method_info(method: str) -> camdemo.MethodInfo:
+    """``method``'s entry in the public catalogue; ``CamdemoError`` listing the methods if unknown."""
+    infos = {info.name: info for info in camdemo.methods()}
+    if method not in infos:
+        raise camdemo.CamdemoError(f"Unknown method '{method}'. Choose one of: {', '.join(infos)}.")
+    return infos[method]
+
+
+def option_summary(option: Option) -> str:
+    """One setting for ``list``: "steps=128 (2 to 1024)"."""
+    default = str(option.default).lower() if option.kind == "bool" else option.default
+    return f"{option.name}={default} ({option.allowed()})"
+
+
+def options_help() -> str:
+    """The ``--option`` help: every method's declared settings."""
+    per_method = [f"{info.name}: {', '.join(option.name for option in info.options)}"
+                  for info in camdemo.methods() if info.options]
+    return ("a method setting, repeatable, e.g. steps=64 or baseline=grey; " + "; ".join(per_method)
+            + " (defaults and allowed values: `list`)")
 
 
 def command_explain(args: argparse.Namespace) -> int:
@@ -91,7 +117,7 @@ def command_explain(args: argparse.Namespace) -> int:
     try:
         class_index = parse_class(args.class_, args.backbone)
         results = camdemo.explain_many(images, backbone=args.backbone, method=args.method, layer=args.layer,
-                                       class_index=class_index, options=parse_options(args.option), sign=args.sign,
+                                       class_index=class_index, options=parse_options(args.option, args.method), sign=args.sign,
                                        colormap=args.colormap, opacity=args.opacity, device=args.device,
                                        precision=args.precision, batch_size=args.batch_size)
         args.out.mkdir(parents=True, exist_ok=True)
@@ -114,6 +140,9 @@ def command_explain(args: argparse.Namespace) -> int:
 
 
 def command_list(args: argparse.Namespace) -> int:
+    if args.markdown_options:
+        print(markdown_table(camdemo.methods()))
+        return 0
     for info in camdemo.backbones():
         if args.backbone and info.name != args.backbone:
             continue
@@ -124,8 +153,7 @@ def command_list(args: argparse.Namespace) -> int:
         for method in camdemo.methods(info.name):
             state = "available" if method.available else f"unavailable: {method.reason}"
             where = f" (only at {method.fixed_layer})" if method.fixed_layer else ""
-            settings = ", ".join(f"{key}={value}" for key, value in method.option_defaults.items()
-                                 if key not in ("batch_size", "seed"))
+            settings = ", ".join(option_summary(option) for option in method.options)
             print(f"  {method.name:20s} {method.title}{where}: {state}" + (f" [{settings}]" if settings else ""))
         print()
     return 0
@@ -181,9 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--backbone", default=camdemo.DEFAULT_BACKBONE, choices=backbone_names())
     explain.add_argument("--method", default=camdemo.DEFAULT_METHOD,
                          help="one of: " + ", ".join(info.name for info in camdemo.methods()))
-    explain.add_argument("--option", action="append", metavar="KEY=VALUE",
-                         help="a method setting, repeatable: steps=64, baseline=grey, samples=25, noise=0.15, "
-                              "patch=32, stride=16, channels=256 (see `list`)")
+    explain.add_argument("--option", action="append", metavar="KEY=VALUE", help=options_help())
     explain.add_argument("--sign", default="positive", choices=["positive", "negative", "both"],
                          help="for signed methods: evidence for the class, against it, or both")
     explain.add_argument("--layer", default=None, help="target layer (default: the backbone's last spatial layer)")
@@ -200,8 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--quiet", action="store_true", help="no progress bar")
     explain.set_defaults(run=command_explain)
 
-    listing = sub.add_parser("list", help="show backbones, their layers and methods")
+    listing = sub.add_parser("list", help="show backbones, their layers and methods with their settings")
     listing.add_argument("backbone", nargs="?", default=None)
+    listing.add_argument("--markdown-options", action="store_true",
+                         help="print the README's table of method settings (Markdown) instead")
     listing.set_defaults(run=command_list)
 
     download = sub.add_parser("download-weights", help="fetch torchvision weights now, for offline use later")

@@ -101,7 +101,7 @@ class Explanation:
         sign = self.sign if sign is None else sign
         colormap = self.colormap if colormap is None else colormap
         opacity = self.opacity if opacity is None else float(opacity)
-        check_sign(METHODS[self.method], sign)
+        check_sign(METHODS[self.method], sign, self.options)
         colormap = colormap_for_sign(colormap, sign)
         overlay_lib.check_style(colormap, opacity)  # a bad style fails here, as it did when it was drawn at once
         note = self.note
@@ -129,8 +129,7 @@ class Explanation:
         """A colour bar for ``heatmap`` (RGB uint8, ``width`` wide, default the image's): the colormap, the
         map's values at its ends and what the colours mean (``overlay.colour_bar``)."""
         explainer = METHODS[self.method]
-        wrapped = METHODS.get(self.options.get("base", ""), explainer)  # SmoothGrad: signed as what it wraps
-        caption = overlay_lib.scale_caption(self.sign, wrapped.signed, explainer.title)
+        caption = overlay_lib.scale_caption(self.sign, explainer.is_signed(self.options), explainer.title)
         return overlay_lib.colour_bar(self.colormap, width or self.image.shape[1], *self.value_range(), caption)
 
     def map_box(self, threshold: float = CAM_PAPER_THRESHOLD) -> Box:
@@ -153,12 +152,15 @@ class Explanation:
 
 
 
-def check_sign(explainer, sign: str) -> None:
+def check_sign(explainer, sign: str, options: Mapping[str, Any] | None = None) -> None:
+    """``CamdemoError`` for an unknown sign, or a negative or both-signs view of a map without a sign (with
+    these checked ``options``: SmoothGrad is signed as the method it wraps)."""
     if sign not in overlay_lib.SIGNS:
         raise CamdemoError(f"Unknown sign '{sign}'. Choose one of: {', '.join(overlay_lib.SIGNS)}.")
-    if sign != "positive" and not explainer.signed:
-        raise CamdemoError(f"{explainer.title}'s map has no sign (it only measures how strongly each region matters), "
-                           "so only its positive part can be shown.")
+    if sign != "positive" and not explainer.is_signed(options):
+        wrapped = f" over {METHODS[options['base']].title}" if options and options.get("base") in METHODS else ""
+        raise CamdemoError(f"{explainer.title}{wrapped}'s map has no sign (it only measures how strongly each region "
+                           "matters), so only its positive part can be shown.")
 
 
 def colormap_for_sign(colormap: str, sign: str) -> str:

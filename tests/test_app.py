@@ -261,6 +261,70 @@ def test_controls_follow_the_backbone():
     assert sign["value"] == "positive" and not sign["interactive"]  # saliency has no sign
 
 
+def test_method_controls_are_built_from_the_declared_settings():
+    """Each control's bounds, choices, default and help are its setting's declaration; the eight settings the
+    /explain endpoint has always taken come first, in their order, and run_explain has a parameter for each."""
+    import inspect
+
+    import gradio as gr
+    from camdemo.app.options import API_ORDER, CONTROLS, build_controls
+    from camdemo.explainers import METHODS
+    with gr.Blocks():
+        _, boxes = build_controls()
+    assert [(control.method, control.option) for control in CONTROLS][:8] == list(API_ORDER)
+    shown = {(name, option.name) for name, method in METHODS.items() for option in method.declared_options
+             if option.in_app}
+    assert {(control.method, control.option) for control in CONTROLS} == shown and len(CONTROLS) == len(shown)
+    for control, box in zip(CONTROLS, boxes):
+        option = control.declaration
+        assert box.value == option.default and box.info == option.help and option.label in box.label
+        if option.kind in ("int", "float"):
+            assert isinstance(box, gr.Slider) and (box.minimum, box.maximum) == (option.low, option.high)
+        elif option.kind == "choice":
+            assert isinstance(box, gr.Dropdown) and [value for _, value in box.choices] == list(option.choices)
+        else:
+            assert isinstance(box, gr.Checkbox)
+    parameters = list(inspect.signature(run_explain).parameters)
+    settings = parameters[parameters.index("sign") + 1:parameters.index("request")]
+    assert len(settings) == len(CONTROLS) and settings[:2] == ["ig_steps", "ig_baseline"] \
+        and settings[-1] == "ig_adaptive"
+
+
+def test_the_sign_selector_follows_smoothgrads_base():
+    from camdemo.app.options import CONTROLS, control_updates
+    values = [control.declaration.default for control in CONTROLS]
+    base = [(c.method, c.option) for c in CONTROLS].index(("smoothgrad", "base"))
+    sign, *_ = control_updates("smoothgrad", "negative", values)
+    assert sign["value"] == "positive" and not sign["interactive"]  # over saliency: no sign
+    values[base] = "integrated_gradients"
+    sign, *_ = control_updates("smoothgrad", "negative", values)
+    assert sign["value"] == "negative" and sign["interactive"]
+    _, _, sign, *_ = on_method_change("efficientnet_lite0", "smoothgrad", "head", "both", *values)
+    assert sign["value"] == "both" and sign["interactive"]
+    assert sign_for("smoothgrad", "negative", {"base": "input_x_gradient"}) == "negative"
+    assert sign_for("smoothgrad", "negative", {"base": "saliency"}) == "positive"
+
+
+def test_the_methods_overview_shows_each_declared_cost():
+    from camdemo.app.options import describe_all
+    rows = {row.split(" | ")[0].lstrip("| "): row for row in describe_all("vgg16").splitlines()[2:]}
+    for info in camdemo.methods("vgg16"):
+        assert f"| {info.cost} |" in rows[info.title]
+    assert "| as wrapped |" in rows["SmoothGrad"] and "| yes |" in rows["Integrated Gradients"]
+
+
+def test_changing_smoothgrads_base_on_the_page_updates_the_sign_selector(served_demo):
+    """The page's own event: SmoothGrad's base control → the sign selector (usable over a signed method)."""
+    (event,) = [fn for fn in served_demo.fns.values() if [box.label for box in fn.outputs] == ["Which evidence to show"]
+                and any(box.label == "SmoothGrad: method to smooth" for box in fn.inputs)]
+    assert [box.label for box in event.inputs][:2] == ["Which evidence to show", "SmoothGrad: method to smooth"]
+    assert [trigger for _, trigger in event.targets] == ["input"]
+    over_ig = event.fn("negative", "integrated_gradients", 25, 0.15)
+    assert over_ig["value"] == "negative" and over_ig["interactive"]
+    over_saliency = event.fn("negative", "saliency", 25, 0.15)
+    assert over_saliency["value"] == "positive" and not over_saliency["interactive"]
+
+
 @pytest.mark.slow
 def test_api_takes_the_sign_and_method_settings_and_old_calls_still_work(server):
     """The explain endpoint's new inputs (sign, method settings) come after the old eight and have defaults."""

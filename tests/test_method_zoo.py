@@ -16,6 +16,8 @@ import camdemo
 from camdemo.explainers import (METHODS, EigenCAM, GradCAM, GradCAMPlusPlus, GuidedBackprop, GuidedGradCAM,
                                 HiResCAM, InputXGradient, IntegratedGradients, LayerCAM, Occlusion, Saliency, ScoreCAM,
                                 SmoothGrad, Target, XGradCAM)
+from camdemo.explainers.base import FORWARD_PASS
+from camdemo.explanation import check_sign
 from camdemo.models import GapLinearHead
 
 from tests.helpers import ASSETS
@@ -330,3 +332,62 @@ def test_bad_options_get_clear_messages(pair_image):
         camdemo.explain(pair_image, method="occlusion", options={"patch": 8, "stride": 16})
     with pytest.raises(camdemo.CamdemoError, match="SmoothGrad can wrap"):
         camdemo.explain(pair_image, method="smoothgrad", options={"base": "gradcam"})
+
+
+# --- settings that change what a method computes ---------------------------------------------------------
+
+
+def _rows_through(model: nn.Module, run) -> int:
+    """How many images ``run()`` sends through ``model`` (a real forward hook counts each batch's rows)."""
+    rows = []
+    handle = model.register_forward_hook(lambda _module, args, _output: rows.append(args[0].shape[0]))
+    try:
+        run()
+    finally:
+        handle.remove()
+    return sum(rows)
+
+
+def test_integrated_gradients_uses_exactly_the_steps_asked_for(tiny_gap_net, tiny_input):
+    """Without adaptive steps: the image and the baseline once, then exactly ``steps`` path points, even when
+    the completeness gap (2.0% with 4 steps on this net) is above the 1% tolerance; the note says so."""
+    method = IntegratedGradients()
+    options = method.check_options({"steps": 4})
+    target = Target(tiny_gap_net, tiny_input, 0, options=options)
+    raw = []
+    assert _rows_through(tiny_gap_net, lambda: raw.append(method.compute(target))) == 2 + 4
+    assert "with 4 steps" in raw[0].note and "adaptive steps" in raw[0].note
+    assert method.passes(options, channels=1, input_size=2) == 4 + 2 * FORWARD_PASS
+
+
+def test_adaptive_integrated_gradients_doubles_until_the_tolerance(tiny_gap_net, tiny_input):
+    """4 steps: gap 2.0% > 1%, so 8 steps (gap 0.1%): 2 + 4 + 8 rows. With tolerance 0 it doubles up to
+    max_steps (4, 8, 16, 32). The estimate counts the most it can take."""
+    method = IntegratedGradients()
+    options = method.check_options({"steps": 4, "adaptive": True})
+    raw = []
+    assert _rows_through(tiny_gap_net, lambda: raw.append(
+        method.compute(Target(tiny_gap_net, tiny_input, 0, options=options)))) == 2 + 4 + 8
+    assert "with 8 steps" in raw[0].note and "More steps" not in raw[0].note
+    strict = method.check_options({"steps": 4, "adaptive": True, "tolerance": 0.0, "max_steps": 32})
+    assert _rows_through(tiny_gap_net, lambda: method.compute(
+        Target(tiny_gap_net, tiny_input, 0, options=strict))) == 2 + 4 + 8 + 16 + 32
+    assert method.passes(strict, channels=1, input_size=2) == 4 + 8 + 16 + 32 + 2 * FORWARD_PASS
+
+
+def test_smoothgrad_is_signed_as_the_method_it_wraps(pair_image):
+    smoothgrad = METHODS["smoothgrad"]
+    assert not smoothgrad.is_signed(smoothgrad.check_options({"base": "saliency"}))
+    assert smoothgrad.is_signed(smoothgrad.check_options({"base": "integrated_gradients"}))
+    assert not {info.name: info for info in camdemo.methods()}["smoothgrad"].signed  # default: over saliency
+    with pytest.raises(camdemo.CamdemoError, match="SmoothGrad over Saliency's map has no sign"):
+        camdemo.explain(pair_image, method="smoothgrad", sign="negative", options={"samples": 2})
+    check_sign(smoothgrad, "negative", smoothgrad.check_options({"base": "integrated_gradients"}))  # accepted
+    over_input_x_gradient = {"base": "input_x_gradient", "samples": 2, "noise": 0.1}  # signed too, and fast
+    negative = camdemo.explain(pair_image, method="smoothgrad", class_index=967, sign="negative",
+                               options=over_input_x_gradient)
+    assert negative.sign == "negative" and negative.raw_map.min() < 0 < negative.raw_map.max()
+    assert negative.restyled(sign="both").colormap == "diverging"
+    over_saliency = camdemo.explain(pair_image, method="smoothgrad", class_index=967, options={"samples": 2})
+    with pytest.raises(camdemo.CamdemoError, match="no sign"):
+        over_saliency.restyled(sign="negative")

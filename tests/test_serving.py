@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _explain_data(image, method="gradcam", backbone="efficientnet_lite0", options=None):
-    """The 17 raw inputs of /explain: image, backbone, layer, method, class, colormap, opacity, boxes, sign, options."""
+    """The raw inputs of /explain: image, backbone, layer, method, class, colormap, opacity, boxes, sign, and one per
+    method setting the app shows (``CONTROLS``)."""
     values = list(OPTIONS_OFF)
     for (owner, option, *_), index in zip(CONTROLS, range(len(CONTROLS))):
         if owner == method and options and option in options:

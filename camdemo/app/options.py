@@ -1,88 +1,129 @@
 """The per-method settings in the app (Integrated Gradients' steps, SmoothGrad's samples, …).
 
-Each control belongs to one method; only the chosen method's controls are shown, and they are
-turned into that method's ``options`` dict for ``camdemo.explain``. Defaults come from the
-methods themselves, so the app and the Python API agree.
+The controls are generated from each method's declared settings (``Method.declared_options``, the
+public ``camdemo.methods()[i].options``): a slider for a number, with the declared bounds, a dropdown
+for a choice, a checkbox for a switch, the declared label and help. Only the chosen method's controls
+are shown, and they are turned into that method's ``options`` dict for ``camdemo.explain``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple, Sequence
 
 import gradio as gr
 
 import camdemo
-from camdemo.explainers import METHODS
-from camdemo.explainers.input_gradients import BASELINES
+from camdemo.errors import CamdemoError
+from camdemo.explainers import METHODS, Option
 from camdemo.drawing.overlay import DEFAULT_SIGN, SIGNS
 
-SIGN_HELP = ("Signed maps (CAM, Grad-CAM, XGrad-CAM, HiResCAM, Integrated Gradients, Input × Gradient, occlusion) "
-             "separate evidence *for* the class from evidence *against* it. 'negative' is Grad-CAM's counterfactual "
-             "explanation: what would make the network more sure if it were removed. 'both' uses a diverging map: "
-             "red for, blue against, white neutral.")
+SIGN_HELP = ("Signed maps (CAM, Grad-CAM, XGrad-CAM, HiResCAM, Integrated Gradients, Input × Gradient, occlusion, "
+             "and SmoothGrad over a signed method) separate evidence *for* the class from evidence *against* it. "
+             "'negative' is Grad-CAM's counterfactual explanation: what would make the network more sure if it were "
+             "removed. 'both' uses a diverging map: red for, blue against, white neutral.")
+UNSIGNED_HELP = "This method's map has no sign: it shows how much each region matters, not in which direction."
 
-_DEFAULTS = {name: method.option_defaults for name, method in METHODS.items()}
+# The /explain endpoint takes the method settings as its last parameters, in this order (API users rely on it):
+# these eight come first; any other setting the app shows follows, in the order of the method registry.
+API_ORDER = (("integrated_gradients", "steps"), ("integrated_gradients", "baseline"), ("smoothgrad", "base"),
+             ("smoothgrad", "samples"), ("smoothgrad", "noise"), ("occlusion", "patch"), ("occlusion", "stride"),
+             ("scorecam", "channels"))
 
-# (method, option, label, kind, extra) in the order of the app's inputs
-CONTROLS: list[tuple[str, str, str, str, Any]] = [
-    ("integrated_gradients", "steps", "IG: integration steps (doubled while the sum is off by > 1%)", "slider", (8, 512, 8)),
-    ("integrated_gradients", "baseline", "IG: baseline image", "dropdown", list(BASELINES)),
-    ("smoothgrad", "base", "SmoothGrad: method to smooth", "dropdown",
-     ["saliency", "input_x_gradient", "integrated_gradients", "guided_backprop"]),
-    ("smoothgrad", "samples", "SmoothGrad: noisy samples", "slider", (1, 100, 1)),
-    ("smoothgrad", "noise", "SmoothGrad: noise level (fraction of the input range)", "slider", (0.0, 0.5, 0.01)),
-    ("occlusion", "patch", "Occlusion: patch size (model-input pixels)", "slider", (8, 112, 4)),
-    ("occlusion", "stride", "Occlusion: stride", "slider", (4, 112, 4)),
-    ("scorecam", "channels", "Score-CAM: channels used (0 = all, as in the paper; fewer = faster)", "slider",
-     (0, 2048, 16)),
-]
+
+class AppControl(NamedTuple):
+    """One control of the *Method settings* accordion: the method it belongs to and the declared setting."""
+
+    method: str
+    option: str
+    declaration: Option
+
+
+def app_controls() -> list[AppControl]:
+    """Every setting the app shows (``Option.in_app``), in the /explain endpoint's order (``API_ORDER`` first)."""
+    shown = {(name, option.name): option for name, method in METHODS.items()
+             for option in method.declared_options if option.in_app}
+    order = [key for key in API_ORDER if key in shown] + [key for key in shown if key not in API_ORDER]
+    return [AppControl(method, option, shown[(method, option)]) for method, option in order]
+
+
+CONTROLS: list[AppControl] = app_controls()
+
+
+def control_for(control: AppControl) -> gr.components.Component:
+    """The Gradio control of one declared setting (hidden until its method is chosen)."""
+    option = control.declaration
+    label = f"{METHODS[control.method].title}: {option.label}"
+    if option.kind == "bool":
+        return gr.Checkbox(value=option.default, label=label, info=option.help, visible=False)
+    if option.kind == "choice":
+        return gr.Dropdown(list(option.choices), value=option.default, label=label, info=option.help, visible=False)
+    return gr.Slider(option.low, option.high, value=option.default, step=option.slider_step, label=label,
+                     info=option.help, visible=False)
 
 
 def build_controls() -> tuple[gr.Radio, list[gr.components.Component]]:
-    """The sign selector and one control per method option (hidden until its method is chosen)."""
+    """The sign selector and one control per shown method setting. Inside a ``gr.Blocks``: settings that decide
+    the sign (SmoothGrad's base) update the sign selector when they change."""
     sign = gr.Radio(list(SIGNS), value=DEFAULT_SIGN, label="Which evidence to show", info=SIGN_HELP)
-    controls: list[gr.components.Component] = []
-    for method, option, label, kind, extra in CONTROLS:
-        value = _DEFAULTS[method][option]
-        if kind == "slider":
-            low, high, step = extra
-            controls.append(gr.Slider(low, high, value=value, step=step, label=label, visible=False))
-        else:
-            controls.append(gr.Dropdown(extra, value=value, label=label, visible=False))
+    controls = [control_for(control) for control in CONTROLS]
+    for name, method in METHODS.items():
+        mine = [box for control, box in zip(CONTROLS, controls) if control.method == name]
+        deciding = [box for control, box in zip(CONTROLS, controls)
+                    if control.method == name and control.option in method.sign_options]
+        for box in deciding:
+            box.input(lambda sign_value, *values, name=name: sign_update(name, sign_value, values_of(name, values)),
+                      inputs=[sign, *mine], outputs=[sign], api_visibility="private", queue=False)
     return sign, controls
 
 
+def values_of(method: str, values: Sequence[Any]) -> dict[str, Any]:
+    """One method's options from the values of its own controls (in ``CONTROLS`` order)."""
+    names = [control.option for control in CONTROLS if control.method == method]
+    return {name: value for name, value in zip(names, values) if value is not None}
+
+
 def options_for(method: str, values: list[Any]) -> dict[str, Any]:
-    """The chosen method's options from the controls' values (the others are ignored)."""
-    return {option: value for (owner, option, *_), value in zip(CONTROLS, values)
-            if owner == method and value is not None}
+    """The chosen method's options from the values of all controls (the others are ignored)."""
+    return {control.option: value for control, value in zip(CONTROLS, values)
+            if control.method == method and value is not None}
 
 
-def sign_for(method: str, sign: str | None) -> str:
-    """A method without a sign can only show its (positive) map. (An unknown method is left to ``explain``.)"""
-    method_info = METHODS.get(method)
-    return (sign or DEFAULT_SIGN) if method_info is None or method_info.signed else DEFAULT_SIGN
+def is_signed(method: str, options: dict[str, Any] | None = None) -> bool:
+    """Whether ``method``'s map has a sign with these options (defaults where they are not valid)."""
+    explainer = METHODS[method]
+    try:
+        return explainer.is_signed(explainer.check_options(options))
+    except CamdemoError:
+        return explainer.is_signed(explainer.option_defaults)
 
 
-def control_updates(method: str, sign: str | None) -> list:
-    """Show the chosen method's controls; the sign selector only works for signed methods."""
-    signed = METHODS[method].signed if method in METHODS else False
-    updates = [gr.update(value=sign_for(method, sign) if method in METHODS else DEFAULT_SIGN, interactive=signed,
-                         info=SIGN_HELP if signed else "This method's map has no sign: it shows how much each region "
-                                                        "matters, not in which direction.")]
-    updates += [gr.update(visible=owner == method) for owner, *_ in CONTROLS]
+def sign_for(method: str, sign: str | None, options: dict[str, Any] | None = None) -> str:
+    """A map without a sign (with these options) can only show its positive part. (An unknown method is left
+    to ``explain``.)"""
+    return (sign or DEFAULT_SIGN) if method not in METHODS or is_signed(method, options) else DEFAULT_SIGN
+
+
+def sign_update(method: str, sign: str | None, options: dict[str, Any] | None = None) -> dict:
+    """The sign selector for ``method`` with ``options``: usable for a signed map, else fixed at positive."""
+    signed = method in METHODS and is_signed(method, options)
+    return gr.update(value=sign_for(method, sign, options) if method in METHODS else DEFAULT_SIGN,
+                     interactive=signed, info=SIGN_HELP if signed else UNSIGNED_HELP)
+
+
+def control_updates(method: str, sign: str | None, values: Sequence[Any] = ()) -> list:
+    """Show the chosen method's controls; the sign selector follows the method and its settings' ``values``
+    (all controls' values, in ``CONTROLS`` order; none: the defaults)."""
+    updates = [sign_update(method, sign, options_for(method, list(values)))]
+    updates += [gr.update(visible=control.method == method) for control in CONTROLS]
     return updates
 
 
 def describe_all(backbone: str) -> str:
     """A table of every method, grouped by family: what it needs and whether it applies to ``backbone``."""
     rows = ["| method | family | layer | sign | cost | available |", "| --- | --- | --- | --- | --- | --- |"]
-    costs = {"cam": "1 forward", "eigencam": "1 forward", "scorecam": "1 forward per channel",
-             "occlusion": "1 forward per patch", "smoothgrad": "1 backward per sample",
-             "integrated_gradients": "1 backward per step", "guided_gradcam": "2 backward"}
     for info in camdemo.methods(backbone):
         layer = "fixed" if info.fixed_layer else ("any" if info.uses_layer else "input")
-        rows.append(f"| {info.title} | {info.family} | {layer} | {'yes' if info.signed else 'no'} | "
-                    f"{costs.get(info.name, '1 forward + 1 backward')} | "
+        sign = "as wrapped" if METHODS[info.name].sign_options else ("yes" if info.signed else "no")
+        rows.append(f"| {info.title} | {info.family} | {layer} | {sign} | {info.cost} | "
                     f"{'✅' if info.available else '— ' + (info.reason or '')[:80]} |")
     return "\n".join(rows)

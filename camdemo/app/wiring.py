@@ -108,7 +108,8 @@ def _automatic_runs(w: Wiring) -> None:
 def _explain_again(w: Wiring) -> None:
     """A new method, or a click on one of the top-5: the controls follow, then the result."""
     c, explained = w.controls, w.outputs(ExplainOutputs._fields)
-    method_changed = w.control_event(c.method.input, on_method_change, [c.backbone, c.method, c.layer, c.sign],
+    method_changed = w.control_event(c.method.input, on_method_change,
+                                     [c.backbone, c.method, c.layer, c.sign, *c.options],
                                      [*w.outputs(MethodChange._fields), c.sign, *c.options], queue=True)
     w.model_event(method_changed.then, run_explain, w.explain_inputs, explained)
     clicked = w.control_event(w.results.top5.select, on_prediction_click, None, [c.class_choice])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import CamdemoError
 from .base import ChannelWeightedMethod, LayerForward, Method, RawMap, Target, choose_class, choose_classes
+from .options import Option
 from .cam import CAM
 from .eigencam import EigenCAM
 from .gradcam import GradCAM
@@ -31,5 +32,5 @@ def get_method(name: str) -> Method:
 
 __all__ = ["CAM", "GradCAM", "GradCAMPlusPlus", "XGradCAM", "LayerCAM", "HiResCAM", "ScoreCAM", "EigenCAM", "Saliency",
            "SmoothGrad", "InputXGradient", "IntegratedGradients", "GuidedBackprop", "GuidedGradCAM", "Occlusion",
-           "InputAttributionMethod", "Method", "ChannelWeightedMethod", "LayerForward", "RawMap", "Target", "METHODS",
-           "get_method", "choose_class", "choose_classes"]
+           "InputAttributionMethod", "Method", "Option", "ChannelWeightedMethod", "LayerForward", "RawMap", "Target",
+           "METHODS", "get_method", "choose_class", "choose_classes"]

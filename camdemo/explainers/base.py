@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Callable, ClassVar, Mapping
 
 import torch
@@ -19,6 +20,7 @@ from torch import nn
 
 from ..models import BackboneSpec, GapLinearHead
 from ..errors import CamdemoError
+from .options import Option, unknown_options_message
 
 
 @dataclass(frozen=True)
@@ -92,23 +94,42 @@ class Method(ABC):
     title: ClassVar[str]  # display name, e.g. "Grad-CAM"
     paper: ClassVar[str]  # citation shown in the UI
     summary: ClassVar[str]  # one paragraph for learners: what the map shows
+    cost: ClassVar[str] = "1 forward + 1 backward"  # the work per image in words, for the app's overview table
     uses_layer: ClassVar[bool] = True  # False for input-gradient methods
-    signed: ClassVar[bool] = False  # True when the raw map's negative values mean "against the class"
+    signed: ClassVar[bool] = False  # True when the raw map's negative values mean "against the class"; see is_signed
     family: ClassVar[str] = "CAM"  # "CAM", "gradient" or "perturbation", for grouping in the UI
-    option_defaults: ClassVar[Mapping[str, Any]] = {}  # method settings, e.g. IG's steps
+    declared_options: ClassVar[tuple[Option, ...]] = ()  # the method's settings, declared once (options.py)
+    option_defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({})  # derived from declared_options
+    sign_options: ClassVar[tuple[str, ...]] = ()  # the settings that decide whether the map is signed
     half_precision_ok: ClassVar[bool] = False  # True where float16 forward passes keep the map within tolerance
 
-    def check_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The defaults updated by ``options`` (unknown keys are ignored); ``CamdemoError`` for bad values."""
-        merged = dict(self.option_defaults)
-        for key, value in (options or {}).items():
-            if key in merged and value is not None:
-                merged[key] = value
-        self.validate_options(merged)
-        return merged
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names = [option.name for option in cls.declared_options]
+        if len(set(names)) != len(names):
+            raise TypeError(f"{cls.__name__} declares a setting twice: {names}")
+        cls.option_defaults = MappingProxyType({option.name: option.default for option in cls.declared_options})
 
-    def validate_options(self, options: dict[str, Any]) -> None:  # noqa: B027  # a hook; most methods need none
-        """Check (and convert in place) this method's options; ``CamdemoError`` with a human message."""
+    def check_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The defaults updated by ``options``, each converted to its declared kind and checked against its
+        bounds or choices (None means the default). ``CamdemoError`` for a bad value or an unknown name."""
+        declared = {option.name: option for option in self.declared_options}
+        given = {key: value for key, value in (options or {}).items() if value is not None}
+        unknown = set(given) - set(declared)
+        if unknown:
+            raise CamdemoError(unknown_options_message(self.title, unknown, self.declared_options))
+        checked = dict(self.option_defaults)
+        for key, value in given.items():
+            checked[key] = declared[key].convert(value, self.title)
+        self.check_combination(checked)
+        return checked
+
+    def check_combination(self, options: dict[str, Any]) -> None:  # noqa: B027  # a hook; most methods need none
+        """Rules between settings (occlusion: stride ≤ patch), on converted options; may adjust them in place."""
+
+    def is_signed(self, options: Mapping[str, Any] | None = None) -> bool:
+        """Whether the map with these (checked) options keeps its sign: negative values argue against the class."""
+        return self.signed
 
     def option(self, target: Target, name: str) -> Any:
         """``target``'s value of one of this method's options, or its default."""

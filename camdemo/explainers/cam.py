@@ -28,6 +28,7 @@ class CAM(ChannelWeightedMethod):
         "shows where in the image the score comes from. One forward pass, no gradients; only for networks whose "
         "head is global average pooling followed by one linear layer, and only at that last layer."
     )
+    cost = "1 forward"
     relu = False
     signed = True
     needs_gradients = False

@@ -28,6 +28,7 @@ class EigenCAM(ChannelWeightedMethod):
         "first principal component) and shows where it is strong. Every class gets the same map, so it shows what "
         "the network finds salient, not why it chose a class. One forward pass, no gradients."
     )
+    cost = "1 forward"
     needs_gradients = False
 
     def activations_for_map(self, target, activations):

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CamdemoError
 from ..models import architecture
 from .base import FORWARD_PASS, Method, RawMap, Target, choose_classes
+from .options import Option, batch_size_option
 
 
 class InputAttributionMethod(Method):
@@ -114,16 +114,16 @@ BASELINES = {"black": 0, "white": 255, "grey": 128}
 class IntegratedGradients(InputAttributionMethod):
     """IG_i(x) = (x_i − x'_i) · ∫₀¹ ∂y_c/∂x_i (x' + α(x − x')) dα, summed over colour channels.
 
-    The integral is computed with Gauss–Legendre quadrature in ``steps`` points. With
+    The integral is computed with Gauss–Legendre quadrature in exactly ``steps`` points. With
     ``path="quadratic"`` (the default) the points are placed at α = t² for Gauss–Legendre nodes t,
     with weights 2t·w: the same integral, but with more points near the baseline, where the
     gradients of a trained ReLU6 network swing most (measured: on EfficientNet-Lite0 and a black
     baseline the integrand's spread is 100× larger for α < 0.06 than elsewhere). ``path="linear"``
     uses the nodes as they are, as captum does.
 
-    Completeness: Σ_i IG_i = y_c(x) − y_c(x'). It is checked for every map; while the gap exceeds
-    ``tolerance`` the step count is doubled, up to ``max_steps``, and the final gap is reported.
-    The baseline x' is a uniform black, grey or white image.
+    Completeness: Σ_i IG_i = y_c(x) − y_c(x'). It is checked for every map and the gap is reported.
+    With ``adaptive=True`` the step count is doubled while the gap exceeds ``tolerance``, up to
+    ``max_steps``. The baseline x' is a uniform black, grey or white image.
 
     Sundararajan, Taly, Yan. "Axiomatic Attribution for Deep Networks." ICML 2017. arXiv:1703.01365
     """
@@ -134,30 +134,39 @@ class IntegratedGradients(InputAttributionMethod):
     summary = (
         "Integrated Gradients fades the image in from a baseline (a black image by default) and adds up the "
         "gradients along the way, times how much each pixel differs from the baseline. The attributions add up to "
-        "the score difference between the image and the baseline: the note shows how closely, and the step count "
-        "is doubled until they agree within 1%. Signed. One forward and backward pass per step."
+        "the score difference between the image and the baseline: the note shows how closely (switch on adaptive "
+        "steps to double the step count until they agree within 1%). Signed. One forward and backward pass per step."
     )
+    cost = "1 forward + 1 backward per step"
     signed = True
-    option_defaults = {"steps": 128, "max_steps": 256, "tolerance": 0.01, "baseline": "black", "path": "quadratic",
-                       "batch_size": 8}  # 8 images per pass: larger batches are slower on a 2-core CPU (measured)
+    declared_options = (
+        Option("steps", 128, "int", "integration steps",
+               "Points on the path from the baseline to the image: exactly this many forward and backward passes.",
+               low=2, high=1024),
+        Option("baseline", "black", "choice", "baseline image",
+               "The uniform image the path starts from.", choices=tuple(BASELINES)),
+        Option("adaptive", False, "bool", "adaptive steps",
+               "Double the steps while the attributions miss the score difference by more than the tolerance."),
+        Option("max_steps", 256, "int", "most adaptive steps",
+               "The most steps adaptive doubling may reach (raised to steps when lower).",
+               low=2, high=1024, in_app=False),
+        Option("tolerance", 0.01, "float", "completeness tolerance",
+               "The completeness gap, relative to the score difference, that adaptive doubling aims for.",
+               low=0.0, high=1.0, in_app=False),
+        Option("path", "quadratic", "choice", "path spacing",
+               "Where the points lie: quadratic puts more near the baseline, linear is captum's spacing.",
+               choices=("quadratic", "linear"), in_app=False),
+        batch_size_option("path points"),
+    )
 
-    def validate_options(self, options):
-        options["steps"], options["max_steps"] = int(options["steps"]), int(options["max_steps"])
-        if not 2 <= options["steps"] <= 1024:
-            raise CamdemoError("Integrated Gradients needs between 2 and 1024 steps.")
-        options["max_steps"] = min(1024, max(options["steps"], options["max_steps"]))
-        options["tolerance"] = float(options["tolerance"])
-        if options["baseline"] not in BASELINES:
-            raise CamdemoError(f"Unknown baseline '{options['baseline']}'. Choose one of: {', '.join(BASELINES)}.")
-        if options["path"] not in ("quadratic", "linear"):
-            raise CamdemoError("Integrated Gradients' path spacing is 'quadratic' or 'linear'.")
-        options["batch_size"] = max(1, int(options["batch_size"]))
+    def check_combination(self, options):
+        options["max_steps"] = max(options["steps"], options["max_steps"])
 
     def passes(self, options, *, channels, input_size):
-        """The steps, doubled while completeness is off by more than the tolerance: at most
-        steps + 2·steps + … up to ``max_steps``, and two forward passes (image and baseline)."""
+        """``steps`` passes and two forward passes (image and baseline); with ``adaptive``, the most it can
+        take: steps + 2·steps + … up to ``max_steps``."""
         steps, total = options["steps"], options["steps"]
-        while steps * 2 <= options["max_steps"]:
+        while options["adaptive"] and steps * 2 <= options["max_steps"]:
             steps *= 2
             total += steps
         return total + 2 * FORWARD_PASS
@@ -223,16 +232,24 @@ class IntegratedGradients(InputAttributionMethod):
                 used += steps
                 total = float(attributions.sum())
                 gap = abs(total - difference) / max(abs(difference), 1e-12)
-                if gap <= self.option(target, "tolerance") or steps * 2 > self.option(target, "max_steps"):
+                if not self.option(target, "adaptive") or gap <= self.option(target, "tolerance") \
+                        or steps * 2 > self.option(target, "max_steps"):
                     break
                 steps *= 2
-            note = (f"Completeness: the attributions add up to {total:.3f}; the score difference between the image "
-                    f"and the {self.option(target, 'baseline')} baseline is {difference:.3f}: a gap of {gap:.1%} "
-                    f"with {steps} steps.")
-            if gap > self.option(target, "tolerance"):
-                note += " More steps would narrow it (the network's gradients change abruptly along the path)."
+            note = self.completeness_note(target, total, difference, gap, steps)
             results.append(RawMap(self.reduce(attributions)[0].detach(), logits[i], class_index, note))
         return results
+
+    def completeness_note(self, target: Target, total: float, difference: float, gap: float, steps: int) -> str:
+        """What a person should read about completeness: the sum, the score difference and the gap."""
+        note = (f"Completeness: the attributions add up to {total:.3f}; the score difference between the image "
+                f"and the {self.option(target, 'baseline')} baseline is {difference:.3f}: a gap of {gap:.1%} "
+                f"with {steps} steps.")
+        if gap > self.option(target, "tolerance"):
+            hint = "More steps would narrow it" if self.option(target, "adaptive") else \
+                "More steps (or adaptive steps) would narrow it"
+            note += f" {hint} (the network's gradients change abruptly along the path)."
+        return note
 
 
 GUIDED_ACTIVATIONS = (nn.ReLU, nn.ReLU6)
@@ -319,6 +336,7 @@ class GuidedGradCAM(InputAttributionMethod):
         "Guided Grad-CAM multiplies Guided Backpropagation's fine detail by the (upsampled) Grad-CAM map, keeping "
         "the detail only where Grad-CAM finds evidence for the class. Two forward and backward passes."
     )
+    cost = "2 forward + 2 backward"
     uses_layer = True
 
     def unavailable_reason(self, spec):

@@ -6,6 +6,7 @@ import torch
 
 from ..errors import CamdemoError
 from .base import FORWARD_PASS, Method, RawMap, Target, choose_classes
+from .options import Option, batch_size_option
 
 
 class Occlusion(Method):
@@ -32,17 +33,22 @@ class Occlusion(Method):
     uses_layer = False
     signed = True
     family = "perturbation"
-    option_defaults = {"patch": 32, "stride": 16, "baseline": 128, "batch_size": 8}
+    cost = "1 forward per patch position"
+    declared_options = (
+        Option("patch", 32, "int", "patch size", "The side of the hidden square, in model-input pixels.",
+               low=1, high=256),
+        Option("stride", 16, "int", "stride",
+               "How far the patch moves between positions, in model-input pixels (at most the patch size).",
+               low=1, high=256),
+        Option("baseline", 128, "int", "grey level", "The grey level (0 black, 255 white) of the hidden square.",
+               low=0, high=255, in_app=False),
+        batch_size_option("occluded images"),
+    )
 
-    def validate_options(self, options):
-        for key in ("patch", "stride", "baseline", "batch_size"):
-            options[key] = int(options[key])
-        if options["patch"] < 1 or options["stride"] < 1:
-            raise CamdemoError("Occlusion's patch size and stride must be at least 1 pixel.")
+    def check_combination(self, options):
         if options["stride"] > options["patch"]:
-            raise CamdemoError("Occlusion's stride must not exceed the patch size, or some pixels are never hidden.")
-        if not 0 <= options["baseline"] <= 255:
-            raise CamdemoError("Occlusion's baseline is a grey level between 0 and 255.")
+            raise CamdemoError(f"Occlusion's stride ({options['stride']} px) must not exceed the patch size "
+                               f"({options['patch']} px), or some pixels are never hidden.")
 
     def passes(self, options, *, channels, input_size):
         """One forward pass per patch position and one of the image itself."""

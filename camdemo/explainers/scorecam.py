@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..errors import CamdemoError
 from .base import FORWARD_PASS, ChannelWeightedMethod
+from .options import Option, batch_size_option
 
 
 class ScoreCAM(ChannelWeightedMethod):
@@ -43,14 +43,13 @@ class ScoreCAM(ChannelWeightedMethod):
         "channel, as in the paper), and a progress bar is shown."
     )
     needs_gradients = False
-    option_defaults = {"channels": 256, "batch_size": 8}
-
-    def validate_options(self, options):
-        options["batch_size"], options["channels"] = int(options["batch_size"]), int(options["channels"])
-        if not 1 <= options["batch_size"] <= 512:
-            raise CamdemoError("Score-CAM's batch size must be between 1 and 512.")
-        if options["channels"] < 0:
-            raise CamdemoError("Score-CAM's channel count must be 0 (all channels) or more.")
+    cost = "1 forward per channel used"
+    declared_options = (
+        Option("channels", 256, "int", "channels used",
+               "The channels that vary most get their own masked pass; the others the lowest score measured. "
+               "0 = all channels, as in the paper; fewer = faster.", low=0, high=2048, step=16),
+        batch_size_option("masked images"),
+    )
 
     def passes(self, options, *, channels, input_size):
         """One forward pass per channel used (``channels`` option, 0 = all), one shared by the constant channels

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any, Mapping
 
 import torch
 
 from ..errors import CamdemoError
 from .base import RawMap, Target, choose_classes
 from .input_gradients import InputAttributionMethod, replace_inputs
+from .options import Option, batch_size_option
+
+BASES = ("saliency", "input_x_gradient", "integrated_gradients", "guided_backprop")  # the registry's gradient methods
 
 
 class SmoothGrad(InputAttributionMethod):
@@ -32,8 +36,19 @@ class SmoothGrad(InputAttributionMethod):
         "added and averages the results: speckle cancels out and the object stands out. Costs one gradient "
         "method per sample (25 by default)."
     )
-    signed = True  # when the wrapped method is (Integrated Gradients, Input × Gradient)
-    option_defaults = {"base": "saliency", "samples": 25, "noise": 0.15, "seed": 0, "batch_size": 8}
+    cost = "the wrapped method's cost per sample"
+    declared_options = (
+        Option("base", "saliency", "choice", "method to smooth",
+               "The gradient method averaged over the noisy copies; the map is signed when it is.", choices=BASES),
+        Option("samples", 25, "int", "noisy samples", "How many noisy copies are averaged.", low=1, high=500),
+        Option("noise", 0.15, "float", "noise level",
+               "The noise's standard deviation as a fraction of the input's range (max − min).",
+               low=0.0, high=1.0),
+        Option("seed", 0, "int", "random seed", "Seeds the noise, so the same request gives the same map.",
+               low=0, high=2 ** 32 - 1, in_app=False),
+        batch_size_option("noisy copies"),
+    )
+    sign_options = ("base",)
 
     def __init__(self, bases: dict[str, InputAttributionMethod] | None = None):
         self._bases = bases  # filled by the registry (every gradient method but SmoothGrad itself)
@@ -48,21 +63,26 @@ class SmoothGrad(InputAttributionMethod):
                            and not method.uses_layer}
         return self._bases
 
-    def validate_options(self, options):
-        if options["base"] not in self.bases:
-            raise CamdemoError(f"SmoothGrad can wrap: {', '.join(self.bases)}; not '{options['base']}'.")
-        options["samples"] = int(options["samples"])
-        if not 1 <= options["samples"] <= 500:
-            raise CamdemoError("SmoothGrad needs between 1 and 500 samples.")
-        options["noise"] = float(options["noise"])
-        if not 0.0 <= options["noise"] <= 1.0:
-            raise CamdemoError("SmoothGrad's noise level is a fraction of the input range, between 0 and 1.")
-        options["seed"], options["batch_size"] = int(options["seed"]), max(1, int(options["batch_size"]))
+    def check_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        base = (options or {}).get("base")
+        if base is not None and base not in self.bases:
+            raise CamdemoError(f"SmoothGrad can wrap: {', '.join(self.bases)}; not '{base}' (setting base).")
+        return super().check_options(options)
+
+    def is_signed(self, options: Mapping[str, Any] | None = None) -> bool:
+        """Signed when the wrapped method is (Integrated Gradients, Input × Gradient); saliency is not."""
+        return self.bases[(options or {}).get("base") or self.option_defaults["base"]].is_signed()
+
+    def base_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The wrapped method's checked options: its defaults, and the settings both share (``batch_size``)."""
+        options = {**self.option_defaults, **options}
+        base = self.bases[options["base"]]
+        return base.check_options({key: value for key, value in options.items() if key in base.option_defaults})
 
     def passes(self, options, *, channels, input_size):
         """The wrapped method's cost once per noisy sample."""
         base = self.bases[options["base"]]
-        return options["samples"] * base.passes(base.check_options(options), channels=channels, input_size=input_size)
+        return options["samples"] * base.passes(self.base_options(options), channels=channels, input_size=input_size)
 
     def base_of(self, target: Target) -> InputAttributionMethod:
         return self.bases[self.option(target, "base")]
@@ -82,7 +102,7 @@ class SmoothGrad(InputAttributionMethod):
             target.report((where["image"] + done / samples) / len(classes),
                           f"SmoothGrad: sample {int(done)} of {samples}")
 
-        inner = replace(replace_inputs(target, inputs, classes), options=base.check_options(target.options),
+        inner = replace(replace_inputs(target, inputs, classes), options=self.base_options(target.options),
                         progress=inner_report if target.progress is not None else None)
         results = []
         for i, class_index in enumerate(classes):

@@ -79,15 +79,17 @@ def on_backbone_change(backbone: str, method: str, layer: str | None = None) -> 
                           method, method_help(backbone, method), backbone_status(backbone))
 
 
-def on_method_change(backbone: str, method: str, layer: str | None, sign: str | None = None) -> tuple[Any, ...]:
-    """The method's layer (its fixed one, or the current one) and help, then its sign and option controls."""
+def on_method_change(backbone: str, method: str, layer: str | None, sign: str | None = None,
+                     *option_values: Any) -> tuple[Any, ...]:
+    """The method's layer (its fixed one, or the current one) and help, then its sign and option controls (the
+    sign follows the settings' ``option_values`` too: SmoothGrad's base decides whether its map has one)."""
     info = method_info(backbone, method)
     layer = layer if isinstance(layer, str) else None  # a raw call may send anything; the page sends a name
     # The layer list depends only on the backbone (on_backbone_change sends it): here only value and state.
     chosen = MethodChange(gr.update(value=info.fixed_layer or layer or default_layer(backbone, method),
                                     interactive=layer_is_choosable(info)),
                           method_help(backbone, method))
-    return (*chosen, *control_updates(method, sign))
+    return (*chosen, *control_updates(method, sign, option_values))
 
 
 def on_image_change(image_path: str | None, backbone: str, method: str, layer: str | None,
