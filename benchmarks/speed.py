@@ -148,7 +148,8 @@ def _settings(method) -> str:
     """What a multi-pass method's row ran with, so rows of different libraries compare like with like."""
     defaults = method.option_defaults
     return {"scorecam": f", {defaults.get('channels')} channels",
-            "integrated_gradients": f", {defaults.get('steps')} steps{' (+ doubling)' if defaults.get('adaptive') else ''}",
+            "integrated_gradients": (f", {defaults.get('steps')} steps"
+                                     f"{' (+ doubling)' if defaults.get('adaptive') else ''}"),
             "smoothgrad": f" ({defaults.get('base')}), {defaults.get('samples')} samples",
             "occlusion": f", patch {defaults.get('patch')}, stride {defaults.get('stride')}"}.get(method.name, "")
 

@@ -83,7 +83,7 @@ def parse_options(pairs: list[str] | None, method: str | None = None) -> dict[st
         key = key.strip()
         if not separator or not key:
             raise camdemo.CamdemoError(f"'{pair}' is not KEY=VALUE (for example --option steps=64).")
-        options[key] = declared[key].convert(value, title) if key in declared else value.strip()
+        options[key] = declared[key].convert(value, title or "") if key in declared else value.strip()
     return options
 
 
@@ -117,8 +117,8 @@ def command_explain(args: argparse.Namespace) -> int:
     try:
         class_index = parse_class(args.class_, args.backbone)
         results = camdemo.explain_many(images, backbone=args.backbone, method=args.method, layer=args.layer,
-                                       class_index=class_index, options=parse_options(args.option, args.method), sign=args.sign,
-                                       colormap=args.colormap, opacity=args.opacity, device=args.device,
+                                       class_index=class_index, options=parse_options(args.option, args.method),
+                                       sign=args.sign, colormap=args.colormap, opacity=args.opacity, device=args.device,
                                        precision=args.precision, batch_size=args.batch_size)
         args.out.mkdir(parents=True, exist_ok=True)
         failed: list[Path] = []

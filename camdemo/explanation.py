@@ -92,7 +92,7 @@ class Explanation:
         return self.image.nbytes + self.raw_map.nbytes + pictures
 
     def restyled(self, colormap: str | None = None, opacity: float | None = None,
-                 sign: str | None = None) -> "Explanation":
+                 sign: str | None = None) -> Explanation:
         """The same explanation drawn with another colormap, opacity or sign; the network does not run.
 
         Showing both signs switches to the diverging colormap; leaving it goes back to the default.

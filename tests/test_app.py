@@ -20,6 +20,7 @@ from camdemo.app.handlers.analysis import run_steps
 from camdemo.app.handlers.controls import (RestoredSettings, on_backbone_change, on_image_change, on_method_change,
                                            restore_from_url)
 from camdemo.app.handlers.explain import on_prediction_click, restyle, run_explain, run_explain_top1
+from camdemo.app.options import sign_for
 from camdemo.app.results import RecentResults, recent_results
 from camdemo.app.views import class_choices
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import camdemo
 from camdemo.explainers import (METHODS, EigenCAM, GradCAM, GradCAMPlusPlus, GuidedBackprop, GuidedGradCAM,

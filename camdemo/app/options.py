@@ -8,7 +8,7 @@ are shown, and they are turned into that method's ``options`` dict for ``camdemo
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import gradio as gr
 
@@ -57,6 +57,7 @@ def control_for(control: AppControl) -> gr.components.Component:
         return gr.Checkbox(value=option.default, label=label, info=option.help, visible=False)
     if option.kind == "choice":
         return gr.Dropdown(list(option.choices), value=option.default, label=label, info=option.help, visible=False)
+    assert option.low is not None and option.high is not None  # a setting the app shows has both (Option)
     return gr.Slider(option.low, option.high, value=option.default, step=option.slider_step, label=label,
                      info=option.help, visible=False)
 
@@ -71,8 +72,9 @@ def build_controls() -> tuple[gr.Radio, list[gr.components.Component]]:
         deciding = [box for control, box in zip(CONTROLS, controls)
                     if control.method == name and control.option in method.sign_options]
         for box in deciding:
-            box.input(lambda sign_value, *values, name=name: sign_update(name, sign_value, values_of(name, values)),
-                      inputs=[sign, *mine], outputs=[sign], api_visibility="private", queue=False)
+            on_input = box.input  # type: ignore[attr-defined]  # Gradio adds its event methods at run time
+            on_input(lambda sign_value, *values, name=name: sign_update(name, sign_value, values_of(name, values)),
+                     inputs=[sign, *mine], outputs=[sign], api_visibility="private", queue=False)
     return sign, controls
 
 
@@ -88,7 +90,7 @@ def options_for(method: str, values: list[Any]) -> dict[str, Any]:
             if control.method == method and value is not None}
 
 
-def is_signed(method: str, options: dict[str, Any] | None = None) -> bool:
+def is_signed(method: str, options: Mapping[str, Any] | None = None) -> bool:
     """Whether ``method``'s map has a sign with these options (defaults where they are not valid)."""
     explainer = METHODS[method]
     try:
@@ -97,7 +99,7 @@ def is_signed(method: str, options: dict[str, Any] | None = None) -> bool:
         return explainer.is_signed(explainer.option_defaults)
 
 
-def sign_for(method: str, sign: str | None, options: dict[str, Any] | None = None) -> str:
+def sign_for(method: str, sign: str | None, options: Mapping[str, Any] | None = None) -> str:
     """A map without a sign (with these options) can only show its positive part. (An unknown method is left
     to ``explain``.)"""
     return (sign or DEFAULT_SIGN) if method not in METHODS or is_signed(method, options) else DEFAULT_SIGN

@@ -3,8 +3,8 @@
 A method turns (model, input, class) into a raw map plus the logits of the same forward pass.
 Inputs may be a batch of N images (one class each): one forward pass, and for gradient methods one
 backward pass of the sum of each image's class score, which gives every image its own gradient
-because images do not interact in eval mode. Methods hold no per-call state, so one instance serves every caller and every thread; hooks
-live only inside ``compute`` (see ``camdemo.hooks``).
+because images do not interact in eval mode. Methods hold no per-call state, so one instance serves
+every caller and every thread; hooks live only inside ``compute`` (see ``camdemo.explainers.hooks``).
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ class ChannelWeightedMethod(Method):
         """What a person should know about this image's map (a rule or an approximation used), or ""."""
         return ""
 
-    def forward(self, target: Target) -> "LayerForward":
+    def forward(self, target: Target) -> LayerForward:
         """One forward pass recording the target layer's output (a grad-requiring leaf if gradients are needed)."""
         from .hooks import capture_output, single_activation
 
@@ -212,7 +212,7 @@ class ChannelWeightedMethod(Method):
             raise CamdemoError(f"The model returned {tuple(logits.shape)}; expected class scores of shape N×classes.")
         return LayerForward(single_activation(kept, target.layer_name), logits)
 
-    def channel_terms(self, target: Target, forward: "LayerForward") -> list["ChannelTerms"]:
+    def channel_terms(self, target: Target, forward: LayerForward) -> list[ChannelTerms]:
         """Per image: its class, the channel weights w (C,) and the maps A (C, h, w) that they weight."""
         classes = choose_classes(forward.logits, target.class_index)
         gradients, scale = None, 1.0
@@ -227,7 +227,8 @@ class ChannelWeightedMethod(Method):
             scale = FLOAT16_GRADIENT_SCALE if forward.layer_output.dtype == torch.float16 else 1.0
             (gradients,) = torch.autograd.grad(score * scale, forward.layer_output, allow_unused=True)
             if gradients is None:
-                raise CamdemoError(f"Layer '{target.layer_name}' does not influence the class score; choose another layer.")
+                raise CamdemoError(f"Layer '{target.layer_name}' does not influence the class score; "
+                                   "choose another layer.")
         terms = []
         for i, class_index in enumerate(classes):  # float32 from here on, also after a float16 forward pass
             activations = self.activations_for_map(target, layer_output[i].float())
@@ -239,7 +240,7 @@ class ChannelWeightedMethod(Method):
                                       self.map_note(target, activations, weights)))
         return terms
 
-    def finish(self, target: Target, forward: "LayerForward") -> list[RawMap]:
+    def finish(self, target: Target, forward: LayerForward) -> list[RawMap]:
         """Maps for the classes of ``target`` from a forward pass (reusable across classes if gradient-free)."""
         results = []
         for terms in self.channel_terms(target, forward):
@@ -261,7 +262,7 @@ def reads_pooled_features(target: Target) -> bool:
     return head is not None and head.relu_before_pool and target.layer_name == head.layer
 
 
-def pooled_features_and_gradients(target: Target, forward: "LayerForward", classes: list[int],
+def pooled_features_and_gradients(target: Target, forward: LayerForward, classes: list[int],
                                   needs_gradients: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """F = ReLU(A), the features that pooling reads, and ∂y_c/∂F = w^c / Z through the declared head.
 

@@ -22,7 +22,8 @@ class EigenCAM(ChannelWeightedMethod):
 
     name = "eigencam"
     title = "Eigen-CAM"
-    paper = "Muhammad & Yeasin, Eigen-CAM: Class Activation Map using Principal Components, IJCNN 2020 (arXiv:2008.00299)"
+    paper = ("Muhammad & Yeasin, Eigen-CAM: Class Activation Map using Principal Components, "
+             "IJCNN 2020 (arXiv:2008.00299)")
     summary = (
         "Eigen-CAM ignores the class: it finds the main pattern of variation in the layer's feature maps (their "
         "first principal component) and shows where it is strong. Every class gets the same map, so it shows what "

@@ -22,7 +22,8 @@ class GradCAM(ChannelWeightedMethod):
 
     name = "gradcam"
     title = "Grad-CAM"
-    paper = "Selvaraju et al., Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization, ICCV 2017 (arXiv:1610.02391)"
+    paper = ("Selvaraju et al., Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization, "
+             "ICCV 2017 (arXiv:1610.02391)")
     summary = (
         "Grad-CAM asks how much the class score (before softmax) would change if each feature map of the chosen "
         "layer grew, averages that gradient over the map to get one weight per channel, sums the weighted maps and "

@@ -25,7 +25,8 @@ class GradCAMPlusPlus(ChannelWeightedMethod):
 
     name = "gradcampp"
     title = "Grad-CAM++"
-    paper = "Chattopadhay et al., Grad-CAM++: Improved Visual Explanations for Deep Convolutional Networks, WACV 2018 (arXiv:1710.11063)"
+    paper = ("Chattopadhay et al., Grad-CAM++: Improved Visual Explanations for Deep Convolutional Networks, "
+             "WACV 2018 (arXiv:1710.11063)")
     summary = (
         "Grad-CAM++ weights each channel by its positive gradients only, and gives each position its own weight "
         "α, so that every instance of an object counts (Grad-CAM's plain average favours the largest one). "
@@ -58,7 +59,8 @@ class XGradCAM(ChannelWeightedMethod):
 
     name = "xgradcam"
     title = "XGrad-CAM"
-    paper = "Fu et al., Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of CNNs, BMVC 2020 (arXiv:2008.02312)"
+    paper = ("Fu et al., Axiom-based Grad-CAM: Towards Accurate Visualization and Explanation of CNNs, "
+             "BMVC 2020 (arXiv:2008.02312)")
     summary = (
         "XGrad-CAM averages each channel's gradient weighted by the channel's own activation, so positions "
         "where the channel is active count more. For ReLU networks this makes the map add up to (almost) the "
@@ -115,7 +117,9 @@ class HiResCAM(ChannelWeightedMethod):
 
     name = "hirescam"
     title = "HiResCAM"
-    paper = "Draelos & Carin, Use HiResCAM instead of Grad-CAM for faithful explanations of convolutional neural networks, arXiv:2011.08891"
+    paper = ("Draelos & Carin, "
+             "Use HiResCAM instead of Grad-CAM for faithful explanations of convolutional neural networks, "
+             "arXiv:2011.08891")
     summary = (
         "HiResCAM multiplies each activation by its own gradient (no averaging) and sums over channels. At the "
         "last layer of a GAP → linear network it equals CAM exactly; at other layers it avoids Grad-CAM's habit "

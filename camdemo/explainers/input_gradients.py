@@ -74,7 +74,7 @@ def gradients_and_logits(model: nn.Module, inputs: torch.Tensor, class_index
     return gradients, logits.detach(), classes
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def has_relu_modules(backbone: str) -> bool:
     """Whether ``backbone``'s architecture has ReLU modules (the ones guided backpropagation changes)."""
     return any(isinstance(module, GUIDED_ACTIVATIONS) for module in architecture(backbone).modules())
@@ -92,7 +92,9 @@ class InputXGradient(InputAttributionMethod):
 
     name = "input_x_gradient"
     title = "Input × Gradient"
-    paper = "Shrikumar et al., Not Just a Black Box: Learning Important Features Through Propagating Activation Differences, arXiv:1605.01713"
+    paper = ("Shrikumar et al., "
+             "Not Just a Black Box: Learning Important Features Through Propagating Activation Differences, "
+             "arXiv:1605.01713")
     summary = (
         "Input × Gradient multiplies each input value by the gradient of the class score with respect to it: a "
         "first-order estimate of how much that pixel contributes. Signed: positive pixels push towards the class. "
@@ -299,7 +301,8 @@ class GuidedBackprop(InputAttributionMethod):
 
     name = "guided_backprop"
     title = "Guided Backprop"
-    paper = "Springenberg et al., Striving for Simplicity: The All Convolutional Net, ICLR Workshop 2015 (arXiv:1412.6806)"
+    paper = ("Springenberg et al., Striving for Simplicity: The All Convolutional Net, "
+             "ICLR Workshop 2015 (arXiv:1412.6806)")
     summary = (
         "Guided Backpropagation computes the input gradient but lets only positive gradients pass back through "
         "each ReLU. The result looks crisp, but it mostly shows the image's edges whatever the class or even the "
@@ -331,7 +334,8 @@ class GuidedGradCAM(InputAttributionMethod):
 
     name = "guided_gradcam"
     title = "Guided Grad-CAM"
-    paper = "Selvaraju et al., Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization, ICCV 2017 (arXiv:1610.02391), section 3.1"
+    paper = ("Selvaraju et al., Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization, "
+             "ICCV 2017 (arXiv:1610.02391), section 3.1")
     summary = (
         "Guided Grad-CAM multiplies Guided Backpropagation's fine detail by the (upsampled) Grad-CAM map, keeping "
         "the detail only where Grad-CAM finds evidence for the class. Two forward and backward passes."

@@ -64,6 +64,7 @@ class Option:
         if self.kind == "choice":
             return self.choices[0] if len(self.choices) == 1 else \
                 f"{', '.join(self.choices[:-1])} or {self.choices[-1]}"
+        assert self.low is not None  # every number has one (__post_init__)
         low = _number(self.low, self.kind)
         return f"{low} or more" if self.high is None else f"{low} to {_number(self.high, self.kind)}"
 
@@ -94,7 +95,8 @@ def _number(value: float, kind: Kind) -> str:
 
 
 def _within(value: float, option: Option) -> bool:
-    return option.low <= value and (option.high is None or value <= option.high)
+    low = -math.inf if option.low is None else option.low
+    return low <= value and (option.high is None or value <= option.high)
 
 
 def _to_int(value: Any, option: Option) -> int | None:
@@ -107,9 +109,10 @@ def _to_int(value: Any, option: Option) -> int | None:
             return None
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         return None
-    if not math.isfinite(value) or value != int(value):
+    number = float(value)
+    if not math.isfinite(number) or number != int(number):
         return None  # 16.0 from a slider is 16; 16.5 is refused rather than rounded
-    return int(value) if _within(int(value), option) else None
+    return int(number) if _within(int(number), option) else None
 
 
 def _to_float(value: Any, option: Option) -> float | None:
@@ -158,8 +161,11 @@ def unknown_options_message(method_title: str, unknown: Iterable[str], declared:
 class MethodWithOptions(Protocol):
     """What ``markdown_table`` reads from each method (``camdemo.methods()`` entries qualify)."""
 
-    title: str
-    options: tuple[Option, ...]
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def options(self) -> tuple[Option, ...]: ...
 
 
 def markdown_table(methods: Iterable[MethodWithOptions]) -> str:

@@ -17,7 +17,9 @@ class Saliency(InputAttributionMethod):
 
     name = "saliency"
     title = "Saliency"
-    paper = "Simonyan et al., Deep Inside Convolutional Networks: Visualising Image Classification Models and Saliency Maps, ICLR Workshop 2014 (arXiv:1312.6034)"
+    paper = ("Simonyan et al., "
+             "Deep Inside Convolutional Networks: Visualising Image Classification Models and Saliency Maps, "
+             "ICLR Workshop 2014 (arXiv:1312.6034)")
     summary = (
         "Saliency is the gradient of the class score with respect to the input pixels: how much a tiny change to "
         "each pixel would change the score (absolute value, largest over the colour channels). It is computed at "

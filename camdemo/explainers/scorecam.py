@@ -34,7 +34,8 @@ class ScoreCAM(ChannelWeightedMethod):
 
     name = "scorecam"
     title = "Score-CAM"
-    paper = "Wang et al., Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks, CVPRW 2020 (arXiv:1910.01279)"
+    paper = ("Wang et al., Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks, "
+             "CVPRW 2020 (arXiv:1910.01279)")
     summary = (
         "Score-CAM uses each channel of the layer as a soft mask on the image, runs the network on every masked "
         "image and weights the channel by the class score that survives. No gradients, but one forward pass per "

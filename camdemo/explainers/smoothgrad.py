@@ -108,7 +108,8 @@ class SmoothGrad(InputAttributionMethod):
         for i, class_index in enumerate(classes):
             image = inputs[i:i + 1]
             sigma = self.option(target, "noise") * float(image.max() - image.min())
-            generator = torch.Generator(device="cpu").manual_seed(self.option(target, "seed"))  # per image: batch = alone
+            # Seeded per image, so an image's map is the same in a batch as alone.
+            generator = torch.Generator(device="cpu").manual_seed(self.option(target, "seed"))
             noise = torch.normal(0.0, torch.full((samples, *image.shape[1:]), sigma), generator=generator)
             total = torch.zeros_like(image)
             for start in range(0, samples, batch):
