@@ -1,6 +1,6 @@
 """Peak memory of decoding each kind of upload: ``python -m benchmarks.decode [--side 7000]``.
 
-Every file made here is small on disk and large in pixels (a flat colour compresses a thousandfold),
+Every file made here is small on disk and large in pixels (a flat color compresses a thousandfold),
 the cheapest way to make a server decode gigabytes. Each one is decoded by ``load_image`` from a
 file, as the app does, in a fresh process forked for it; its number is that process's peak resident
 memory above its resident memory just before decoding (Linux: VmHWM, reset through clear_refs). The
@@ -28,7 +28,7 @@ from camdemo.images.memory import decode_cost
 from camdemo.errors import CamdemoError
 from camdemo.images import load_image
 
-COLOUR = (200, 120, 40)
+COLOR = (200, 120, 40)
 
 
 def _encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -40,19 +40,19 @@ def _encode(image: Image.Image, fmt: str, **options) -> bytes:
 def _rotated_jpeg(side: int) -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display"
-    return _encode(Image.new("RGB", (side, side), COLOUR), "JPEG", exif=exif.tobytes())
+    return _encode(Image.new("RGB", (side, side), COLOR), "JPEG", exif=exif.tobytes())
 
 
 def _animated_gif(side: int) -> bytes:
     """Two 64×64 frames on a side×side logical screen (the rest is background): a few hundred bytes."""
-    frames = [Image.new("RGB", (64, 64), colour) for colour in ("red", "blue")]
+    frames = [Image.new("RGB", (64, 64), color) for color in ("red", "blue")]
     data = bytearray(_encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0))
     data[6:10] = struct.pack("<HH", side, side)  # the logical screen's width and height
     return bytes(data)
 
 
 def _animated_png(side: int) -> bytes:
-    first = Image.new("RGBA", (side, side), (*COLOUR, 128))
+    first = Image.new("RGBA", (side, side), (*COLOR, 128))
     second = first.copy()
     second.paste((0, 0, 255, 255), (0, 0, 64, 64))  # only this corner changes, so frame 2 is stored small
     return _encode(first, "PNG", save_all=True, append_images=[second], duration=100)
@@ -64,7 +64,7 @@ def _rgb16_png(side: int) -> bytes:
 
 def _transparent_palette_png(side: int) -> bytes:
     image = Image.new("P", (side, side), 1)
-    image.putpalette([255, 255, 255, *COLOUR])
+    image.putpalette([255, 255, 255, *COLOR])
     return _encode(image, "PNG", transparency=0)
 
 
@@ -72,23 +72,23 @@ DEFLATE = {"compression": "tiff_adobe_deflate"}
 
 # name → function of the side (pixels) that returns the file's bytes.
 KINDS: dict[str, Callable[[int], bytes]] = {
-    "8-bit RGB PNG": lambda side: _encode(Image.new("RGB", (side, side), COLOUR), "PNG"),
-    "8-bit RGBA PNG": lambda side: _encode(Image.new("RGBA", (side, side), (*COLOUR, 128)), "PNG"),
-    "8-bit grey PNG": lambda side: _encode(Image.new("L", (side, side), 128), "PNG"),
+    "8-bit RGB PNG": lambda side: _encode(Image.new("RGB", (side, side), COLOR), "PNG"),
+    "8-bit RGBA PNG": lambda side: _encode(Image.new("RGBA", (side, side), (*COLOR, 128)), "PNG"),
+    "8-bit gray PNG": lambda side: _encode(Image.new("L", (side, side), 128), "PNG"),
     "palette PNG, transparency": _transparent_palette_png,
-    "JPEG": lambda side: _encode(Image.new("RGB", (side, side), COLOUR), "JPEG"),
-    "progressive JPEG": lambda side: _encode(Image.new("RGB", (side, side), COLOUR), "JPEG", progressive=True),
+    "JPEG": lambda side: _encode(Image.new("RGB", (side, side), COLOR), "JPEG"),
+    "progressive JPEG": lambda side: _encode(Image.new("RGB", (side, side), COLOR), "JPEG", progressive=True),
     "JPEG, EXIF rotated": _rotated_jpeg,
-    "progressive JPEG, 4:4:4": lambda side: _encode(Image.new("RGB", (side, side), COLOUR), "JPEG",
+    "progressive JPEG, 4:4:4": lambda side: _encode(Image.new("RGB", (side, side), COLOR), "JPEG",
                                                     progressive=True, subsampling=0),
     "progressive CMYK JPEG": lambda side: _encode(Image.new("CMYK", (side, side), (0, 200, 100, 50)), "JPEG",
                                                   progressive=True),
     "CMYK JPEG": lambda side: _encode(Image.new("CMYK", (side, side), (0, 200, 100, 50)), "JPEG"),
-    "WebP (lossless)": lambda side: _encode(Image.new("RGB", (side, side), COLOUR), "WEBP", lossless=True),
-    "WebP (lossy, alpha)": lambda side: _encode(Image.new("RGBA", (side, side), (*COLOUR, 128)), "WEBP"),
+    "WebP (lossless)": lambda side: _encode(Image.new("RGB", (side, side), COLOR), "WEBP", lossless=True),
+    "WebP (lossy, alpha)": lambda side: _encode(Image.new("RGBA", (side, side), (*COLOR, 128)), "WEBP"),
     "animated GIF": _animated_gif,
     "animated PNG (RGBA)": _animated_png,
-    "16-bit grey PNG": lambda side: _encode(Image.new("I;16", (side, side), 40000), "PNG"),
+    "16-bit gray PNG": lambda side: _encode(Image.new("I;16", (side, side), 40000), "PNG"),
     "16-bit RGB PNG": _rgb16_png,
     "16-bit TIFF": lambda side: _encode(Image.new("I;16", (side, side), 40000), "TIFF", **DEFLATE),
     "32-bit integer TIFF": lambda side: _encode(Image.new("I", (side, side), 40000), "TIFF", **DEFLATE),

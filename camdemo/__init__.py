@@ -23,7 +23,7 @@ Seams for extending camdemo:
 * ``register_backbone(BackboneSpec(...))`` adds a backbone (``GapLinearHead`` names its GAP → linear head,
   which CAM needs); ``camdemo.teaching.backbone`` is a worked example.
 * ``explain_on_model(model, image, backbone=..., method=...)`` explains a model of a registered architecture
-  that is not the cached one (a fine-tuned or randomised copy), without the forward cache.
+  that is not the cached one (a fine-tuned or randomized copy), without the forward cache.
 * ``clear_cache()`` forgets the cached forward passes that let CAM switch classes without running the network.
 * ``camdemo.saving.write_result`` writes a result's files as the command line does.
 

@@ -88,7 +88,7 @@ class ExplainSettings:
     options: dict[str, Any] = field(default_factory=dict)
     sign: str = overlay_lib.DEFAULT_SIGN
     progress: Callable[[float, str], None] | None = None
-    use_cache: bool = True  # False for a model that is not the cached backbone (a randomised copy)
+    use_cache: bool = True  # False for a model that is not the cached backbone (a randomized copy)
     autocast_dtype: torch.dtype | None = None  # the forward pass in float16/bfloat16 (layer methods only)
 
 
@@ -198,7 +198,7 @@ def explain_on_model(model: torch.nn.Module, image: ImageInput, *, backbone: str
                      device: torch.device | str | None = None,
                      progress: Callable[[float, str], None] | None = None) -> Explanation:
     """``explain`` with a model of ``backbone``'s architecture that is not the cached one (for example a
-    copy with randomised weights, as the sanity check makes). The forward cache is not used, so no result
+    copy with randomized weights, as the sanity check makes). The forward cache is not used, so no result
     of one model is reused for another. ``model`` must already be on ``device``."""
     settings = check_settings(backbone=backbone, method=method, layer=layer, options=options, sign=sign,
                               colormap=colormap, opacity=opacity, device=device, progress=progress)
@@ -239,7 +239,7 @@ def _explain_chunk(settings: ExplainSettings, model: torch.nn.Module, chunk: lis
     pixels = [spec.model_pixels(rgb) for rgb in good]
     target = Target(
         model=model,
-        inputs=torch.cat([spec.normalise(image, settings.device) for image in pixels]),
+        inputs=torch.cat([spec.normalize(image, settings.device) for image in pixels]),
         class_index=None if class_index is None else int(class_index),
         layer=resolve_layer(model, spec.name, settings.layer_name) if settings.layer_name else None,
         layer_name=settings.layer_name,

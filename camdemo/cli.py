@@ -72,8 +72,8 @@ def write_result(result: camdemo.Explanation, source: Path, out: Path, stem: str
 
 
 def parse_options(pairs: list[str] | None, method: str | None = None) -> dict[str, object]:
-    """``["steps=64", "baseline=grey"]`` → ``{"steps": 64, "baseline": "grey"}``: each value converted to the kind
-    ``method`` declares for it (``noise=1`` is a float, ``adaptive=yes`` a bool, ``baseline=grey`` stays text).
+    """``["steps=64", "baseline=gray"]`` → ``{"steps": 64, "baseline": "gray"}``: each value converted to the kind
+    ``method`` declares for it (``noise=1`` is a float, ``adaptive=yes`` a bool, ``baseline=gray`` stays text).
     Without a method, or for a name the method does not declare, the text is kept for ``explain`` to refuse."""
     declared = {} if method is None else {option.name: option for option in _method_info(method).options}
     title = None if method is None else _method_info(method).title
@@ -105,7 +105,7 @@ def options_help() -> str:
     """The ``--option`` help: every method's declared settings."""
     per_method = [f"{info.name}: {', '.join(option.name for option in info.options)}"
                   for info in camdemo.methods() if info.options]
-    return ("a method setting, repeatable, e.g. steps=64 or baseline=grey; " + "; ".join(per_method)
+    return ("a method setting, repeatable, e.g. steps=64 or baseline=gray; " + "; ".join(per_method)
             + " (defaults and allowed values: `list`)")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, NamedTuple
 
@@ -48,9 +49,9 @@ class _drawn_on_request:
 class Explanation:
     """The result of ``explain``: the raw map, the image and what the model predicted, and the style to draw it in.
 
-    ``raw_map`` is the method's map before normalisation, at the layer's resolution. What a person sees is
+    ``raw_map`` is the method's map before normalization, at the layer's resolution. What a person sees is
     drawn from it on first access and then kept: ``heatmap`` (float32, H×W, in [0, 1], the shown ``sign``'s
-    part normalised for display) and ``overlay`` (uint8, H×W×3, ``colormap`` at ``opacity`` over the image),
+    part normalized for display) and ``overlay`` (uint8, H×W×3, ``colormap`` at ``opacity`` over the image),
     both the size of the input image. Computing a map (``explain``, the evaluation functions) draws nothing.
     """
 
@@ -118,19 +119,24 @@ class Explanation:
         return overlay_lib.upsample_values(self.raw_map, self.image.shape[:2])
 
     def value_range(self) -> tuple[float, float]:
-        """The raw-map values (the method's units) at the heatmap's 0 and 1: the ends of its colour scale.
+        """The raw-map values (the method's units) at the heatmap's 0 and 1: the ends of its color scale.
 
         For ``sign="both"``, (−m, +m) with zero in the middle; otherwise the shown part's minimum and
         maximum (``overlay.display_range``).
         """
         return overlay_lib.display_range(self.raw_map, self.image.shape[:2], self.sign)
 
-    def colour_scale(self, width: int | None = None) -> np.ndarray:
-        """A colour bar for ``heatmap`` (RGB uint8, ``width`` wide, default the image's): the colormap, the
-        map's values at its ends and what the colours mean (``overlay.colour_bar``)."""
+    def color_scale(self, width: int | None = None) -> np.ndarray:
+        """A color bar for ``heatmap`` (RGB uint8, ``width`` wide, default the image's): the colormap, the
+        map's values at its ends and what the colors mean (``overlay.color_bar``)."""
         explainer = METHODS[self.method]
         caption = overlay_lib.scale_caption(self.sign, explainer.is_signed(self.options), explainer.title)
-        return overlay_lib.colour_bar(self.colormap, width or self.image.shape[1], *self.value_range(), caption)
+        return overlay_lib.color_bar(self.colormap, width or self.image.shape[1], *self.value_range(), caption)
+
+    def colour_scale(self, width: int | None = None) -> np.ndarray:
+        """Deprecated spelling of ``color_scale`` (camdemo spells American throughout since 0.2)."""
+        warnings.warn("Explanation.colour_scale is now color_scale.", DeprecationWarning, stacklevel=2)
+        return self.color_scale(width)
 
     def map_box(self, threshold: float = CAM_PAPER_THRESHOLD) -> Box:
         """Box around the largest region above ``threshold`` × the shown part's maximum (Zhou et al. 2016).

@@ -51,7 +51,7 @@ def test_explain_draws_nothing_until_the_pictures_are_read(shapes_image, drawing
     drawn = result.overlay
     assert drawing_calls["blend"] == 1 and drawing_calls["display_heatmap"] == 1
     assert result.overlay is drawn and drawing_calls["blend"] == 1  # kept, not drawn again
-    # the same pictures explain used to draw at once: the shown part normalised, then blended
+    # the same pictures explain used to draw at once: the shown part normalized, then blended
     heatmap, _ = overlay.display_heatmap(result.raw_map, shapes_image.shape[:2], "positive")
     np.testing.assert_array_equal(result.heatmap, heatmap)
     np.testing.assert_array_equal(drawn, overlay.blend(shapes_image, heatmap, "jet", 0.7))
@@ -139,6 +139,8 @@ def test_positional_evaluation_settings_warn_and_still_work(shapes_image):
 
 def test_every_renamed_keyword_warns_and_still_works(shapes_image):
     result = camdemo.explain(shapes_image, backbone=SHAPES)
+    with pytest.warns(DeprecationWarning, match="color_scale"):
+        assert np.array_equal(result.colour_scale(), result.color_scale())  # the old spelling of the method
     with pytest.warns(DeprecationWarning, match=r"faithfulness\(steps=...\) is deprecated; its name is now increments"):
         assert len(camdemo.faithfulness(result, steps=4).curves.deletion) == 5
     inputs, zeros = torch.ones(1, 3, 4, 4), torch.zeros(1, 3, 4, 4)

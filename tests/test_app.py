@@ -51,7 +51,7 @@ def test_example_image_returns_overlay_and_predictions(client):
     assert original.shape == overlay.shape == (300, 451, 3)
     assert not np.array_equal(original, overlay)
     heatmap = np.asarray(Image.open(heatmap).convert("RGB"))  # the map at the image's size, its scale underneath
-    assert heatmap.shape[:2] == (300 + camdemo.drawing.overlay.colour_bar("viridis", 451, 0.0, 1.0, "x").shape[0], 451)
+    assert heatmap.shape[:2] == (300 + camdemo.drawing.overlay.color_bar("viridis", 451, 0.0, 1.0, "x").shape[0], 451)
     assert top5["label"].split(" (")[0] in {"tabby", "tiger cat", "Egyptian cat"}
     assert len(top5["confidences"]) == 5
     assert "Grad-CAM at layer head of EfficientNet-Lite0" in summary and "ms" in summary

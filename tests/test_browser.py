@@ -135,8 +135,8 @@ def test_compare_and_sanity_tabs_in_the_browser(page):
     page.wait_for_selector("text=Most faithful here", timeout=180_000)
     assert page.locator("text=deletion AUC").count() >= 1
     page.get_by_role("tab", name="Sanity check").click()
-    page.get_by_role("button", name="Randomise the model and compare").click()
-    page.wait_for_selector("text=randomised layers", timeout=180_000)
+    page.get_by_role("button", name="Randomize the model and compare").click()
+    page.wait_for_selector("text=randomized layers", timeout=180_000)
     assert page.locator("text=Guided Backprop").count() >= 1
     assert not page.locator(".toast-body").all_inner_texts()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,7 @@ def test_all_good_images_exit_zero_and_bad_settings_exit_two(tmp_path, capsys):
 def test_method_settings_and_sign_from_the_command_line(tmp_path, capsys):
     import json
     assert cli.main(["explain", str(ASSETS / "cat_and_coffee.jpg"), "--method", "integrated_gradients", "--option",
-                     "steps=16", "--option", "tolerance=1.0", "--option", "baseline=grey", "--sign", "both",
+                     "steps=16", "--option", "tolerance=1.0", "--option", "baseline=gray", "--sign", "both",
                      "--class", "967", "--out", str(tmp_path), "--quiet"]) == 0
     (record,) = [json.loads(path.read_text()) for path in tmp_path.glob("*.json")]
     assert record["method"] == "integrated_gradients" and record["class_index"] == 967

@@ -30,10 +30,10 @@ SLACK_MB = 12  # strips in flight (under 1 MB each), first-use imports and alloc
 # coefficients for progressive files: 3 bytes at 4:2:0, 6 at 4:4:4, 8 for CMYK; a one-strip TIFF's
 # 4-byte strip; libwebp's buffers). Before the strip-wise conversion these took 11 to 36 bytes.
 ALLOWED_BYTES_PER_PIXEL = {
-    "8-bit RGB PNG": 7, "8-bit RGBA PNG": 7, "8-bit grey PNG": 4, "palette PNG, transparency": 4,
+    "8-bit RGB PNG": 7, "8-bit RGBA PNG": 7, "8-bit gray PNG": 4, "palette PNG, transparency": 4,
     "JPEG": 7, "progressive JPEG": 7, "JPEG, EXIF rotated": 7, "progressive JPEG, 4:4:4": 10,
     "progressive CMYK JPEG": 12, "CMYK JPEG": 7, "WebP (lossless)": 16, "WebP (lossy, alpha)": 16,
-    "animated GIF": 4, "animated PNG (RGBA)": 7, "16-bit grey PNG": 5, "16-bit RGB PNG": 7, "16-bit TIFF": 5,
+    "animated GIF": 4, "animated PNG (RGBA)": 7, "16-bit gray PNG": 5, "16-bit RGB PNG": 7, "16-bit TIFF": 5,
     "32-bit integer TIFF": 7, "float32 TIFF": 7, "float32 TIFF, one strip": 8,
 }
 
@@ -62,22 +62,22 @@ def test_peak_decode_memory_per_upload_kind(measured, kind):
     assert row["peak_mb"] <= row["estimate_mb"] + SLACK_MB  # the estimate that refusals rely on is not low
 
 
-def png_header(width: int, height: int, bit_depth: int, colour_type: int) -> bytes:
+def png_header(width: int, height: int, bit_depth: int, color_type: int) -> bytes:
     """A PNG's signature, IHDR chunk and the start of its pixels: enough for Pillow to open it, not to decode it."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    fields = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    fields = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", fields) + chunk(b"IDAT", b"")
 
 
 def test_the_budget_is_what_a_50_megapixel_rgb_photo_needs():
     """4 bytes a pixel of Pillow's frame and 3 of the result: 7 × 50 MP = 350 MB, so such a photo still fits."""
     assert camdemo.images.decode.MAX_DECODE_BYTES == 350_000_000
-    costs = {name: decode_cost(Image.open(io.BytesIO(png_header(10_000, 5_000, depth, colour)))).peak
-             for name, (depth, colour) in {"RGB": (8, 2), "RGBA": (8, 6), "grey": (8, 0), "16-bit grey": (16, 0),
+    costs = {name: decode_cost(Image.open(io.BytesIO(png_header(10_000, 5_000, depth, color)))).peak
+             for name, (depth, color) in {"RGB": (8, 2), "RGBA": (8, 6), "gray": (8, 0), "16-bit gray": (16, 0),
                                            "16-bit RGB": (16, 2)}.items()}
-    assert costs == {"RGB": 350_000_000, "RGBA": 350_000_000, "grey": 200_000_000, "16-bit grey": 250_000_000,
+    assert costs == {"RGB": 350_000_000, "RGBA": 350_000_000, "gray": 200_000_000, "16-bit gray": 250_000_000,
                      "16-bit RGB": 350_000_000}
 
 
@@ -112,7 +112,7 @@ def test_decode_cost_matches_the_decoders_buffers():
     assert cost("JPEG") == (4 + 3) * pixels
     assert cost("progressive JPEG") == 4 * pixels + 128 * (100 * 100 + 2 * 50 * 50)
     assert cost("progressive CMYK JPEG") == 4 * pixels + 128 * 4 * 100 * 100
-    assert cost("16-bit grey PNG") == (2 + 3) * pixels
+    assert cost("16-bit gray PNG") == (2 + 3) * pixels
     assert cost("float32 TIFF, one strip") == (4 + 4) * pixels
     assert cost("WebP (lossless)") == (4 + 12) * pixels
 

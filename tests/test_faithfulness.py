@@ -90,7 +90,7 @@ def test_cascading_randomization_exposes_guided_backprop_and_leaves_the_cached_m
     assert all(torch.equal(before[name], after[name]) for name in before)  # the cached model is untouched
     assert_no_hooks(model) and not any(m.training for m in model.modules())
     assert steps[0].label == "trained" and steps[1].randomized == ("classifier",)
-    assert steps[-1].randomized[-1] == "stem"  # the last step randomises everything
+    assert steps[-1].randomized[-1] == "stem"  # the last step randomizes everything
     assert {s.explanations["gradcam"].class_index for s in steps} == {steps[0].explanations["gradcam"].class_index}
     # Adebayo et al.: Guided Backprop barely changes when the classifier is random; Grad-CAM does.
     assert steps[1].spearman["guided_backprop"] > 0.9

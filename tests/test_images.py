@@ -44,7 +44,7 @@ def test_supported_formats_decode_to_rgb(fmt):
     rgb = load_image(encode(photo(), fmt))
     assert rgb.shape == (64, 96, 3) and rgb.dtype == np.uint8
     reference = np.asarray(photo(), dtype=np.float32)
-    tolerance = 40 if fmt == "GIF" else 12  # GIF has a 256-colour palette, JPEG/WebP are lossy
+    tolerance = 40 if fmt == "GIF" else 12  # GIF has a 256-color palette, JPEG/WebP are lossy
     assert np.abs(rgb.astype(np.float32) - reference).mean() < tolerance
 
 
@@ -55,8 +55,8 @@ def test_grayscale_becomes_three_equal_channels():
 
 def test_rgba_is_composited_on_white():
     image = Image.new("RGBA", (40, 40), (255, 0, 0, 255))
-    image.paste((0, 0, 255, 0), (0, 0, 20, 40))  # left half fully transparent (its colour must not show)
-    image.paste((0, 0, 0, 128), (20, 0, 30, 40))  # half-transparent black → mid grey
+    image.paste((0, 0, 255, 0), (0, 0, 20, 40))  # left half fully transparent (its color must not show)
+    image.paste((0, 0, 0, 128), (20, 0, 30, 40))  # half-transparent black → mid gray
     rgb = load_image(encode(image, "PNG"))
     assert tuple(rgb[5, 5]) == (255, 255, 255)
     assert tuple(rgb[5, 35]) == (255, 0, 0)
@@ -69,9 +69,9 @@ def test_16_bit_png_is_rescaled_not_clipped(tmp_path):
     cv2.imwrite(str(tmp_path / "gray16.png"), gray)
     rgb = load_image(tmp_path / "gray16.png")
     assert tuple(rgb[0, 0]) == (128, 128, 128) and tuple(rgb[0, 30]) == (255, 255, 255)
-    colour = np.zeros((40, 40, 3), np.uint16)
-    colour[..., 2] = 40000  # OpenCV writes BGR: this is red
-    cv2.imwrite(str(tmp_path / "rgb16.png"), colour)
+    color = np.zeros((40, 40, 3), np.uint16)
+    color[..., 2] = 40000  # OpenCV writes BGR: this is red
+    cv2.imwrite(str(tmp_path / "rgb16.png"), color)
     assert tuple(load_image(tmp_path / "rgb16.png")[0, 0]) == (156, 0, 0)  # 40000 / 257 ≈ 156
 
 
@@ -82,7 +82,7 @@ def test_cmyk_jpeg_becomes_rgb():
 
 
 def test_animated_gif_uses_first_frame():
-    frames = [Image.new("RGB", (40, 40), colour) for colour in ("red", "blue", "green")]
+    frames = [Image.new("RGB", (40, 40), color) for color in ("red", "blue", "green")]
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     assert Image.open(io.BytesIO(data)).n_frames == 3
     assert tuple(load_image(data)[10, 10]) == (255, 0, 0)

@@ -78,9 +78,9 @@ def test_gradcam_negative_part_is_the_counterfactual_map(tiny_gap_net, tiny_inpu
 def test_eigencam_is_the_first_principal_component(tiny_gap_net, tiny_input):
     """Oracle: the top eigenvector of the covariance of the positions' activation vectors (numpy eigh)."""
     f = np.array([[1, 0], [2, 0], [3, 0.5], [4, 1.0]])
-    centred = f - f.mean(axis=0)
-    _, vectors = np.linalg.eigh(centred.T @ centred)
-    projection = centred @ vectors[:, -1]
+    centered = f - f.mean(axis=0)
+    _, vectors = np.linalg.eigh(centered.T @ centered)
+    projection = centered @ vectors[:, -1]
     projection *= np.sign((projection * f.sum(axis=1)).sum())
     expected = np.maximum(projection, 0).reshape(2, 2)
     for class_index in (0, 1):  # class-agnostic
@@ -140,7 +140,7 @@ def test_occlusion_hand_values(tiny_gap_net, tiny_input):
 
 def test_smoothgrad_is_the_mean_of_the_base_method_over_seeded_noise(tiny_gap_net, tiny_input):
     """noise 0: exactly the base method. Otherwise: the mean of |∂y/∂x| over the same seeded noise, then max over
-    colour."""
+    color."""
     plain = values(Saliency(), tiny_gap_net, tiny_input, 0)
     torch.testing.assert_close(values(SmoothGrad(), tiny_gap_net, tiny_input, 0, {"noise": 0.0, "samples": 3}), plain)
     sigma = 0.2 * 3.0  # noise × (max − min) of x
@@ -225,7 +225,7 @@ def _captum_target(small_cnn):
 
 @pytest.mark.parametrize("class_index", [1, 5])
 def test_gradient_methods_agree_with_captum(small_cnn, class_index):
-    """captum returns N×3×H×W attributions; ours reduces colours: signed sum (IG, Input×Gradient),
+    """captum returns N×3×H×W attributions; ours reduces colors: signed sum (IG, Input×Gradient),
     max |·| (Guided Backprop, Guided Grad-CAM). We apply the same reduction to captum's output."""
     attr = pytest.importorskip("captum.attr")
     x = small_input()
@@ -261,7 +261,7 @@ def test_occlusion_agrees_with_captum(small_cnn):
 
 
 def test_smoothgrad_agrees_with_captum_noise_tunnel(small_cnn):
-    """Same seed, same draw order (one batch of all samples): captum's NoiseTunnel(Saliency), then max over colour."""
+    """Same seed, same draw order (one batch of all samples): captum's NoiseTunnel(Saliency), then max over color."""
     attr = pytest.importorskip("captum.attr")
     x = small_input()
     sigma = 0.15 * float(x.max() - x.min())

@@ -73,6 +73,12 @@ def test_values_are_converted_to_the_declared_kind():
     assert isinstance(METHODS["smoothgrad"].check_options({"noise": 1})["noise"], float)
 
 
+def test_the_old_spelling_of_a_choice_still_means_it():
+    """camdemo spells American since 0.2; Integrated Gradients' "grey" baseline from older code is "gray"."""
+    assert METHODS["integrated_gradients"].check_options({"baseline": "grey"})["baseline"] == "gray"
+    assert cli.parse_options(["baseline=grey"], "integrated_gradients") == {"baseline": "gray"}
+
+
 def test_cross_setting_rules_stay_with_their_method():
     assert "stride (32 px) must not exceed the patch size (16 px)" in _refusal("occlusion", {"patch": 16, "stride": 32})
     checked = METHODS["integrated_gradients"].check_options({"steps": 512, "adaptive": True})
@@ -104,12 +110,12 @@ def test_the_catalogue_carries_the_declarations():
 
 
 def test_command_line_values_take_the_declared_kind():
-    assert cli.parse_options(["steps=64", "baseline=grey", "adaptive=yes", "tolerance=0.5"],
-                             "integrated_gradients") == {"steps": 64, "baseline": "grey", "adaptive": True,
+    assert cli.parse_options(["steps=64", "baseline=gray", "adaptive=yes", "tolerance=0.5"],
+                             "integrated_gradients") == {"steps": 64, "baseline": "gray", "adaptive": True,
                                                          "tolerance": 0.5}
     options = cli.parse_options(["noise=1", "base=integrated_gradients"], "smoothgrad")
     assert options == {"noise": 1.0, "base": "integrated_gradients"} and isinstance(options["noise"], float)
-    assert cli.parse_options(["baseline=200"], "occlusion") == {"baseline": 200}  # occlusion's grey level: a number
+    assert cli.parse_options(["baseline=200"], "occlusion") == {"baseline": 200}  # occlusion's gray level: a number
     with pytest.raises(camdemo.CamdemoError, match="Occlusion's patch must be a whole number from 1 to 256"):
         cli.parse_options(["patch=big"], "occlusion")
     assert cli.parse_options(["stepz=3"], "integrated_gradients") == {"stepz": "3"}  # left for explain to refuse
@@ -125,7 +131,7 @@ def test_the_option_help_lists_every_methods_settings():
 def test_list_shows_each_setting_with_its_allowed_values(capsys):
     assert cli.main(["list", "shapes_gapnet"]) == 0
     text = capsys.readouterr().out
-    assert "[steps=128 (2 to 1024), baseline=black (black, white or grey), adaptive=false (true or false)" in text
+    assert "[steps=128 (2 to 1024), baseline=black (black, white or gray), adaptive=false (true or false)" in text
     assert "noise=0.15 (0 to 1)" in text and "channels=256 (0 to 2048)" in text
 
 

@@ -47,9 +47,9 @@ def test_normalize_and_flat_maps():
 def test_blend_is_the_stated_formula():
     image = np.full((4, 4, 3), 100, np.uint8)
     heatmap = np.ones((4, 4), np.float32)
-    colour = overlay.colorize(heatmap, "viridis")
+    color = overlay.colorize(heatmap, "viridis")
     blended = overlay.blend(image, heatmap, "viridis", 0.25)
-    expected = np.rint(0.75 * 100 + 0.25 * colour.astype(np.float64))
+    expected = np.rint(0.75 * 100 + 0.25 * color.astype(np.float64))
     assert np.abs(blended.astype(np.float64) - expected).max() <= 1
     assert (overlay.blend(image, heatmap, "jet", 0.0) == image).all()
 
@@ -68,7 +68,7 @@ def test_the_default_colormap_is_perceptually_uniform_and_jet_is_still_there():
         return cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[0, :, 0]
 
     def uniform(name):
-        light = lightness(name)  # 8-bit lookup tables: neighbours may dip by a rounding step
+        light = lightness(name)  # 8-bit lookup tables: neighbors may dip by a rounding step
         return bool((np.diff(light) > -0.5).all() and np.corrcoef(light, np.arange(256))[0, 1] > 0.99)
 
     assert overlay.DEFAULT_COLORMAP in overlay.PERCEPTUALLY_UNIFORM and uniform(overlay.DEFAULT_COLORMAP)
@@ -83,7 +83,7 @@ def _with_map(result, raw_map, sign="positive"):
                    image=np.zeros((*np.shape(raw_map), 3), np.uint8))
 
 
-def test_the_colour_scale_is_labelled_with_the_shown_parts_ends(red_backbone):
+def test_the_color_scale_is_labeled_with_the_shown_parts_ends(red_backbone):
     """raw = [[-2, 1], [3, 0.5]]: for the class max(v, 0) spans 0…3, against it max(−v, 0) spans 0…2,
     both signs share ±max|v| = ±3 with 0 in the middle."""
     result = camdemo.explain(np.zeros((64, 64, 3), np.uint8), backbone=red_backbone, method="cam", class_index=0)
@@ -112,22 +112,22 @@ def test_the_scale_ends_are_the_values_at_the_shown_heatmaps_ends(red_backbone):
 
 
 @pytest.mark.parametrize("colormap", ["viridis", "jet", "diverging"])
-def test_the_colour_bar_runs_through_the_colormap_and_sits_under_the_heatmap(colormap):
+def test_the_color_bar_runs_through_the_colormap_and_sits_under_the_heatmap(colormap):
     """The bar's first column is colormap(0), its last colormap(1), and every column in between in order."""
     width = 300
-    bar = overlay.colour_bar(colormap, width, -1.0, 2.0, "evidence for the class, low to high")
+    bar = overlay.color_bar(colormap, width, -1.0, 2.0, "evidence for the class, low to high")
     strip = next(row for row in bar if not (row == overlay.SCALE_BACKGROUND).all())  # the bar's top row
     assert (strip[0] == overlay.colorize(np.zeros((1, 1), np.float32), colormap)[0, 0]).all()
     assert (strip[-1] == overlay.colorize(np.ones((1, 1), np.float32), colormap)[0, 0]).all()
     assert (strip == overlay.colorize(np.linspace(0, 1, width, dtype=np.float32)[None, :], colormap)[0]).all()
     heatmap = overlay.colorize(np.random.default_rng(0).random((120, width), np.float32), colormap)
-    stacked = overlay.with_colour_bar(heatmap, bar)
+    stacked = overlay.with_color_bar(heatmap, bar)
     assert stacked.shape == (120 + bar.shape[0], width, 3) and (stacked[:120] == heatmap).all()
     with pytest.raises(camdemo.CamdemoError, match="pixels wide"):
-        overlay.with_colour_bar(heatmap[:, :200], bar)
+        overlay.with_color_bar(heatmap[:, :200], bar)
 
 
-def test_an_explanations_colour_scale_says_what_the_colours_mean():
+def test_an_explanations_color_scale_says_what_the_colors_mean():
     assert overlay.scale_caption("positive", True, "Grad-CAM") == "Grad-CAM: evidence for the class, low to high"
     assert overlay.scale_caption("negative") == "evidence against the class, low to high"
     assert "blue: against the class" in overlay.scale_caption("both")

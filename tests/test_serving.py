@@ -1,5 +1,5 @@
 """A public server: only uploads are read, every request is bounded, fast work never waits behind slow
-work, and a job stops when nobody waits for it. Through the real server where the behaviour is the server's."""
+work, and a job stops when nobody waits for it. Through the real server where the behavior is the server's."""
 
 from __future__ import annotations
 

@@ -46,10 +46,10 @@ def test_boxes_tightly_enclose_the_drawn_shape(index):
 
 
 def test_shape_is_drawn_where_its_mask_says():
-    """Inside the mask the image has the shape's single colour (plus noise); the box is not a guess."""
+    """Inside the mask the image has the shape's single color (plus noise); the box is not a guess."""
     scene = shapes.make_scene(shapes.TRAIN_SEED, 3)
     inside = scene.image[scene.objects[0].mask].astype(float)
-    assert inside.std(axis=0).max() < 25  # one colour + Gaussian noise (σ ≤ 14)
+    assert inside.std(axis=0).max() < 25  # one color + Gaussian noise (σ ≤ 14)
 
 
 @pytest.mark.slow
@@ -67,7 +67,7 @@ def test_committed_weights_load_and_reach_95_percent_on_fresh_images():
 
 
 @pytest.mark.slow
-def test_cam_pointing_game_beats_centre_prior():
+def test_cam_pointing_game_beats_center_prior():
     results = localization.evaluate(count=200, pairs=40, methods=["cam"], start=20_000)
     cam, prior = np.mean(results["cam"].pointing), np.mean(results[localization.CENTRE_PRIOR].pointing)
     assert cam >= 0.90 and cam >= prior + 0.3, (cam, prior)

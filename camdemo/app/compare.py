@@ -24,7 +24,7 @@ fast (**high** area). *Average drop*: the probability lost when the model sees o
 (image × map; lower is better); *increase* marks maps whose highlighted regions alone raise it."""
 
 SANITY_HELP = """**Sanity check** (Adebayo et al., NeurIPS 2018). If a map explains the *model*, destroying the model
-must change the map. Each row re-initialises more layers with random weights, from the classifier down to the
+must change the map. Each row re-initializes more layers with random weights, from the classifier down to the
 first layer, and shows every method's map again. The number is the Spearman rank correlation with the trained
 model's map (1 = same ranking of regions, 0 = unrelated). A method that keeps a high correlation after the
 classifier is random is showing the image's edges, not what the network learned: Guided Backpropagation is the
@@ -120,7 +120,7 @@ def sweep(rgb: np.ndarray, backbone: str, method: str, class_index: int | None, 
 def sanity_table(steps: list[SanityStep]) -> str:
     names = list(steps[0].explanations)
     titles = [METHODS[name].title for name in names]
-    rows = ["| randomised layers | " + " | ".join(titles) + " |", "| --- |" + " --- |" * len(names)]
+    rows = ["| randomized layers | " + " | ".join(titles) + " |", "| --- |" + " --- |" * len(names)]
     for step in steps:
         cells = []
         for name in names:

@@ -1,4 +1,4 @@
-"""Pictures for the page: an upload shrunk for display, and a result drawn with its colour scale and boxes.
+"""Pictures for the page: an upload shrunk for display, and a result drawn with its color scale and boxes.
 
 Plain NumPy and OpenCV (no Gradio): ``render`` can be called from a notebook or a test as it is.
 """
@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 
 import camdemo
-from camdemo.drawing.overlay import colorize, draw_boxes, with_colour_bar
+from camdemo.drawing.overlay import colorize, draw_boxes, with_color_bar
 from camdemo.evaluation.boxes import iou
 from camdemo.teaching.scenes import ground_truth
 
 DISPLAY_MAX_SIDE = 1280  # larger uploads are shrunk for display; the model sees 224–260 px anyway
-SMALL_DISPLAY = 384  # smaller results are enlarged (nearest neighbour) so boxes and labels stay crisp
+SMALL_DISPLAY = 384  # smaller results are enlarged (nearest neighbor) so boxes and labels stay crisp
 TRUE_BOX = (255, 255, 255)
 MAP_BOX = (255, 0, 255)
 MAP_BOX_NOTE = "Magenta box: the map's largest region above 20% of its maximum (the CAM paper's localization rule)."
@@ -38,7 +38,7 @@ class Rendered(NamedTuple):
     """What the page shows of one result."""
 
     pair: tuple[np.ndarray, np.ndarray]  # (original, overlay) for the image slider
-    heatmap: np.ndarray  # the coloured map with its colour scale underneath
+    heatmap: np.ndarray  # the colored map with its color scale underneath
     note: str  # about the boxes drawn ("" without boxes)
 
 
@@ -57,7 +57,7 @@ def render(explanation: camdemo.Explanation, show_boxes: bool) -> Rendered:
 
     original, overlay = enlarge(explanation.image), enlarge(explanation.overlay)
     heatmap = enlarge(colorize(explanation.heatmap, explanation.colormap))
-    heatmap = with_colour_bar(heatmap, explanation.colour_scale(heatmap.shape[1]))  # what the colours mean
+    heatmap = with_color_bar(heatmap, explanation.color_scale(heatmap.shape[1]))  # what the colors mean
     if not show_boxes:
         return Rendered((original, overlay), heatmap, "")
     overlay, note = _with_boxes(explanation, overlay, scale)
@@ -69,8 +69,8 @@ def _with_boxes(explanation: camdemo.Explanation, overlay: np.ndarray, scale: in
     predicted = explanation.map_box()
     truth = ground_truth(explanation.image) or ()
     boxes = [(predicted, "map", MAP_BOX)] + [(shape.box, f"true {shape.name}", TRUE_BOX) for shape in truth]
-    overlay = draw_boxes(overlay, [((x0 * scale, y0 * scale, x1 * scale, y1 * scale), label, colour)
-                                   for (x0, y0, x1, y1), label, colour in boxes])
+    overlay = draw_boxes(overlay, [((x0 * scale, y0 * scale, x1 * scale, y1 * scale), label, color)
+                                   for (x0, y0, x1, y1), label, color in boxes])
     if not truth:
         return overlay, MAP_BOX_NOTE
     matching = [shape for shape in truth if shape.name == explanation.class_label]

@@ -97,7 +97,7 @@ def _write_images(jobs: list[tuple[Path, np.ndarray, list[int]]]) -> None:
 @disk_guard(_root)
 def write_display(pair: tuple[np.ndarray, np.ndarray], heatmap: np.ndarray,
                   session: str = "local") -> tuple[tuple[str, str], str]:
-    """The slider's (original, overlay) and the coloured heatmap, as JPEG (20× faster to encode than PNG, and
+    """The slider's (original, overlay) and the colored heatmap, as JPEG (20× faster to encode than PNG, and
     what a browser shows anyway); returns their paths. The downloads keep the lossless PNG."""
     folder = _new_folder(session)
     paths = [folder / name for name in ("original.jpg", "overlay.jpg", "heatmap.jpg")]

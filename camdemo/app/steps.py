@@ -10,7 +10,7 @@ from camdemo.app.views import usable_layer
 from camdemo.drawing.overlay import blend, colorize, diverging, normalize_map
 from camdemo.teaching.steps import GradCAMSteps  # the type of camdemo.gradcam_steps' result
 
-TILE = 160  # each small map is enlarged (nearest neighbour) to about this many pixels
+TILE = 160  # each small map is enlarged (nearest neighbor) to about this many pixels
 
 
 def _tile(rgb: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import camdemo
-from camdemo.drawing.overlay import COLORMAPS, COLOUR_BLIND_SAFE
+from camdemo.drawing.overlay import COLORMAPS, COLOR_BLIND_SAFE
 
 if TYPE_CHECKING:
     from camdemo.models import BackboneInfo  # the type of camdemo.backbones()' entries
@@ -103,7 +103,7 @@ def still_available(backbone: str, chosen: list[str] | None) -> list[str]:
 
 
 def colormap_choices() -> list[tuple[str, str]]:
-    return [(f"{name}{' (colour-blind safe)' if name in COLOUR_BLIND_SAFE else ''}", name) for name in COLORMAPS]
+    return [(f"{name}{' (color-blind safe)' if name in COLOR_BLIND_SAFE else ''}", name) for name in COLORMAPS]
 
 
 # --- texts ---------------------------------------------------------------------------------------------

@@ -1,1 +1,1 @@
-"""Drawing a map: normalising it for display, colouring, blending over the image, colour bars and boxes."""
+"""Drawing a map: normalizing it for display, coloring, blending over the image, color bars and boxes."""

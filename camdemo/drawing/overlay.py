@@ -1,4 +1,4 @@
-"""From a raw low-resolution map to what a person sees: normalise, upsample, colour, blend.
+"""From a raw low-resolution map to what a person sees: normalize, upsample, color, blend.
 
 All of this is cheap (no network), so changing the colormap or the opacity only re-runs this.
 """
@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..errors import CamdemoError
 
 # Display name → OpenCV colormap. viridis and cividis are perceptually uniform and readable with
-# the common forms of colour blindness; jet is the classic (but misleading) rainbow.
+# the common forms of color blindness; jet is the classic (but misleading) rainbow.
 COLORMAPS: dict[str, int] = {
     "jet": cv2.COLORMAP_JET,
     "turbo": cv2.COLORMAP_TURBO,
@@ -25,14 +25,14 @@ COLORMAPS: dict[str, int] = {
     "plasma": cv2.COLORMAP_PLASMA,
     "diverging": -1,  # blue–white–red lookup table below: for signed maps (0.5 = zero)
 }
-COLOUR_BLIND_SAFE = ("viridis", "cividis", "inferno", "magma", "plasma")
-# Equal steps in the map look like equal steps in colour: lightness (CIELAB L*) rises linearly from the
+COLOR_BLIND_SAFE = ("viridis", "cividis", "inferno", "magma", "plasma")
+# Equal steps in the map look like equal steps in color: lightness (CIELAB L*) rises linearly from the
 # low end to the high end. jet's does not (it peaks at cyan and yellow and falls again at red), which
 # draws edges that are not in the data and hides differences between the reds (tests/test_overlay.py).
 PERCEPTUALLY_UNIFORM = ("viridis", "cividis", "inferno", "magma", "plasma")
 SIGNS = ("positive", "negative", "both")
 DEFAULT_SIGN = "positive"
-# viridis: perceptually uniform, readable with the common colour blindnesses and in greyscale, and the
+# viridis: perceptually uniform, readable with the common color blindnesses and in grayscale, and the
 # best known of them (matplotlib's default). Its low end is dark blue, not black as in inferno and magma,
 # so over a photo the parts the method finds unimportant stay visible under the overlay.
 DEFAULT_COLORMAP = "viridis"
@@ -83,7 +83,7 @@ def check_style(colormap: str, opacity: float = DEFAULT_OPACITY) -> None:
 def heatmap_over_image(values: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
     """A method's raw map → the displayed heatmap over an image of ``size``: (H×W in [0, 1], is_flat).
 
-    Normalise at the layer's resolution, upsample bicubically, then stretch to [0, 1] again: bicubic
+    Normalize at the layer's resolution, upsample bicubically, then stretch to [0, 1] again: bicubic
     smoothing can lower a sharp peak (saliency), and the colormap should use its whole range.
     """
     normalized, flat = normalize_map(values)
@@ -107,7 +107,7 @@ def signed_part(values: np.ndarray, sign: str) -> np.ndarray:
 def signed_heatmap_over_image(values: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
     """A signed raw map → H×W in [0, 1] with 0.5 for zero: 0.5 + 0.5 · v / max|v| (upsampled bicubically).
 
-    Both signs share one scale, so equal colours mean equal magnitudes for and against.
+    Both signs share one scale, so equal colors mean equal magnitudes for and against.
     """
     upsampled = upsample_values(values, size)
     scale = float(np.abs(upsampled).max()) if upsampled.size else 0.0
@@ -160,13 +160,13 @@ def blend(image: np.ndarray, heatmap: np.ndarray, colormap: str = DEFAULT_COLORM
 
 def draw_boxes(image: np.ndarray,
                boxes: list[tuple[tuple[int, int, int, int], str, tuple[int, int, int]]]) -> np.ndarray:
-    """A copy of ``image`` with each (box (x0, y0, x1, y1), label, RGB colour) drawn as a labelled rectangle."""
+    """A copy of ``image`` with each (box (x0, y0, x1, y1), label, RGB color) drawn as a labeled rectangle."""
     canvas = image.copy()
     thickness = max(1, round(max(image.shape[:2]) / 200))
-    for (x0, y0, x1, y1), label, colour in boxes:
-        cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), colour, thickness, lineType=cv2.LINE_AA)
+    for (x0, y0, x1, y1), label, color in boxes:
+        cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), color, thickness, lineType=cv2.LINE_AA)
         scale = max(0.3, max(image.shape[:2]) / 700)
-        cv2.putText(canvas, label, (x0 + 2, max(y0 - 3, 9)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour,
+        cv2.putText(canvas, label, (x0 + 2, max(y0 - 3, 9)), cv2.FONT_HERSHEY_SIMPLEX, scale, color,
                     max(1, thickness // 2), lineType=cv2.LINE_AA)
     return canvas
 
@@ -183,7 +183,7 @@ def diverging(values: np.ndarray) -> np.ndarray:
 _DIVERGING_LUT = _diverging_lut()
 
 
-# --- the colour scale under a heatmap ----------------------------------------------------------------
+# --- the color scale under a heatmap ----------------------------------------------------------------
 
 
 def display_range(values: np.ndarray, size: tuple[int, int], sign: str = DEFAULT_SIGN) -> tuple[float, float]:
@@ -209,7 +209,7 @@ def display_range(values: np.ndarray, size: tuple[int, int], sign: str = DEFAULT
 
 
 def scale_caption(sign: str = DEFAULT_SIGN, signed: bool = True, method_title: str = "") -> str:
-    """What the colours of a heatmap mean, in a few words (ASCII: the bar's font has no arrows)."""
+    """What the colors of a heatmap mean, in a few words (ASCII: the bar's font has no arrows)."""
     if sign == "both":
         meaning = "blue: against the class, white: none, red: for the class"
     elif sign == "negative":
@@ -230,7 +230,7 @@ def format_value(value: float, signed: bool = False) -> str:
 
 
 def scale_labels(low: float, high: float) -> list[tuple[float, str]]:
-    """A colour bar's labels as (position along it from 0 to 1, text): ``low``, "0" where zero falls if
+    """A color bar's labels as (position along it from 0 to 1, text): ``low``, "0" where zero falls if
     the range crosses it (signs shown with "+"/"-"), ``high``."""
     if not low < 0 < high:
         return [(0.0, format_value(low)), (1.0, format_value(high))]
@@ -248,16 +248,16 @@ SCALE_TEXT = (40, 40, 40)
 SCALE_BACKGROUND = (255, 255, 255)
 
 
-def colour_bar(colormap: str, width: int, low: float, high: float, caption: str = "") -> np.ndarray:
-    """A colour scale ``width`` pixels wide to put under a heatmap: RGB uint8, white background.
+def color_bar(colormap: str, width: int, low: float, high: float, caption: str = "") -> np.ndarray:
+    """A color scale ``width`` pixels wide to put under a heatmap: RGB uint8, white background.
 
     The strip runs through ``colormap`` from 0 (first column) to 1 (last column), so it lines up
     with a heatmap of the same width. Under it: ``low`` at the left end, ``high`` at the right end,
-    "0" where zero falls when the range crosses it, and ``caption`` centred below. Text is sized
+    "0" where zero falls when the range crosses it, and ``caption`` centered below. Text is sized
     for the picture being shown about 350 pixels wide, as in the app.
     """
     if width < 1:
-        raise CamdemoError(f"A colour bar needs a width of at least 1 pixel, not {width}.")
+        raise CamdemoError(f"A color bar needs a width of at least 1 pixel, not {width}.")
     unit = max(1.0, width / 350)
     font = caption_font = _font(round(12 * unit))
     while caption and caption_font.getlength(caption) > width and caption_font.size > 6:  # a narrow picture
@@ -282,8 +282,8 @@ def colour_bar(colormap: str, width: int, low: float, high: float, caption: str 
     return np.asarray(canvas)
 
 
-def with_colour_bar(image: np.ndarray, bar: np.ndarray) -> np.ndarray:
-    """``image`` (H×W×3) with ``bar`` (as wide as it, e.g. from ``colour_bar``) underneath."""
+def with_color_bar(image: np.ndarray, bar: np.ndarray) -> np.ndarray:
+    """``image`` (H×W×3) with ``bar`` (as wide as it, e.g. from ``color_bar``) underneath."""
     if image.shape[1] != bar.shape[1]:
-        raise CamdemoError(f"The colour bar is {bar.shape[1]} pixels wide, the image {image.shape[1]}.")
+        raise CamdemoError(f"The color bar is {bar.shape[1]} pixels wide, the image {image.shape[1]}.")
     return np.vstack([image, bar])

@@ -17,8 +17,8 @@ def box_from_map(values: np.ndarray, threshold: float = CAM_PAPER_THRESHOLD) -> 
 
     Zhou et al. 2016 (section 4.1): "we segment the regions of which the value is above 20% of the
     max value of the CAM and take the bounding box that covers the largest connected component".
-    Give the map in its own units (``Explanation.raw_map`` upsampled), not min–max normalised: for a
-    signed map like CAM, normalising would move the threshold to min + 0.2·(max − min).
+    Give the map in its own units (``Explanation.raw_map`` upsampled), not min–max normalized: for a
+    signed map like CAM, normalizing would move the threshold to min + 0.2·(max − min).
     """
     peak = float(values.max())
     if peak <= 0:

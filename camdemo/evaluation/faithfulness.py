@@ -151,7 +151,7 @@ def faithfulness(explanation: Explanation, *, increments: int = DEFAULT_INCREMEN
         curves = deletion_insertion(model, inputs, saliency, explanation.class_index, black, blurred(inputs),
                                     increments, progress=progress)
         mask = torch.from_numpy(saliency).to(device, inputs.dtype)
-        with torch.no_grad():  # x ⊙ H in pixel space = black + H·(x − black) after the affine normalisation
+        with torch.no_grad():  # x ⊙ H in pixel space = black + H·(x − black) after the affine normalization
             both = torch.cat([inputs, black + mask * (inputs - black)])
             probabilities = torch.softmax(model(both).float(), dim=1)[:, explanation.class_index].cpu().tolist()
     return Faithfulness(curves, probabilities[0], probabilities[1], time.perf_counter() - started)

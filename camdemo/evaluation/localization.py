@@ -1,7 +1,7 @@
 """How well does each method localize? ``python -m camdemo.evaluation.localization`` on held-out cluttered shapes.
 
-For N test images (default 1,000) with known boxes, and for every method plus a centre-prior
-baseline (a Gaussian at the image centre, which knows nothing about the image), it reports:
+For N test images (default 1,000) with known boxes, and for every method plus a center-prior
+baseline (a Gaussian at the image center, which knows nothing about the image), it reports:
 
 * pointing game: is the map's maximum inside the true box;
 * mean IoU between the true box and the box around the largest connected region above 20% of the
@@ -26,14 +26,14 @@ from camdemo.teaching import scenes as shapes
 from camdemo.evaluation.boxes import box_from_map, iou, peak_in_box
 
 BACKBONE = "shapes_gapnet"
-CENTRE_PRIOR = "centre prior (baseline)"
+CENTRE_PRIOR = "center prior (baseline)"
 
 
-def centre_prior(size: int = shapes.IMAGE_SIZE) -> np.ndarray:
-    """A Gaussian bump at the image centre (σ = size/4): where objects are on average, ignoring the image."""
+def center_prior(size: int = shapes.IMAGE_SIZE) -> np.ndarray:
+    """A Gaussian bump at the image center (σ = size/4): where objects are on average, ignoring the image."""
     ys, xs = np.mgrid[0:size, 0:size]
-    centre = (size - 1) / 2
-    return np.exp(-((xs - centre) ** 2 + (ys - centre) ** 2) / (2 * (size / 4) ** 2)).astype(np.float32)
+    center = (size - 1) / 2
+    return np.exp(-((xs - center) ** 2 + (ys - center) ** 2) / (2 * (size / 4) ** 2)).astype(np.float32)
 
 
 @dataclass
@@ -53,9 +53,9 @@ class Scores:
 
 
 def map_for(method: str, image: np.ndarray, class_index: int) -> np.ndarray:
-    """The method's map over the image in its own units (what the 20% rule needs), or the centre prior."""
+    """The method's map over the image in its own units (what the 20% rule needs), or the center prior."""
     if method == CENTRE_PRIOR:
-        return centre_prior(image.shape[0])
+        return center_prior(image.shape[0])
     return camdemo.explain(image, backbone=BACKBONE, method=method, class_index=class_index).map_values()
 
 

@@ -1,7 +1,7 @@
-"""The model-randomisation sanity check (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018).
+"""The model-randomization sanity check (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018).
 
 If a map explains the *model*, destroying the model's learned weights must change the map. The
-cascading test re-initialises the network's layers from the top (the classifier) down, one more
+cascading test re-initializes the network's layers from the top (the classifier) down, one more
 group at each step, and compares each method's map with the map of the trained network by
 Spearman rank correlation. A correlation that stays high means the method shows the image (its
 edges), not what the network learned; Guided Backpropagation is the known case.
@@ -39,13 +39,13 @@ class SanityStep:
     """One step of the cascade: which layers have random weights now, and each method's map and correlation."""
 
     label: str  # e.g. "trained", "classifier", "… down to blocks.12"
-    randomized: tuple[str, ...]  # module names re-initialised so far
+    randomized: tuple[str, ...]  # module names re-initialized so far
     explanations: dict[str, Explanation]  # by method name
     spearman: dict[str, float]  # by method name; 1.0 for the trained model
 
 
 def parameter_groups(model: nn.Module) -> list[str]:
-    """Names of the units to randomise, from the input to the output: top-level children that hold
+    """Names of the units to randomize, from the input to the output: top-level children that hold
     parameters, with sequential containers (stages of blocks) opened one level."""
     groups = []
     for name, child in model.named_children():
@@ -72,7 +72,7 @@ def cascade_plan(model: nn.Module, randomizations: int) -> list[list[str]]:
 
 
 def reinitialize(module: nn.Module, seed: int) -> None:
-    """Give every submodule with ``reset_parameters`` fresh random weights (its own default initialisation)."""
+    """Give every submodule with ``reset_parameters`` fresh random weights (its own default initialization)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for sub in module.modules():
@@ -109,7 +109,7 @@ def cascading_randomization(image: ImageInput, *, backbone: str = DEFAULT_BACKBO
                             class_index: int | None = None, randomizations: int = 5, seed: int = 0,
                             device: torch.device | str | None = None,
                             progress: Callable[[float, str], None] | None = None) -> list[SanityStep]:
-    """Maps of the trained model, then of ``randomizations`` ever more randomised copies (top layers first).
+    """Maps of the trained model, then of ``randomizations`` ever more randomized copies (top layers first).
 
     ``methods`` are method names; those that do not apply to ``backbone`` are skipped. Every step explains
     the trained model's class (top-1 unless ``class_index`` is given). ``seed`` seeds the new weights.

@@ -35,7 +35,7 @@ class Target:
     head: GapLinearHead | None = None  # the GAP → linear head, for CAM
     options: Mapping[str, Any] = field(default_factory=dict)  # checked by ``Method.check_options``
     progress: Callable[[float, str], None] | None = None  # for slow methods: (fraction done, what)
-    constant_input: Callable[[int], torch.Tensor] | None = None  # grey level 0–255 → model input 1×3×S×S
+    constant_input: Callable[[int], torch.Tensor] | None = None  # gray level 0–255 → model input 1×3×S×S
     autocast_dtype: torch.dtype | None = None  # forward pass in float16/bfloat16 (``half_precision_ok`` methods)
 
     def report(self, fraction: float, what: str) -> None:
@@ -43,7 +43,7 @@ class Target:
             self.progress(min(1.0, max(0.0, fraction)), what)
 
     def constant(self, level: int) -> torch.Tensor:
-        """The model input of a uniform image of grey ``level`` (0 = black), shaped like one input image."""
+        """The model input of a uniform image of gray ``level`` (0 = black), shaped like one input image."""
         if self.constant_input is None:  # no preprocessing known: the input space's zero
             return torch.zeros_like(self.inputs[:1])
         return self.constant_input(level).to(self.inputs.device, self.inputs.dtype)
@@ -51,7 +51,7 @@ class Target:
 
 @dataclass(frozen=True)
 class RawMap:
-    """A method's result before normalisation: ``values`` is h×w, on the model's device.
+    """A method's result before normalization: ``values`` is h×w, on the model's device.
 
     For a method with ``signed = True`` the values keep their sign (positive: for the class,
     negative: against it); the display chooses which part to show.
@@ -189,7 +189,7 @@ class ChannelWeightedMethod(Method):
         return 1.0 if self.needs_gradients else FORWARD_PASS
 
     def activations_for_map(self, target: Target, activations: torch.Tensor) -> torch.Tensor:
-        """The maps A_k that the weights apply to, from the tensor the layer methods read (Eigen-CAM centres them)."""
+        """The maps A_k that the weights apply to, from the tensor the layer methods read (Eigen-CAM centers them)."""
         return activations
 
     def map_note(self, target: Target, activations: torch.Tensor, weights: torch.Tensor) -> str:

@@ -36,7 +36,7 @@ class EigenCAM(ChannelWeightedMethod):
         return activations - activations.mean(dim=(1, 2), keepdim=True)
 
     def channel_weights(self, target, activations, gradients, class_index, image):
-        matrix = activations.flatten(1).T.double()  # (h·w)×C, already centred per channel
+        matrix = activations.flatten(1).T.double()  # (h·w)×C, already centered per channel
         _, _, right = torch.linalg.svd(matrix, full_matrices=False)
         direction = right[0]
         projection = matrix @ direction

@@ -29,7 +29,7 @@ class GradCAMPlusPlus(ChannelWeightedMethod):
              "WACV 2018 (arXiv:1710.11063)")
     summary = (
         "Grad-CAM++ weights each channel by its positive gradients only, and gives each position its own weight "
-        "α, so that every instance of an object counts (Grad-CAM's plain average favours the largest one). "
+        "α, so that every instance of an object counts (Grad-CAM's plain average favors the largest one). "
         "One forward and one partial backward pass."
     )
 

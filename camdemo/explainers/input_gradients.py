@@ -1,6 +1,6 @@
 """Methods that attribute the class score to the input pixels through gradients.
 
-Each computes an attribution with the input's shape (N×3×S×S) and then reduces the colour
+Each computes an attribution with the input's shape (N×3×S×S) and then reduces the color
 channels to one map: ``attribute`` and ``reduce``. Keeping the two apart is what lets SmoothGrad
 wrap any of them (it averages attributions over noisy copies, then reduces).
 """
@@ -35,7 +35,7 @@ class InputAttributionMethod(Method):
         """Attributions (N×3×S×S) of each image's class score to its input values."""
 
     def reduce(self, attributions: torch.Tensor) -> torch.Tensor:
-        """Colour channels → one map: the signed sum for signed methods, else the largest magnitude."""
+        """Color channels → one map: the signed sum for signed methods, else the largest magnitude."""
         return attributions.sum(dim=1) if self.signed else attributions.abs().amax(dim=1)
 
     def attribute_and_logits(self, target: Target) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
@@ -81,7 +81,7 @@ def has_relu_modules(backbone: str) -> bool:
 
 
 class InputXGradient(InputAttributionMethod):
-    """R(x) = x ⊙ ∂y_c/∂x, summed over colour channels (signed).
+    """R(x) = x ⊙ ∂y_c/∂x, summed over color channels (signed).
 
     The first-order Taylor term of the score around the zero input. For a linear model it is
     exactly each input's contribution, and it equals Integrated Gradients with a zero baseline.
@@ -110,11 +110,11 @@ class InputXGradient(InputAttributionMethod):
         return target.inputs * gradients, logits, classes
 
 
-BASELINES = {"black": 0, "white": 255, "grey": 128}
+BASELINES = {"black": 0, "white": 255, "gray": 128}
 
 
 class IntegratedGradients(InputAttributionMethod):
-    """IG_i(x) = (x_i − x'_i) · ∫₀¹ ∂y_c/∂x_i (x' + α(x − x')) dα, summed over colour channels.
+    """IG_i(x) = (x_i − x'_i) · ∫₀¹ ∂y_c/∂x_i (x' + α(x − x')) dα, summed over color channels.
 
     The integral is computed with Gauss–Legendre quadrature in exactly ``steps`` points. With
     ``path="quadratic"`` (the default) the points are placed at α = t² for Gauss–Legendre nodes t,
@@ -125,7 +125,7 @@ class IntegratedGradients(InputAttributionMethod):
 
     Completeness: Σ_i IG_i = y_c(x) − y_c(x'). It is checked for every map and the gap is reported.
     With ``adaptive=True`` the step count is doubled while the gap exceeds ``tolerance``, up to
-    ``max_steps``. The baseline x' is a uniform black, grey or white image.
+    ``max_steps``. The baseline x' is a uniform black, gray or white image.
 
     Sundararajan, Taly, Yan. "Axiomatic Attribution for Deep Networks." ICML 2017. arXiv:1703.01365
     """
@@ -146,7 +146,8 @@ class IntegratedGradients(InputAttributionMethod):
                "Points on the path from the baseline to the image: exactly this many forward and backward passes.",
                low=2, high=1024),
         Option("baseline", "black", "choice", "baseline image",
-               "The uniform image the path starts from.", choices=tuple(BASELINES)),
+               "The uniform image the path starts from.", choices=tuple(BASELINES),
+               aliases=(("grey", "gray"),)),  # the spelling before 0.2
         Option("adaptive", False, "bool", "adaptive steps",
                "Double the steps while the attributions miss the score difference by more than the tolerance."),
         Option("max_steps", 256, "int", "most adaptive steps",
@@ -291,8 +292,8 @@ class GuidedBackprop(InputAttributionMethod):
     """R(x) = ∂y_c/∂x with every ReLU's backward pass replaced by
     ∂_in = [input > 0] · ReLU(∂_out): only positive gradients flow back.
 
-    Shown as the largest magnitude over colour channels. Sharp and pretty, but Adebayo et al.
-    (2018) showed it barely changes when the model's weights are randomised: it largely
+    Shown as the largest magnitude over color channels. Sharp and pretty, but Adebayo et al.
+    (2018) showed it barely changes when the model's weights are randomized: it largely
     reconstructs the image's edges. The sanity check tab shows this.
 
     Springenberg, Dosovitskiy, Brox, Riedmiller. "Striving for Simplicity: The All Convolutional
@@ -327,7 +328,7 @@ class GuidedGradCAM(InputAttributionMethod):
     """R(x) = GuidedBackprop(x) ⊙ upsample(Grad-CAM(x)), bilinear to the input size.
 
     Guided Backprop's detail, restricted to where Grad-CAM (at the chosen layer) finds evidence
-    for the class. Shown as the largest magnitude over colour channels.
+    for the class. Shown as the largest magnitude over color channels.
 
     Selvaraju et al., Grad-CAM, ICCV 2017 (section 3.1). arXiv:1610.02391
     """

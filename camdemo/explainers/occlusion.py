@@ -12,7 +12,7 @@ from .options import Option, batch_size_option
 class Occlusion(Method):
     """M_c(i, j) = mean over the patches P that cover (i, j) of [y_c(x) − y_c(x with P set to the baseline)].
 
-    A grey square of ``patch`` × ``patch`` model-input pixels slides over the image with
+    A gray square of ``patch`` × ``patch`` model-input pixels slides over the image with
     ``stride``; each position costs one forward pass (batched, no gradients). Signed: positive
     where hiding the patch lowers the class score (evidence for it), negative where hiding it
     raises the score. Pixels that no patch covers get 0. Same definition as captum's Occlusion
@@ -26,7 +26,7 @@ class Occlusion(Method):
     title = "Occlusion"
     paper = "Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014 (arXiv:1311.2901)"
     summary = (
-        "Occlusion hides one square patch of the image at a time (grey) and records how much the class score "
+        "Occlusion hides one square patch of the image at a time (gray) and records how much the class score "
         "drops. It needs no gradients and no layer, and it is easy to trust, but it costs one forward pass per "
         "patch position and cannot see anything smaller than the patch."
     )
@@ -40,7 +40,7 @@ class Occlusion(Method):
         Option("stride", 16, "int", "stride",
                "How far the patch moves between positions, in model-input pixels (at most the patch size).",
                low=1, high=256),
-        Option("baseline", 128, "int", "grey level", "The grey level (0 black, 255 white) of the hidden square.",
+        Option("baseline", 128, "int", "gray level", "The gray level (0 black, 255 white) of the hidden square.",
                low=0, high=255, in_app=False),
         batch_size_option("occluded images"),
     )

@@ -37,6 +37,7 @@ class Option:
     choices: tuple[str, ...] = ()
     step: float | None = None
     in_app: bool = True
+    aliases: tuple[tuple[str, str], ...] = ()  # (another spelling, the choice it means), e.g. ("grey", "gray")
 
     def __post_init__(self) -> None:
         if self.kind in ("int", "float") and self.low is None:
@@ -58,7 +59,7 @@ class Option:
         return self.step if self.step is not None else (1 if self.kind == "int" else 0.01)
 
     def allowed(self) -> str:
-        """The values this setting takes, for people: "2 to 1024", "0 or more", "black, grey or white"."""
+        """The values this setting takes, for people: "2 to 1024", "0 or more", "black, gray or white"."""
         if self.kind == "bool":
             return "true or false"
         if self.kind == "choice":
@@ -127,6 +128,7 @@ def _to_float(value: Any, option: Option) -> float | None:
 
 def _to_choice(value: Any, option: Option) -> str | None:
     text = value.strip() if isinstance(value, str) else value
+    text = dict(option.aliases).get(text, text) if isinstance(text, str) else text
     return text if text in option.choices else None
 
 

@@ -6,10 +6,10 @@ from .input_gradients import InputAttributionMethod, class_score_gradients, grad
 
 
 class Saliency(InputAttributionMethod):
-    """M_c(i, j) = max_colour |∂y_c / ∂x(colour, i, j)|.
+    """M_c(i, j) = max_color |∂y_c / ∂x(color, i, j)|.
 
     The absolute gradient of the class logit with respect to each input pixel, maximum over the
-    three colour channels: which pixels, changed slightly, would change the score most.
+    three color channels: which pixels, changed slightly, would change the score most.
 
     Simonyan, Vedaldi, Zisserman. "Deep Inside Convolutional Networks: Visualising Image
     Classification Models and Saliency Maps." ICLR Workshop 2014. arXiv:1312.6034
@@ -22,7 +22,7 @@ class Saliency(InputAttributionMethod):
              "ICLR Workshop 2014 (arXiv:1312.6034)")
     summary = (
         "Saliency is the gradient of the class score with respect to the input pixels: how much a tiny change to "
-        "each pixel would change the score (absolute value, largest over the colour channels). It is computed at "
+        "each pixel would change the score (absolute value, largest over the color channels). It is computed at "
         "the model's input resolution, so it is sharp but speckled, and it does not use a layer. One forward and "
         "one full backward pass."
     )

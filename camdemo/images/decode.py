@@ -38,7 +38,7 @@ MAX_ASPECT = 20  # a longer side over 20× the shorter one would be squashed bey
 # Formats a browser user is likely to upload; MPO is what many cameras call their JPEGs.
 SUPPORTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"}
 SUPPORTED_TEXT = "JPEG, PNG, WebP, BMP, TIFF or GIF"
-MODE_WORDS = {"1": "black and white", "L": "greyscale", "P": "palette", "RGB": "RGB", "RGBA": "RGB with transparency",
+MODE_WORDS = {"1": "black and white", "L": "grayscale", "P": "palette", "RGB": "RGB", "RGBA": "RGB with transparency",
               "CMYK": "CMYK", "I": "32-bit integer", "F": "32-bit float"}
 
 
@@ -271,7 +271,7 @@ def _stretch(values: np.ndarray, low: float, span: float) -> np.ndarray:
 
 
 def _array_to_rgb(array: np.ndarray) -> np.ndarray:
-    """Normalise a numpy image (H×W, H×W×1, H×W×3 or H×W×4; uint8, uint16, int or float) to RGB uint8."""
+    """Normalize a numpy image (H×W, H×W×1, H×W×3 or H×W×4; uint8, uint16, int or float) to RGB uint8."""
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):

@@ -16,7 +16,7 @@ IMAGENET_CATEGORIES: tuple[str, ...] = tuple(torchvision_meta._IMAGENET_CATEGORI
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # EfficientNet-Lite was trained in TensorFlow on (pixel - 127) / 128, i.e. roughly [-1, 1];
-# README "Input normalisation" explains how this was measured.
+# README "Input normalization" explains how this was measured.
 TF_LITE_MEAN = (127.0 / 255.0,) * 3
 TF_LITE_STD = (128.0 / 255.0,) * 3
 
@@ -61,12 +61,12 @@ class BackboneSpec:
         return weights_status(self).state == "ready"
 
     def preprocess(self, rgb: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-        """Resize the whole image to the model's square input and normalise it: a 1×3×S×S float tensor.
+        """Resize the whole image to the model's square input and normalize it: a 1×3×S×S float tensor.
 
         The whole image is resized (no crop), so a heatmap over the input maps back onto every
         pixel of the original by resizing alone.
         """
-        return self.normalise(self.model_pixels(rgb), device)
+        return self.normalize(self.model_pixels(rgb), device)
 
     def model_pixels(self, rgb: np.ndarray) -> np.ndarray:
         """The image resized to the model's S×S input, still uint8 and on the host."""
@@ -75,15 +75,15 @@ class BackboneSpec:
         interpolation = cv2.INTER_AREA if height * width > size * size else cv2.INTER_LINEAR
         return cv2.resize(rgb, (size, size), interpolation=interpolation)
 
-    def normalise(self, pixels: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-        """S×S×3 uint8 → 1×3×S×S normalised float; the uint8 pixels go to the device (4× fewer bytes)."""
+    def normalize(self, pixels: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+        """S×S×3 uint8 → 1×3×S×S normalized float; the uint8 pixels go to the device (4× fewer bytes)."""
         tensor = torch.from_numpy(pixels).to(device).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
         mean = torch.tensor(self.mean, device=device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=device).view(1, 3, 1, 1)
         return (tensor - mean) / std
 
     def constant_input(self, level: int, device: torch.device | str = "cpu") -> torch.Tensor:
-        """The model input (1×3×S×S) of a uniform image of grey ``level`` (0 = black, 255 = white):
+        """The model input (1×3×S×S) of a uniform image of gray ``level`` (0 = black, 255 = white):
         the baseline of Integrated Gradients, occlusion and the deletion curve."""
         return self.preprocess(np.full((self.input_size, self.input_size, 3), level, np.uint8), device)
 

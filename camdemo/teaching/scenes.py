@@ -2,7 +2,7 @@
 
 Pretrained ImageNet models show *that* CAM works but not *how well*: nobody knows where the object
 truly is. Here every image holds one target shape (or two of different classes) of one of eight
-classes, at a random position, scale, rotation and colour, on a cluttered background (fragments of
+classes, at a random position, scale, rotation and color, on a cluttered background (fragments of
 other shapes, lines and noise), and the generator returns the target's exact mask and box. This
 follows the CAM paper's cluttered-MNIST demonstration (Zhou et al. 2016, section 4).
 
@@ -90,7 +90,7 @@ def _place(points: np.ndarray, center: np.ndarray, radius: float, angle: float) 
 
 
 def shape_mask(label: int, center: np.ndarray, radius: float, angle: float, size: int = IMAGE_SIZE) -> np.ndarray:
-    """Boolean mask of one shape of class ``label``, centred at ``center`` with outer radius ``radius``."""
+    """Boolean mask of one shape of class ``label``, centered at ``center`` with outer radius ``radius``."""
     mask = np.zeros((size, size), np.uint8)
     outline = _outline(label)
     if isinstance(outline, tuple):
@@ -102,18 +102,18 @@ def shape_mask(label: int, center: np.ndarray, radius: float, angle: float, size
     return mask.astype(bool)
 
 
-def _random_colour(rng: np.random.Generator, away_from: np.ndarray | None = None) -> np.ndarray:
-    """A random RGB colour, at least a clear distance from ``away_from`` (the local background)."""
+def _random_color(rng: np.random.Generator, away_from: np.ndarray | None = None) -> np.ndarray:
+    """A random RGB color, at least a clear distance from ``away_from`` (the local background)."""
     for _ in range(50):
-        colour = rng.integers(0, 256, 3).astype(np.float32)
-        if away_from is None or np.linalg.norm(colour - away_from) > 110:
-            return colour
-    assert away_from is not None  # with nothing to avoid, the first colour was returned
+        color = rng.integers(0, 256, 3).astype(np.float32)
+        if away_from is None or np.linalg.norm(color - away_from) > 110:
+            return color
+    assert away_from is not None  # with nothing to avoid, the first color was returned
     return 255.0 - away_from
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A smooth two-colour gradient at a random angle."""
+    """A smooth two-color gradient at a random angle."""
     a, b = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
     angle = rng.uniform(0, 2 * math.pi)
     ys, xs = np.mgrid[0:size, 0:size] / (size - 1)
@@ -125,8 +125,8 @@ def _add_clutter(rng: np.random.Generator, canvas: np.ndarray, size: int) -> Non
     """Lines and fragments of other shapes (a random half-plane of each, never a whole shape)."""
     for _ in range(rng.integers(4, 9)):
         start, end = rng.integers(0, size, 2), rng.integers(0, size, 2)
-        colour = tuple(float(c) for c in rng.integers(0, 256, 3))
-        cv2.line(canvas, tuple(int(v) for v in start), tuple(int(v) for v in end), colour,
+        color = tuple(float(c) for c in rng.integers(0, 256, 3))
+        cv2.line(canvas, tuple(int(v) for v in start), tuple(int(v) for v in end), color,
                  int(rng.integers(1, 3)), lineType=cv2.LINE_AA)
     ys, xs = np.mgrid[0:size, 0:size]
     for _ in range(rng.integers(3, 7)):
@@ -144,7 +144,7 @@ def make_scene(seed: int, index: int, labels: tuple[int, ...] | None = None, siz
     """Image ``index`` of the split drawn from ``seed``: one random target, or the given ``labels``.
 
     Each target has a random class, outer radius 13–22 px, rotation, position (wholly inside the
-    image, not overlapping another target) and colour clearly distinct from the background under it.
+    image, not overlapping another target) and color clearly distinct from the background under it.
     """
     rng = np.random.default_rng([seed, index])
     if labels is None:
@@ -163,7 +163,7 @@ def make_scene(seed: int, index: int, labels: tuple[int, ...] | None = None, siz
                 break
         taken |= mask
         local_background = canvas[mask].mean(axis=0) if mask.any() else None
-        canvas[mask] = _random_colour(rng, local_background)
+        canvas[mask] = _random_color(rng, local_background)
         rows, columns = np.nonzero(mask)
         box = (int(columns.min()), int(rows.min()), int(columns.max()) + 1, int(rows.max()) + 1)
         objects.append(ShapeObject(label, mask, box))

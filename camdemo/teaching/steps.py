@@ -46,7 +46,7 @@ class GradCAMSteps:
     channels: int
     weighted_sum: np.ndarray  # Σ_k α_k A_k, h×w, signed
     after_relu: np.ndarray  # ReLU of it: the Grad-CAM map
-    heatmap: np.ndarray  # normalised and upsampled to the image, H×W in [0, 1]
+    heatmap: np.ndarray  # normalized and upsampled to the image, H×W in [0, 1]
 
 
 @keyword_settings("backbone", "layer", "class_index", "top", "device")

@@ -29,7 +29,7 @@ WEIGHTS_NAME = "shapes_gapnet.pt"
 
 
 def to_inputs(images: np.ndarray) -> torch.Tensor:
-    """N×H×W×3 uint8 → N×3×H×W normalised float32 (the same normalisation as the registered backbone)."""
+    """N×H×W×3 uint8 → N×3×H×W normalized float32 (the same normalization as the registered backbone)."""
     pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
     return ((pixels - MEAN) / STD).contiguous(memory_format=torch.channels_last)
 
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and batch order")
+    parser.add_argument("--seed", type=int, default=0, help="seed of initialization and batch order")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=ASSETS_DIR / WEIGHTS_NAME)
     args = parser.parse_args(argv)

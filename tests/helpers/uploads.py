@@ -56,7 +56,7 @@ BAD_INPUTS: dict[str, tuple[Callable[[], bytes], str]] = {
 
 def malformed_corpus(folder: Path) -> dict[Path, str | None]:
     """The robustness sweep, written into ``folder``: path → expected message part, or None for the odd but
-    good files (16-bit grey, CMYK, animated GIF) that must be accepted and explained."""
+    good files (16-bit gray, CMYK, animated GIF) that must be accepted and explained."""
     corpus: dict[Path, str | None] = {}
     for name in ["truncated JPEG", "truncated PNG", "random bytes", "decompression bomb", "1×1 pixel",
                  "very wide 20000×40"]:
@@ -67,7 +67,7 @@ def malformed_corpus(folder: Path) -> dict[Path, str | None]:
     gray16 = np.full((64, 64), 40000, np.uint16)
     Image.fromarray(gray16).save(folder / "gray16.png")
     Image.new("CMYK", (64, 64), (0, 255, 255, 0)).save(folder / "cmyk.jpg")
-    frames = [Image.new("RGB", (64, 64), colour) for colour in ("red", "blue")]
+    frames = [Image.new("RGB", (64, 64), color) for color in ("red", "blue")]
     (folder / "animated.gif").write_bytes(encode(frames[0], "GIF", save_all=True, append_images=frames[1:]))
     for good in ("gray16.png", "cmyk.jpg", "animated.gif"):
         corpus[folder / good] = None

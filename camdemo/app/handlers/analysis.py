@@ -1,5 +1,5 @@
 """Looking closer at one image: Grad-CAM step by step (Explain tab), methods side by side and one method across
-layers (Compare tab), and the model randomisation check (Sanity check tab). Each uses the image, backbone and
+layers (Compare tab), and the model randomization check (Sanity check tab). Each uses the image, backbone and
 class of the Explain tab."""
 
 from __future__ import annotations
@@ -82,9 +82,9 @@ def run_sweep(image_path: str | None, backbone: str, method: str, class_choice: 
 
 def run_sanity(image_path: str | None, backbone: str, class_choice: str | None, method_names: list[str], steps: int,
                colormap: str, request: gr.Request | None = None, progress=gr.Progress()) -> SanityOutputs:
-    """Sanity check tab: cascading randomisation of a copy of the model."""
+    """Sanity check tab: cascading randomization of a copy of the model."""
     method_names = method_list(method_names, "check")
-    steps = whole_number(steps, 2, 8, "randomisation steps")
+    steps = whole_number(steps, 2, 8, "randomization steps")
     class_choice = checked_name(class_choice, "class")
     check_budget(total_cost(backbone, method_names, steps + 1))
     items, table = _run_tab(tabs.sanity, image_path, backbone, class_of(class_choice, backbone), method_names,

@@ -42,7 +42,7 @@ class ExplainOutputs(NamedTuple):
     """What one explanation shows, in the order of the ``/explain`` API's outputs."""
 
     slider: tuple[str, str] | None | Update  # the (original, overlay) picture files
-    heatmap: str | None | Update  # the coloured heatmap with its scale
+    heatmap: str | None | Update  # the colored heatmap with its scale
     top5: dict[str, float] | None | Update
     summary: str | Update
     class_choice: str | Update  # the explained class's index

@@ -12,7 +12,7 @@ from camdemo.app.layout.sanity_tab import SanityTab, build_sanity_tab
 
 INTRO = """# camdemo — why did the classifier say that?
 Upload a photo, pick a network (backbone), a method and a class, and see **where in the image** the evidence
-for that class lies. Bright colours mark the regions that raise the class score most (the scale under the
+for that class lies. Bright colors mark the regions that raise the class score most (the scale under the
 heatmap gives the values). Try the cat-and-coffee example with the class set to a cat, then to *espresso*:
 a good method moves its map to the other object.
 """

@@ -1,4 +1,4 @@
-"""The Sanity check tab: maps of a model whose layers are randomised one after another."""
+"""The Sanity check tab: maps of a model whose layers are randomized one after another."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ def build_sanity_tab(backbone: str) -> SanityTab:
                                        value=still_available(backbone, list(DEFAULT_SANITY_METHODS)),
                                        label="Methods (uses the image, backbone and class of the Explain tab)")
             with gr.Column(scale=0, min_width=220):
-                steps = gr.Slider(2, 8, value=4, step=1, label="Randomisation steps")
-                button = gr.Button("Randomise the model and compare", variant="primary")
+                steps = gr.Slider(2, 8, value=4, step=1, label="Randomization steps")
+                button = gr.Button("Randomize the model and compare", variant="primary")
         table = gr.Markdown()
         gallery = gr.Gallery(label="Maps as more layers get random weights (rows: steps)",
                              columns=len(DEFAULT_SANITY_METHODS), height="auto", object_fit="contain")
