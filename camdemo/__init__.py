@@ -11,6 +11,9 @@ Public API (the web app uses exactly this). The image comes first; every setting
     result.restyled(colormap="jet", opacity=0.7, sign="both")  # another style, without running the network
 
     camdemo.backbones(), camdemo.layers("resnet50"), camdemo.methods("vgg16"), camdemo.class_names("vgg16")
+    camdemo.methods()[i].options        # each method's declared settings (camdemo.Option): bounds, label, help
+    camdemo.is_signed("smoothgrad", {"base": "integrated_gradients"})  # does the map keep its sign?
+    camdemo.estimate_cost(backbone=..., method=..., options={...})     # passes and seconds, before it runs
     camdemo.explain_many(paths, backbone=..., method=..., batch_size=8)
     camdemo.faithfulness(result, increments=32)
     camdemo.compare_methods(image, backbone=..., methods=[...], layer=..., class_index=...)
@@ -33,20 +36,21 @@ still work for one release, with a ``DeprecationWarning``. Every problem a user 
 """
 
 from .api import DEFAULT_METHOD, clear_cache, explain, explain_many, explain_on_model
-from .catalog import MethodInfo, backbones, class_names, layers, methods
-from .cost import Cost, estimate_cost
+from .catalog import MethodInfo, backbones, class_names, is_signed, layers, methods
+from .cost import Cost, estimate_cost, faithfulness_cost
 from .devices import PRECISION_TOLERANCE, PRECISIONS, MapTolerance, default_device
 from .drawing.overlay import COLORMAPS
 from .errors import Cancelled, CamdemoError
-from .evaluation.compare import compare_methods, layer_sweep
+from .evaluation.compare import DEFAULT_COMPARE_METHODS, Cell, compare_methods, layer_sweep, most_faithful
 from .evaluation.faithfulness import Faithfulness, faithfulness
-from .evaluation.sanity import cascading_randomization
+from .evaluation.sanity import DEFAULT_SANITY_METHODS, SanityStep, cascading_randomization
+from .explainers.options import Option
 from .explanation import Explanation, Prediction
 from .images import load_image
-from .models import DEFAULT_BACKBONE, BackboneSpec, GapLinearHead, register_backbone
+from .models import DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, GapLinearHead, register_backbone
 from .models.layers import LayerInfo
 from .teaching import backbone as _teaching_backbone  # noqa: F401  (registers shapes_gapnet)
-from .teaching.steps import gradcam_steps
+from .teaching.steps import GradCAMSteps, gradcam_steps
 
 __all__ = [
     "explain", "explain_many", "backbones", "layers", "methods", "class_names", "load_image", "default_device",
@@ -55,4 +59,6 @@ __all__ = [
     "cascading_randomization", "gradcam_steps", "PRECISIONS", "PRECISION_TOLERANCE",
     "MapTolerance", "Cancelled", "Cost", "estimate_cost",
     "explain_on_model", "clear_cache", "register_backbone", "BackboneSpec", "GapLinearHead",
+    "is_signed", "Option", "faithfulness_cost", "Cell", "most_faithful", "SanityStep",
+    "DEFAULT_COMPARE_METHODS", "DEFAULT_SANITY_METHODS", "BackboneInfo", "GradCAMSteps",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .explainers import METHODS, Option
+from .explainers import METHODS, Option, get_method
 from .models import DEFAULT_BACKBONE, BackboneInfo, backbone_names, get_spec, weights_status
 from .models.layers import LayerInfo, list_layers
 
@@ -58,6 +58,16 @@ def methods(backbone: str = DEFAULT_BACKBONE) -> list[MethodInfo]:
                                 method.half_precision_ok, method.declared_options, method.cost,
                                 method.sign_options))
     return infos
+
+
+def is_signed(method: str, options: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``method``'s map keeps its sign with these settings (negative values argue against the class).
+
+    Most methods are signed or not whatever their settings; SmoothGrad is signed when the method it wraps is
+    (``MethodInfo.sign_options`` names such settings). ``CamdemoError`` for an unknown method or a bad setting.
+    """
+    explainer = get_method(method)
+    return explainer.is_signed(explainer.check_options(options))
 
 
 def class_names(backbone: str = DEFAULT_BACKBONE) -> list[str]:

@@ -9,7 +9,7 @@ import gradio as gr
 
 import camdemo
 from camdemo.app.options import options_for
-from camdemo.cost import faithfulness_cost
+from camdemo import faithfulness_cost
 
 # One request may take at most this long by its estimate (camdemo.cost), else it is refused before it
 # starts; a running job is stopped at twice that (camdemo.app.jobs). On 2 CPU cores the slowest settings this

@@ -1,5 +1,6 @@
-"""The Compare and Sanity check tabs: galleries and tables built from ``camdemo.evaluation.compare`` and
-``camdemo.evaluation.sanity``. Those compute maps; the pictures are drawn here, in the tab's colormap."""
+"""The Compare and Sanity check tabs: galleries and tables built from ``camdemo.compare_methods``,
+``camdemo.layer_sweep`` and ``camdemo.cascading_randomization``. Those compute maps; the pictures are drawn
+here, in the tab's colormap."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from camdemo.explainers import METHODS
-from camdemo.evaluation.compare import Cell, compare_methods, layer_sweep, most_faithful
+import camdemo
+from camdemo import Cell, SanityStep, cascading_randomization, compare_methods, layer_sweep, most_faithful
 from camdemo.drawing.overlay import blend, check_style, draw_boxes
-from camdemo.evaluation.sanity import SanityStep, cascading_randomization
 
 MAP_BOX = (255, 0, 255)
+TITLES = {info.name: info.title for info in camdemo.methods()}
 COMPARE_HELP = """Every map explains **the same class** and is drawn with the same colormap on the same 0–1 scale
 (each map divided by its own maximum: methods measure different things, so only the pattern is comparable).
 The magenta box surrounds the map's largest region above 20% of its maximum.
@@ -119,7 +120,7 @@ def sweep(rgb: np.ndarray, backbone: str, method: str, class_index: int | None, 
 
 def sanity_table(steps: list[SanityStep]) -> str:
     names = list(steps[0].explanations)
-    titles = [METHODS[name].title for name in names]
+    titles = [TITLES[name] for name in names]
     rows = ["| randomized layers | " + " | ".join(titles) + " |", "| --- |" + " --- |" * len(names)]
     for step in steps:
         cells = []
@@ -139,6 +140,6 @@ def sanity(rgb: np.ndarray, backbone: str, class_index: int | None, method_names
     for step in results:
         for name, explanation in step.explanations.items():
             picture = _tile(blend(explanation.image, explanation.heatmap, colormap, 0.6), 240)
-            caption = f"{step.label} · {METHODS[name].title} · ρ = {step.spearman[name]:.2f}"
+            caption = f"{step.label} · {TITLES[name]} · ρ = {step.spearman[name]:.2f}"
             items.append((picture, caption))
     return items, sanity_table(results)

@@ -1,7 +1,7 @@
 """The per-method settings in the app (Integrated Gradients' steps, SmoothGrad's samples, …).
 
-The controls are generated from each method's declared settings (``Method.declared_options``, the
-public ``camdemo.methods()[i].options``): a slider for a number, with the declared bounds, a dropdown
+The controls are generated from each method's settings, declared once by the method and published by the
+catalogue (``camdemo.methods()[i].options``): a slider for a number, with the declared bounds, a dropdown
 for a choice, a checkbox for a switch, the declared label and help. Only the chosen method's controls
 are shown, and they are turned into that method's ``options`` dict for ``camdemo.explain``.
 """
@@ -13,8 +13,6 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import gradio as gr
 
 import camdemo
-from camdemo.errors import CamdemoError
-from camdemo.explainers import METHODS, Option
 from camdemo.drawing.overlay import DEFAULT_SIGN, SIGNS
 
 SIGN_HELP = ("Signed maps (CAM, Grad-CAM, XGrad-CAM, HiResCAM, Integrated Gradients, Input × Gradient, occlusion, "
@@ -35,13 +33,17 @@ class AppControl(NamedTuple):
 
     method: str
     option: str
-    declaration: Option
+    declaration: camdemo.Option
+
+
+# The methods' titles, settings and sign rules: the same for every backbone (camdemo.methods()).
+CATALOG: dict[str, camdemo.MethodInfo] = {info.name: info for info in camdemo.methods()}
 
 
 def app_controls() -> list[AppControl]:
     """Every setting the app shows (``Option.in_app``), in the /explain endpoint's order (``API_ORDER`` first)."""
-    shown = {(name, option.name): option for name, method in METHODS.items()
-             for option in method.declared_options if option.in_app}
+    shown = {(name, option.name): option for name, info in CATALOG.items() for option in info.options
+             if option.in_app}
     order = [key for key in API_ORDER if key in shown] + [key for key in shown if key not in API_ORDER]
     return [AppControl(method, option, shown[(method, option)]) for method, option in order]
 
@@ -52,7 +54,7 @@ CONTROLS: list[AppControl] = app_controls()
 def control_for(control: AppControl) -> gr.components.Component:
     """The Gradio control of one declared setting (hidden until its method is chosen)."""
     option = control.declaration
-    label = f"{METHODS[control.method].title}: {option.label}"
+    label = f"{CATALOG[control.method].title}: {option.label}"
     if option.kind == "bool":
         return gr.Checkbox(value=option.default, label=label, info=option.help, visible=False)
     if option.kind == "choice":
@@ -67,10 +69,10 @@ def build_controls() -> tuple[gr.Radio, list[gr.components.Component]]:
     the sign (SmoothGrad's base) update the sign selector when they change."""
     sign = gr.Radio(list(SIGNS), value=DEFAULT_SIGN, label="Which evidence to show", info=SIGN_HELP)
     controls = [control_for(control) for control in CONTROLS]
-    for name, method in METHODS.items():
+    for name, info in CATALOG.items():
         mine = [box for control, box in zip(CONTROLS, controls) if control.method == name]
         deciding = [box for control, box in zip(CONTROLS, controls)
-                    if control.method == name and control.option in method.sign_options]
+                    if control.method == name and control.option in info.sign_options]
         for box in deciding:
             on_input = box.input  # type: ignore[attr-defined]  # Gradio adds its event methods at run time
             on_input(lambda sign_value, *values, name=name: sign_update(name, sign_value, values_of(name, values)),
@@ -92,23 +94,22 @@ def options_for(method: str, values: list[Any]) -> dict[str, Any]:
 
 def is_signed(method: str, options: Mapping[str, Any] | None = None) -> bool:
     """Whether ``method``'s map has a sign with these options (defaults where they are not valid)."""
-    explainer = METHODS[method]
     try:
-        return explainer.is_signed(explainer.check_options(options))
-    except CamdemoError:
-        return explainer.is_signed(explainer.option_defaults)
+        return camdemo.is_signed(method, options)
+    except camdemo.CamdemoError:  # a setting explain will refuse: say what the defaults give
+        return camdemo.is_signed(method)
 
 
 def sign_for(method: str, sign: str | None, options: Mapping[str, Any] | None = None) -> str:
     """A map without a sign (with these options) can only show its positive part. (An unknown method is left
     to ``explain``.)"""
-    return (sign or DEFAULT_SIGN) if method not in METHODS or is_signed(method, options) else DEFAULT_SIGN
+    return (sign or DEFAULT_SIGN) if method not in CATALOG or is_signed(method, options) else DEFAULT_SIGN
 
 
 def sign_update(method: str, sign: str | None, options: dict[str, Any] | None = None) -> dict:
     """The sign selector for ``method`` with ``options``: usable for a signed map, else fixed at positive."""
-    signed = method in METHODS and is_signed(method, options)
-    return gr.update(value=sign_for(method, sign, options) if method in METHODS else DEFAULT_SIGN,
+    signed = method in CATALOG and is_signed(method, options)
+    return gr.update(value=sign_for(method, sign, options) if method in CATALOG else DEFAULT_SIGN,
                      interactive=signed, info=SIGN_HELP if signed else UNSIGNED_HELP)
 
 
@@ -125,7 +126,7 @@ def describe_all(backbone: str) -> str:
     rows = ["| method | family | layer | sign | cost | available |", "| --- | --- | --- | --- | --- | --- |"]
     for info in camdemo.methods(backbone):
         layer = "fixed" if info.fixed_layer else ("any" if info.uses_layer else "input")
-        sign = "as wrapped" if METHODS[info.name].sign_options else ("yes" if info.signed else "no")
+        sign = "as wrapped" if info.sign_options else ("yes" if info.signed else "no")
         rows.append(f"| {info.title} | {info.family} | {layer} | {sign} | {info.cost} | "
                     f"{'✅' if info.available else '— ' + (info.reason or '')[:80]} |")
     return "\n".join(rows)

@@ -8,7 +8,7 @@ import numpy as np
 import camdemo
 from camdemo.app.views import usable_layer
 from camdemo.drawing.overlay import blend, colorize, diverging, normalize_map
-from camdemo.teaching.steps import GradCAMSteps  # the type of camdemo.gradcam_steps' result
+from camdemo import GradCAMSteps  # the type of camdemo.gradcam_steps' result
 
 TILE = 160  # each small map is enlarged (nearest neighbor) to about this many pixels
 

@@ -7,13 +7,9 @@ catalogue: ``camdemo.backbones()``, ``camdemo.layers()``, ``camdemo.methods()``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import camdemo
+from camdemo import BackboneInfo
 from camdemo.drawing.overlay import COLORMAPS, COLOR_BLIND_SAFE
-
-if TYPE_CHECKING:
-    from camdemo.models import BackboneInfo  # the type of camdemo.backbones()' entries
 
 AUTO_CLASS = "auto"  # the class list's "Top-1 prediction (automatic)" entry
 

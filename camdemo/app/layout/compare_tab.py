@@ -8,7 +8,7 @@ import gradio as gr
 
 from camdemo.app.compare import COMPARE_HELP
 from camdemo.app.views import method_checkboxes, still_available, sweep_choices
-from camdemo.evaluation.compare import DEFAULT_COMPARE_METHODS
+from camdemo import DEFAULT_COMPARE_METHODS
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import gradio as gr
 
 from camdemo.app.compare import SANITY_HELP
 from camdemo.app.views import method_checkboxes, still_available
-from camdemo.evaluation.sanity import DEFAULT_SANITY_METHODS
+from camdemo import DEFAULT_SANITY_METHODS
 
 
 @dataclass(frozen=True)
