@@ -51,7 +51,7 @@ def _stem_variance_ratio(name: str, mean, std) -> float:
 @pytest.mark.parametrize("name", LITE)
 def test_normalization_is_the_one_the_weights_were_trained_with(name):
     """The stem BatchNorm remembers the variance it saw in training; (x−127)/128 reproduces it, ImageNet
-    mean/std gives ~(0.5/0.229)² ≈ 4.7× too much. README 'Input normalization' reports the numbers."""
+    mean/std gives ~(0.5/0.229)² ≈ 4.7× too much. docs/backbones.md, 'Input normalization', reports the numbers."""
     ours = _stem_variance_ratio(name, TF_LITE_MEAN, TF_LITE_STD)
     imagenet = _stem_variance_ratio(name, IMAGENET_MEAN, IMAGENET_STD)
     assert abs(np.log(ours)) < abs(np.log(imagenet))

@@ -13,7 +13,7 @@ from camdemo import faithfulness_cost
 
 # One request may take at most this long by its estimate (camdemo.cost), else it is refused before it
 # starts; a running job is stopped at twice that (camdemo.app.jobs). On 2 CPU cores the slowest settings this
-# allows took 22–31 s on EfficientNet-Lite2, measured (README, "Serving a classroom or a Space").
+# allows took 22–31 s on EfficientNet-Lite2, measured (docs/serving.md, "What the server exposes").
 BUDGET_SECONDS = 30.0
 
 

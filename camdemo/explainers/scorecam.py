@@ -24,7 +24,7 @@ class ScoreCAM(ChannelWeightedMethod):
     weight is negligible, as before; where they are nearly equal, the softmax is nearly uniform and every
     channel counts, as in the full method, which weight 0 breaks (random MobileNetV3, ConvNeXt,
     DenseNet-121: correlation with the full map 0.28–0.95 with weight 0, ≥ 0.9994 with this rule; every
-    backbone ≥ 0.993, README "Score-CAM's channels"). The note says how many channels were estimated
+    backbone ≥ 0.993, docs/methods.md, "Score-CAM's channels"). The note says how many channels were estimated
     and what share of the weight they carry.
     ``channels=0`` is the paper's method and what the reference test checks.
 

@@ -16,7 +16,7 @@ IMAGENET_CATEGORIES: tuple[str, ...] = tuple(torchvision_meta._IMAGENET_CATEGORI
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # EfficientNet-Lite was trained in TensorFlow on (pixel - 127) / 128, i.e. roughly [-1, 1];
-# README "Input normalization" explains how this was measured.
+# docs/backbones.md, "Input normalization", explains how this was measured.
 TF_LITE_MEAN = (127.0 / 255.0,) * 3
 TF_LITE_STD = (128.0 / 255.0,) * 3
 
