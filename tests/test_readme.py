@@ -106,12 +106,12 @@ def test_backbone_table_matches_the_catalogue():
         assert row[7] == (", ".join(unavailable) or "—"), info.name
 
 
-def test_the_layout_names_every_module():
-    layout = code_blocks(README, "")[-1]
+def test_the_module_list_names_every_module():
+    layout = code_blocks(ROOT / "docs" / "development.md", "")[-1]
     listed = set(re.findall(r"^((?:camdemo|benchmarks)/\S+\.py)", layout, re.M))
     present = {path.relative_to(ROOT).as_posix() for folder in ("camdemo", "benchmarks")
                for path in (ROOT / folder).rglob("*.py")}
-    assert listed == present, f"missing from the README's layout: {sorted(present - listed)}; " \
+    assert listed == present, f"missing from docs/development.md's modules: {sorted(present - listed)}; " \
                               f"listed but gone: {sorted(listed - present)}"
 
 
