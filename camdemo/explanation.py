@@ -14,6 +14,7 @@ from .errors import CamdemoError
 from .explainers import METHODS
 from .models import get_spec
 
+
 class Prediction(NamedTuple):
     """One of the top predictions: class index, its label and its softmax probability."""
 
