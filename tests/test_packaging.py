@@ -22,15 +22,18 @@ def pins(requirements: str) -> set[str]:
 
 
 def test_pyproject_pins_the_app_exactly_as_requirements_txt():
-    """A Space installs requirements.txt, ``pip install .`` reads pyproject.toml: the same app either way."""
-    assert set(PYPROJECT["project"]["dependencies"]) == pins("requirements.txt")
+    """A Space installs requirements.txt, ``pip install ".[app]"`` reads pyproject.toml: the same app either way;
+    the library alone (``pip install .``) leaves out only Gradio."""
+    library, app = set(PYPROJECT["project"]["dependencies"]), set(PYPROJECT["project"]["optional-dependencies"]["app"])
+    assert library | app == pins("requirements.txt") and not library & app
+    assert {pin.split("==")[0] for pin in app} == {"gradio"}
     assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", pin) for pin in pins("requirements.txt"))
 
 
 def test_the_extras_are_the_bench_and_dev_requirements():
     extras = PYPROJECT["project"]["optional-dependencies"]
     assert set(extras["bench"]) == pins("requirements-bench.txt")
-    assert set(extras["dev"]) - {"camdemo[bench]"} == pins("requirements-dev.txt")
+    assert set(extras["dev"]) - {"camdemo[app,bench]"} == pins("requirements-dev.txt")
     assert {"ruff", "mypy", "pytest"} <= {pin.split("==")[0] for pin in extras["dev"]}
 
 
