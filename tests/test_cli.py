@@ -108,3 +108,16 @@ def test_module_entry_point_runs():
     done = subprocess.run([sys.executable, "-m", "camdemo", "list", "shapes_gapnet"], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and "features · 96×12×12" in done.stdout
+
+
+def test_list_says_how_to_get_packaged_weights_that_are_missing(isolated_registry, capsys):
+    """ShapesGapNet's weights ship in assets/, not from a download: where they are missing (an installed wheel
+    has no assets/), `list` says how to get them instead of promising a download."""
+    import dataclasses
+
+    from camdemo.models import get_spec, register_backbone
+    register_backbone(dataclasses.replace(get_spec("shapes_gapnet"), weights_file=lambda: None))
+    assert cli.main(["list", "shapes_gapnet"]) == 0
+    out = capsys.readouterr().out
+    assert "weights not on this machine: Train it with `python -m camdemo.teaching.train`" in out
+    assert "download" not in out.splitlines()[0]
