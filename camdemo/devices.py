@@ -44,9 +44,9 @@ class MapTolerance(NamedTuple):
 
 
 # Measured against float32 for every layer method on EfficientNet-Lite0/1/2 (6 photos each, class fixed),
-# on the CPU (docs/performance.md, "On a GPU, and half precision"). float16: at most 0.062 (Score-CAM; the others 0.014), at least
-# 0.9987, at most 0.0024. bfloat16 keeps float32's range but only 8 mantissa bits (float16: 11): at most
-# 0.105, at least 0.9905, at most 0.032.
+# on the CPU (docs/performance.md, "On a GPU, and half precision"). float16: at most 0.062 (Score-CAM; the
+# others 0.014), at least 0.9987, at most 0.0024. bfloat16 keeps float32's range but only 8 mantissa bits
+# (float16: 11): at most 0.105, at least 0.9905, at most 0.032.
 PRECISION_TOLERANCE = {
     "float16": MapTolerance(max_heatmap_difference=0.08, min_correlation=0.998, max_probability_difference=0.005),
     "bfloat16": MapTolerance(max_heatmap_difference=0.15, min_correlation=0.99, max_probability_difference=0.05),

@@ -285,8 +285,8 @@ def test_integrated_gradients_completeness_within_one_percent_on_trained_network
     quadratic path) for the predicted object on two trained networks, and the note reports that gap.
 
     Not every class gets there: where y_c(x) − y_c(black) is small or the path crosses many ReLU kinks,
-    the relative gap stays above 1% even at 1,024 steps (docs/methods.md, "Integrated Gradients and completeness"), and the note
-    says so instead of hiding it."""
+    the relative gap stays above 1% even at 1,024 steps (docs/methods.md, "Integrated Gradients and
+    completeness"), and the note says so instead of hiding it."""
     from camdemo.models import get_spec, load_model
     spec = get_spec(backbone)
     model = load_model(spec.name)
