@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         json.dump(rows, sys.stdout)
     else:
         print("Peak resident memory of load_image(path) above the process's before it, MB = 10^6 bytes; "
-              "estimate: camdemo.decode_cost from the header.\n")
+              "estimate: camdemo.images.memory from the header.\n")
         print_table(rows)
 
 

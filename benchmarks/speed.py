@@ -88,7 +88,7 @@ def build_rows(model_name: str, device: str, peers: bool, multi_pass: bool = Fal
                precision: str = "float32") -> tuple[str, list[Row]]:
     """The floor, then each single-pass method (or, with ``multi_pass``, each multi-pass one), then peers;
     with a reduced ``precision`` ("half", "float16", "bfloat16"), last the floor and each method that
-    honours it again, under autocast."""
+    honors it again, under autocast."""
     model, inputs, layer_name, head, title = _setup(model_name, device)
     class_index, _ = bench_classes(model_name)
 

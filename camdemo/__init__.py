@@ -30,8 +30,8 @@ Seams for extending camdemo:
 * ``clear_cache()`` forgets the cached forward passes that let CAM switch classes without running the network.
 * ``camdemo.saving.write_result`` writes a result's files as the command line does.
 
-Settings passed by position, and the old names ``steps`` (faithfulness, sanity check) and ``method_names``,
-still work for one release, with a ``DeprecationWarning``. Every problem a user can cause raises
+Settings passed by position, and the old names ``steps`` (faithfulness, sanity check), ``method_names`` and
+``layer_names``, still work for one release, with a ``DeprecationWarning``. Every problem a user can cause raises
 ``camdemo.CamdemoError`` with a message for people.
 """
 

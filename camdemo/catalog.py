@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
+from .errors import CamdemoError
 from .explainers import METHODS, Option, get_method
 from .models import DEFAULT_BACKBONE, BackboneInfo, backbone_names, get_spec, weights_status
 from .models.layers import LayerInfo, list_layers
@@ -40,7 +41,7 @@ class MethodInfo:
     signed: bool = False  # with the default options (SmoothGrad: as the method it wraps)
     family: str = "CAM"
     option_defaults: Mapping[str, Any] = field(default_factory=dict)
-    reduced_precision: bool = False  # honours precision="half" (the layer methods); others stay in float32
+    reduced_precision: bool = False  # honors precision="half" (the layer methods); others stay in float32
     options: tuple[Option, ...] = ()  # the method's settings, declared once: bounds, choices, label, help
     cost: str = ""  # the work per image in words, e.g. "1 forward + 1 backward per step"
     sign_options: tuple[str, ...] = ()  # settings that decide whether the map is signed (SmoothGrad's base)
@@ -58,6 +59,18 @@ def methods(backbone: str = DEFAULT_BACKBONE) -> list[MethodInfo]:
                                 method.half_precision_ok, method.declared_options, method.cost,
                                 method.sign_options))
     return infos
+
+
+def applicable_methods(backbone: str, names: Iterable[str]) -> list[str]:
+    """``names`` that apply to ``backbone``, in order; the others are skipped. ``CamdemoError`` for a name that is
+    no method at all (a typo is not skipped silently) or when none of them applies."""
+    for name in names:
+        get_method(name)  # unknown: "Unknown method 'gradcamm'. Choose one of: ..."
+    available = {info.name for info in methods(backbone) if info.available}
+    chosen = [name for name in names if name in available]
+    if not chosen:
+        raise CamdemoError(f"None of the chosen methods applies to {get_spec(backbone).title}.")
+    return chosen
 
 
 def is_signed(method: str, options: Mapping[str, Any] | None = None) -> bool:

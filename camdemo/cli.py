@@ -14,6 +14,7 @@ reported and skipped; the exit code is 0 when every image was explained, 1 when 
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from pathlib import Path
 
@@ -51,7 +52,9 @@ def parse_class(value: str | None, backbone: str) -> int | None:
     names = [name.lower() for name in camdemo.class_names(backbone)]
     if value.strip().lower() in names:
         return names.index(value.strip().lower())
-    close = [name for name in camdemo.class_names(backbone) if value.strip().lower() in name.lower()][:8]
+    labels = camdemo.class_names(backbone)
+    close = [name for name in labels if value.strip().lower() in name.lower()][:8] or \
+        difflib.get_close_matches(value.strip(), labels, n=5, cutoff=0.75)  # a typo: "espreso" → espresso
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise camdemo.CamdemoError(f"'{value}' is not a class of {get_spec(backbone).title}.{hint}")
 
@@ -88,7 +91,7 @@ def parse_options(pairs: list[str] | None, method: str | None = None) -> dict[st
 
 
 def _method_info(method: str) -> camdemo.MethodInfo:
-    """``method``'s entry in the public catalogue; ``CamdemoError`` listing the methods if unknown."""
+    """``method``'s entry in the public catalog; ``CamdemoError`` listing the methods if unknown."""
     infos = {info.name: info for info in camdemo.methods()}
     if method not in infos:
         raise camdemo.CamdemoError(f"Unknown method '{method}'. Choose one of: {', '.join(infos)}.")

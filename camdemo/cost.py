@@ -13,11 +13,13 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .api import DEFAULT_METHOD
 from .catalog import layers
+from .deprecation import keyword_settings
 from .evaluation.faithfulness import DEFAULT_INCREMENTS as FAITHFULNESS_INCREMENTS
 from .explainers import get_method
 from .explainers.base import FORWARD_PASS
-from .models import get_spec
+from .models import DEFAULT_BACKBONE, get_spec
 
 # Seconds per image for one forward+backward pass (gradients down to the pixels), batches of 8, 2 CPU cores,
 # float32: `python -m benchmarks.speed passes`, measured twice on a quiet machine, the larger value, rounded up.
@@ -75,7 +77,8 @@ def pass_seconds(backbone: str) -> float:
     return PASS_SECONDS.get(backbone, UNKNOWN_PASS_SECONDS) * factor
 
 
-def estimate_cost(backbone: str, method: str, layer: str | None = None,
+@keyword_settings("backbone", "method", "layer", "options")
+def estimate_cost(*, backbone: str = DEFAULT_BACKBONE, method: str = DEFAULT_METHOD, layer: str | None = None,
                   options: Mapping[str, Any] | None = None) -> Cost:
     """The cost of explaining one image: ``CamdemoError`` for unknown names or bad options, as ``explain``."""
     spec = get_spec(backbone)
@@ -87,7 +90,8 @@ def estimate_cost(backbone: str, method: str, layer: str | None = None,
     return Cost(passes=passes, seconds=passes * pass_seconds(backbone))
 
 
-def faithfulness_cost(backbone: str, increments: int = FAITHFULNESS_INCREMENTS) -> Cost:
+@keyword_settings("backbone", "increments")
+def faithfulness_cost(*, backbone: str = DEFAULT_BACKBONE, increments: int = FAITHFULNESS_INCREMENTS) -> Cost:
     """The cost of ``camdemo.faithfulness`` for one map: its deletion and its insertion curve, ``increments`` + 1
     forward passes each."""
     passes = 2 * (increments + 1) * FORWARD_PASS

@@ -135,7 +135,7 @@ class Explanation:
         return overlay_lib.color_bar(self.colormap, width or self.image.shape[1], *self.value_range(), caption)
 
     def colour_scale(self, width: int | None = None) -> np.ndarray:
-        """Deprecated spelling of ``color_scale`` (camdemo spells American throughout since 0.2)."""
+        """Deprecated spelling of ``color_scale`` (camdemo now spells American throughout)."""
         warnings.warn("Explanation.colour_scale is now color_scale.", DeprecationWarning, stacklevel=2)
         return self.color_scale(width)
 

@@ -225,3 +225,23 @@ def test_clear_cache_makes_cam_run_the_network_again(shapes_image):
     finally:
         handle.remove()
     assert len(calls) == 2
+
+
+def test_a_misspelt_method_is_refused_by_name_not_skipped(shapes_image):
+    """Methods that do not apply to a backbone are skipped; a name that is no method at all is a typo to report."""
+    for run in (lambda names: compare_methods(shapes_image, backbone=SHAPES, methods=names, with_faithfulness=False),
+                lambda names: cascading_randomization(shapes_image, backbone=SHAPES, methods=names, randomizations=1)):
+        with pytest.raises(camdemo.CamdemoError, match="Unknown method 'gradcamm'. Choose one of: cam, gradcam"):
+            run(["gradcam", "gradcamm"])
+    with pytest.raises(camdemo.CamdemoError, match="None of the chosen methods applies to VGG-16"):
+        compare_methods(shapes_image, backbone="vgg16", methods=["cam"])  # CAM does not apply: nothing is loaded
+
+
+def test_the_cost_estimates_take_keywords_like_explain():
+    default = camdemo.estimate_cost()
+    assert default == camdemo.estimate_cost(backbone=camdemo.DEFAULT_BACKBONE, method=camdemo.DEFAULT_METHOD)
+    with pytest.warns(DeprecationWarning, match="by keyword"):
+        assert camdemo.estimate_cost("efficientnet_lite0", "gradcam") == default
+    with pytest.warns(DeprecationWarning, match="by keyword"):
+        old_call = camdemo.faithfulness_cost("efficientnet_lite0")
+    assert old_call == camdemo.faithfulness_cost(backbone="efficientnet_lite0")

@@ -28,7 +28,7 @@ def test_multi_pass_table_runs(capsys):
         assert f"| {name}" in table
 
 
-def test_reduced_precision_rows_follow_and_only_for_methods_that_honour_it(capsys):
+def test_reduced_precision_rows_follow_and_only_for_methods_that_honor_it(capsys):
     bench.speed("shapes_gapnet", repeats=1, threads=1, device="cpu", peers=False, memory=False, precision="half")
     table = capsys.readouterr().out
     assert "| forward pass, no gradients, bfloat16 | torch |" in table

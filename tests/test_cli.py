@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+import camdemo
 from camdemo import cli
 
 from tests.helpers import ASSETS
@@ -121,3 +122,10 @@ def test_list_says_how_to_get_packaged_weights_that_are_missing(isolated_registr
     out = capsys.readouterr().out
     assert "weights not on this machine: Train it with `python -m camdemo.teaching.train`" in out
     assert "download" not in out.splitlines()[0]
+
+
+def test_a_misspelt_class_name_gets_close_suggestions():
+    with pytest.raises(camdemo.CamdemoError, match="'espreso' is not a class of EfficientNet-Lite0. Did you mean: "
+                                                   "espresso"):
+        cli.parse_class("espreso", "efficientnet_lite0")
+    assert cli.parse_class("Espresso", "efficientnet_lite0") == 967

@@ -88,7 +88,7 @@ def test_animated_gif_uses_first_frame():
     assert tuple(load_image(data)[10, 10]) == (255, 0, 0)
 
 
-def test_exif_orientation_is_honoured():
+def test_exif_orientation_is_honored():
     image = Image.new("RGB", (80, 40), "white")
     image.paste((255, 0, 0), (0, 0, 40, 40))  # red on the left as stored
     exif = Image.Exif()

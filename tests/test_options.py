@@ -99,7 +99,7 @@ def test_smoothgrad_declares_the_methods_it_can_wrap():
     assert base.choices == tuple(METHODS["smoothgrad"].bases)
 
 
-def test_the_catalogue_carries_the_declarations():
+def test_the_catalog_carries_the_declarations():
     infos = {info.name: info for info in camdemo.methods()}
     assert infos["integrated_gradients"].options == METHODS["integrated_gradients"].declared_options
     assert infos["integrated_gradients"].cost == "1 forward + 1 backward per step"

@@ -48,9 +48,9 @@ def test_half_means_bfloat16_on_a_cpu_and_pixel_gradient_methods_stay_in_float32
     asked = camdemo.explain(ASSETS / "coffee.jpg", backbone="efficientnet_lite0", method="saliency", device="cpu",
                             precision="half")
     assert asked.precision == "float32" and np.array_equal(asked.heatmap, full.heatmap)
-    honoured = {info.name for info in camdemo.methods("efficientnet_lite0") if info.reduced_precision}
-    assert {"cam", "gradcam", "scorecam"} <= honoured
-    assert not {"saliency", "integrated_gradients", "occlusion", "guided_gradcam"} & honoured
+    honored = {info.name for info in camdemo.methods("efficientnet_lite0") if info.reduced_precision}
+    assert {"cam", "gradcam", "scorecam"} <= honored
+    assert not {"saliency", "integrated_gradients", "occlusion", "guided_gradcam"} & honored
     with pytest.raises(camdemo.CamdemoError, match="Unknown precision 'int8'. Choose one of: float32, half"):
         camdemo.explain(ASSETS / "coffee.jpg", precision="int8")
 

@@ -1,5 +1,5 @@
 """The README and docs/ say true things: the Python example runs as written, the method and backbone
-tables match the catalogue, the layout names every module, and every relative link leads somewhere.
+tables match the catalog, the layout names every module, and every relative link leads somewhere.
 
 Fast (a few seconds): the example uses the bundled image and an offline backbone.
 """
@@ -78,7 +78,7 @@ def test_the_python_example_runs_as_written(monkeypatch):
     assert result.heatmap.shape == result.overlay.shape[:2]
 
 
-def test_method_table_matches_the_catalogue():
+def test_method_table_matches_the_catalog():
     rows = table_rows(prose(README), "| method | `name` |")
     infos = camdemo.methods()
     assert [row[1].strip("`") for row in rows] == [info.name for info in infos]
@@ -92,7 +92,7 @@ def test_method_table_matches_the_catalogue():
         assert (row[4] == "input") == (not info.uses_layer), info.name
 
 
-def test_backbone_table_matches_the_catalogue():
+def test_backbone_table_matches_the_catalog():
     rows = table_rows(prose(README), "| backbone | `name` |")
     infos = camdemo.backbones()
     assert [row[1].strip("`") for row in rows] == [info.name for info in infos]

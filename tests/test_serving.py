@@ -129,7 +129,8 @@ def test_every_setting_the_app_offers_at_its_default_fits_the_budget():
     for backbone in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"):
         for info in camdemo.methods(backbone):
             if info.available:
-                assert estimate_cost(backbone, info.name).seconds <= BUDGET_SECONDS, (backbone, info.name)
+                cost = estimate_cost(backbone=backbone, method=info.name)
+                assert cost.seconds <= BUDGET_SECONDS, (backbone, info.name)
 
 
 def test_a_full_queue_answers_in_words(served_demo, server):
@@ -311,7 +312,7 @@ def test_raw_calls_with_odd_values_get_sentences(server):
 def test_compare_counts_faithfulness_and_each_method_once():
     assert method_list(["gradcam"] * 100, "compare") == ["gradcam"]
     plain = total_cost("efficientnet_lite1", ["gradcam", "scorecam"])
-    faithfulness = faithfulness_cost("efficientnet_lite1")
+    faithfulness = faithfulness_cost(backbone="efficientnet_lite1")
     with_faithfulness = total_cost("efficientnet_lite1", ["gradcam", "scorecam"], extra=faithfulness)
     assert with_faithfulness.passes == plain.passes + 2 * faithfulness.passes
 
@@ -320,11 +321,11 @@ def test_compare_counts_faithfulness_and_each_method_once():
 def test_the_estimate_does_not_learn_from_jobs(cat_image):
     """A visitor could push a learned speed either way: jobs that stop early, or run while paused."""
     from camdemo.cost import estimate_cost
-    before = estimate_cost("efficientnet_lite0", "integrated_gradients")
+    before = estimate_cost(backbone="efficientnet_lite0", method="integrated_gradients")
     for _ in range(2):
         run_explain(str(ASSETS / "chelsea_cat.jpg"), "efficientnet_lite0", None, "integrated_gradients", "auto",
                        "viridis", 0.5, True, "positive", 8)
-    assert estimate_cost("efficientnet_lite0", "integrated_gradients") == before
+    assert estimate_cost(backbone="efficientnet_lite0", method="integrated_gradients") == before
 
 
 def test_one_visitor_re_drawing_in_a_loop_keeps_everyone_elses_files(monkeypatch):

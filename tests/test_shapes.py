@@ -69,7 +69,7 @@ def test_committed_weights_load_and_reach_95_percent_on_fresh_images():
 @pytest.mark.slow
 def test_cam_pointing_game_beats_center_prior():
     results = localization.evaluate(count=200, pairs=40, methods=["cam"], start=20_000)
-    cam, prior = np.mean(results["cam"].pointing), np.mean(results[localization.CENTRE_PRIOR].pointing)
+    cam, prior = np.mean(results["cam"].pointing), np.mean(results[localization.CENTER_PRIOR].pointing)
     assert cam >= 0.90 and cam >= prior + 0.3, (cam, prior)
     assert np.mean(results["cam"].pair_hits) >= 0.85
 

@@ -42,7 +42,7 @@ def total_cost(backbone: str, method_names: Sequence[str], times: int = 1,
 
 def compare_cost(backbone: str, method_names: Sequence[str], with_faithfulness: bool) -> camdemo.Cost:
     """The Compare tab's cost: each method once, and its faithfulness if asked for."""
-    return total_cost(backbone, method_names, extra=faithfulness_cost(backbone) if with_faithfulness else None)
+    return total_cost(backbone, method_names, extra=faithfulness_cost(backbone=backbone) if with_faithfulness else None)
 
 
 def describe_cost(backbone: str, method: str, layer: str | None, *option_values: Any) -> str:

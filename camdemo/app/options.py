@@ -1,7 +1,7 @@
 """The per-method settings in the app (Integrated Gradients' steps, SmoothGrad's samples, …).
 
 The controls are generated from each method's settings, declared once by the method and published by the
-catalogue (``camdemo.methods()[i].options``): a slider for a number, with the declared bounds, a dropdown
+catalog (``camdemo.methods()[i].options``): a slider for a number, with the declared bounds, a dropdown
 for a choice, a checkbox for a switch, the declared label and help. Only the chosen method's controls
 are shown, and they are turned into that method's ``options`` dict for ``camdemo.explain``.
 """

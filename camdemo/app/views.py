@@ -2,7 +2,7 @@
 
 Nothing here imports Gradio, so a notebook or a test can call these as they are. Every rule (which methods
 apply to a backbone, CAM's fixed layer, the default layer, the state of the weights) is read from the public
-catalogue: ``camdemo.backbones()``, ``camdemo.layers()``, ``camdemo.methods()``.
+catalog: ``camdemo.backbones()``, ``camdemo.layers()``, ``camdemo.methods()``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ AUTO_CLASS = "auto"  # the class list's "Top-1 prediction (automatic)" entry
 _WEIGHTS_LABEL = {"ready": "offline", "missing": "downloads weights", "damaged": "weights damaged"}
 
 
-# --- the catalogue, looked up by name -------------------------------------------------------------------
+# --- the catalog, looked up by name -------------------------------------------------------------------
 
 
 def backbone_info(backbone: str) -> BackboneInfo:
-    """The catalogue's entry for ``backbone``: title, input size and the state of its weights."""
+    """The catalog's entry for ``backbone``: title, input size and the state of its weights."""
     infos = {info.name: info for info in camdemo.backbones()}
     if backbone not in infos:
         raise camdemo.CamdemoError(f"Unknown backbone '{backbone}'. Choose one of: {', '.join(infos)}.")
@@ -28,7 +28,7 @@ def backbone_info(backbone: str) -> BackboneInfo:
 
 
 def method_info(backbone: str, method: str) -> camdemo.MethodInfo:
-    """The catalogue's entry for ``method`` on ``backbone`` (``KeyError`` for a name that is no method)."""
+    """The catalog's entry for ``method`` on ``backbone`` (``KeyError`` for a name that is no method)."""
     return {info.name: info for info in camdemo.methods(backbone)}[method]
 
 

@@ -69,10 +69,8 @@ def compare_methods(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, meth
     """
     style = retired_style("compare_methods", colormap, opacity)
     rgb = load_image(image)
-    available = {info.name: info for info in catalog.methods(backbone) if info.available}
-    names = [name for name in (methods or DEFAULT_COMPARE_METHODS) if name in available]
-    if not names:
-        raise CamdemoError("None of the chosen methods applies to this backbone.")
+    names = catalog.applicable_methods(backbone, list(methods or DEFAULT_COMPARE_METHODS))
+    available = {info.name: info for info in catalog.methods(backbone)}
     cells: list[Cell] = []
     for index, name in enumerate(names):
         info = available[name]

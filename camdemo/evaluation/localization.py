@@ -26,7 +26,7 @@ from camdemo.teaching import scenes as shapes
 from camdemo.evaluation.boxes import box_from_map, iou, peak_in_box
 
 BACKBONE = "shapes_gapnet"
-CENTRE_PRIOR = "center prior (baseline)"
+CENTER_PRIOR = "center prior (baseline)"
 
 
 def center_prior(size: int = shapes.IMAGE_SIZE) -> np.ndarray:
@@ -54,7 +54,7 @@ class Scores:
 
 def map_for(method: str, image: np.ndarray, class_index: int) -> np.ndarray:
     """The method's map over the image in its own units (what the 20% rule needs), or the center prior."""
-    if method == CENTRE_PRIOR:
+    if method == CENTER_PRIOR:
         return center_prior(image.shape[0])
     return camdemo.explain(image, backbone=BACKBONE, method=method, class_index=class_index).map_values()
 
@@ -64,7 +64,7 @@ def evaluate(count: int = 1000, pairs: int | None = None, methods: list[str] | N
     """Scores of each method on ``count`` single-shape and ``pairs`` two-shape held-out test images."""
     pairs = count // 5 if pairs is None else pairs
     names = methods or [m.name for m in camdemo.methods(BACKBONE) if m.available]
-    names = names + [CENTRE_PRIOR]
+    names = names + [CENTER_PRIOR]
     results = {name: Scores([], [], []) for name in names}
     singles = [shapes.make_scene(shapes.TEST_SEED, start + i) for i in range(count)]
     doubles = [shapes.make_pair_scene(shapes.PAIR_SEED, start + i) for i in range(pairs)]

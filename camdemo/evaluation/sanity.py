@@ -26,7 +26,6 @@ from ..api import explain_on_model
 from ..deprecation import keyword_settings
 from ..devices import default_device
 from ..explanation import Explanation
-from ..errors import CamdemoError
 from ..images import ImageInput, load_image
 from ..models import DEFAULT_BACKBONE, get_spec, load_model
 
@@ -116,10 +115,7 @@ def cascading_randomization(image: ImageInput, *, backbone: str = DEFAULT_BACKBO
     Nothing is drawn: compare ``explanations[name].heatmap`` or draw its ``overlay``.
     """
     rgb = load_image(image)
-    available = {info.name for info in catalog.methods(backbone) if info.available}
-    names = [name for name in methods if name in available]
-    if not names:
-        raise CamdemoError("None of the chosen methods applies to this backbone.")
+    names = catalog.applicable_methods(backbone, list(methods))
     device = torch.device(device) if device is not None else default_device()
     trained = load_model(get_spec(backbone).name, device)
     copy_ = copy.deepcopy(trained)  # never touch the shared, cached model

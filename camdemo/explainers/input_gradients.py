@@ -147,7 +147,7 @@ class IntegratedGradients(InputAttributionMethod):
                low=2, high=1024),
         Option("baseline", "black", "choice", "baseline image",
                "The uniform image the path starts from.", choices=tuple(BASELINES),
-               aliases=(("grey", "gray"),)),  # the spelling before 0.2
+               aliases=(("grey", "gray"),)),  # the old spelling, from code written before the sweep
         Option("adaptive", False, "bool", "adaptive steps",
                "Double the steps while the attributions miss the score difference by more than the tolerance."),
         Option("max_steps", 256, "int", "most adaptive steps",

@@ -2,7 +2,7 @@
 
 A weights file that is on disk but truncated, garbled or of another network makes its backbone
 "damaged" (``weights_status``): loading raises ``CamdemoError`` naming the backbone, the file and
-how to repair it, and the catalogue says so instead of "ready". Whether a file is damaged is
+how to repair it, and the catalog says so instead of "ready". Whether a file is damaged is
 decided without loading the model: a cheap check (the size pip recorded, the archive's structure)
 and the outcome of a failed load, both remembered for as long as the file is unchanged.
 """
