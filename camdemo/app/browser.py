@@ -10,7 +10,8 @@ SELECT_ON_FOCUS = """<script>
 document.addEventListener("focusin", (event) => {
   const field = event.target;
   if (field instanceof HTMLInputElement && field.getAttribute("role") === "combobox") {
-    setTimeout(() => field.select(), 0);
+    const shown = field.value;  // select it a moment later, unless typing has already begun
+    setTimeout(() => { if (field.value === shown) field.select(); }, 0);
   }
 });
 </script>"""
