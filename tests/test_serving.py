@@ -298,11 +298,18 @@ def test_raw_calls_with_odd_values_get_sentences(server):
         "a class of 5,000 digits": (_explain_data(cat)[:4] + ["9" * 5000] + _explain_data(cat)[5:],
                                     "there is no class"),
         "a layer that is a dict": (_explain_data(cat)[:2] + [{"a": 1}] + _explain_data(cat)[3:], "must be chosen"),
+        "a bare path instead of an upload": (["/etc/passwd"] + _explain_data(cat)[1:], "did not arrive as an upload"),
+        "a number instead of an upload": ([7] + _explain_data(cat)[1:], "did not arrive as an upload"),
+        "text for the opacity slider": (_explain_data(cat)[:6] + ["abc"] + _explain_data(cat)[7:],
+                                        "'Heatmap opacity' must be a number from 0 to 1"),
+        "text for a method setting": (_explain_data(cat, method="smoothgrad", options={"samples": "abc"}),
+                                      "'SmoothGrad: noisy samples' must be a number from 1 to 500"),
     }
     for what, (data, expected) in odd.items():
         event, answer = call(server, "explain", data)
         assert event == "error" and expected in answer, (what, answer[:300])
         assert "Traceback" not in answer and "int()" not in answer and "unhashable" not in answer
+        assert "validation error" not in answer and "Could not preprocess" not in answer, (what, answer[:300])
     event, answer = call(server, "layer_sweep", [cat, "efficientnet_lite0", "gradcam", "auto", float("nan"), "viridis"])
     assert event == "error" and "whole number" in answer
     event, answer = call(server, "explain", _explain_data(cat))

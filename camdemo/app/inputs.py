@@ -57,3 +57,16 @@ def class_of(class_choice: str | None, backbone: str) -> int | None:
         return resolve_class(class_choice, camdemo.class_names(backbone), backbone_info(backbone).title)
     except camdemo.CamdemoError as error:
         raise message(error) from None
+
+
+class NumberSlider(gr.Slider):
+    """``gr.Slider`` that answers a value that is no number (a raw API call may send text) with a sentence,
+    not Gradio's "Could not preprocess input component" report. ``is_template``: Gradio's slider frontend."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        if payload is not None and (isinstance(payload, bool) or not isinstance(payload, (int, float))):
+            raise gr.Error(f"'{self.label}' must be a number from {self.minimum:g} to {self.maximum:g}.",
+                           print_exception=False)
+        return None if payload is None else super().preprocess(payload)

@@ -13,6 +13,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import gradio as gr
 
 import camdemo
+from camdemo.app.inputs import NumberSlider
 from camdemo.drawing.overlay import DEFAULT_SIGN, SIGNS
 
 SIGN_HELP = ("Signed maps (CAM, Grad-CAM, XGrad-CAM, HiResCAM, Integrated Gradients, Input × Gradient, occlusion, "
@@ -60,7 +61,7 @@ def control_for(control: AppControl) -> gr.components.Component:
     if option.kind == "choice":
         return gr.Dropdown(list(option.choices), value=option.default, label=label, info=option.help, visible=False)
     assert option.low is not None and option.high is not None  # a setting the app shows has both (Option)
-    return gr.Slider(option.low, option.high, value=option.default, step=option.slider_step, label=label,
+    return NumberSlider(option.low, option.high, value=option.default, step=option.slider_step, label=label,
                      info=option.help, visible=False)
 
 

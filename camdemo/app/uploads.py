@@ -8,9 +8,12 @@ decodes it and says what is wrong.
 from __future__ import annotations
 
 import os
+from typing import Any
 from pathlib import Path
 
 import gradio as gr
+import pydantic
+from gradio.data_classes import ImageData
 from gradio.utils import get_upload_folder
 
 from camdemo.assets import ASSETS_DIR
@@ -31,6 +34,18 @@ def uploaded_file(path: str) -> str | None:
     return None
 
 
+class UploadPayload(ImageData):
+    """Gradio's image payload, refusing anything else (a bare path string, a number) with ``NOT_AN_UPLOAD``
+    instead of pydantic's validation report."""
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> UploadPayload:
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except pydantic.ValidationError:
+            raise gr.Error(NOT_AN_UPLOAD, print_exception=False) from None
+
+
 class ImageUpload(gr.Image):
     """``gr.Image`` that passes the uploaded file's path on unopened, and only a path it uploaded.
 
@@ -42,6 +57,7 @@ class ImageUpload(gr.Image):
     """
 
     is_template = True
+    data_model = UploadPayload
 
     def preprocess(self, payload):
         if payload is None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from camdemo.app.inputs import NumberSlider
 from camdemo.app.compare import COMPARE_HELP
 from camdemo.app.views import method_checkboxes, still_available, sweep_choices
 from camdemo import DEFAULT_COMPARE_METHODS
@@ -55,7 +56,7 @@ def _layer_sweep(backbone: str, method: str) -> tuple[gr.Dropdown, gr.Slider, gr
     gr.Markdown("### Layer sweep: one method from early to late layers")
     with gr.Row():
         sweep_method = gr.Dropdown(sweep_choices(backbone), value=method, label="Method")
-        sweep_count = gr.Slider(2, 8, value=4, step=1, label="Layers")
+        sweep_count = NumberSlider(2, 8, value=4, step=1, label="Layers")
         sweep_button = gr.Button("Sweep the layers")
     gallery = gr.Gallery(label="Early → late", columns=4, height="auto", object_fit="contain")
     return sweep_method, sweep_count, sweep_button, gallery, gr.Markdown()

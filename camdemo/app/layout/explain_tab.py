@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gradio as gr
+
+from camdemo.app.inputs import NumberSlider
 from gradio.components import Component
 
 from camdemo.app.budget import describe_cost
@@ -113,7 +115,7 @@ def _settings(image: ImageUpload, backbone: str, method: str) -> ExplainControls
                                filterable=True, allow_custom_value=True, elem_id=CLASS_BOX_ID)
     with gr.Row():
         colormap = gr.Dropdown(colormap_choices(), value=DEFAULT_COLORMAP, label="Colormap")
-        opacity = gr.Slider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05, label="Heatmap opacity")
+        opacity = NumberSlider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05, label="Heatmap opacity")
     with gr.Accordion("Method settings", open=False):
         sign, options = build_controls()
     show_boxes = gr.Checkbox(value=True, label="Show boxes", info=BOXES_HELP)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from camdemo.app.inputs import NumberSlider
 from camdemo.app.compare import SANITY_HELP
 from camdemo.app.views import method_checkboxes, still_available
 from camdemo import DEFAULT_SANITY_METHODS
@@ -29,7 +30,7 @@ def build_sanity_tab(backbone: str) -> SanityTab:
                                        value=still_available(backbone, list(DEFAULT_SANITY_METHODS)),
                                        label="Methods (uses the image, backbone and class of the Explain tab)")
             with gr.Column(scale=0, min_width=220):
-                steps = gr.Slider(2, 8, value=4, step=1, label="Randomization steps")
+                steps = NumberSlider(2, 8, value=4, step=1, label="Randomization steps")
                 button = gr.Button("Randomize the model and compare", variant="primary")
         table = gr.Markdown()
         gallery = gr.Gallery(label="Maps as more layers get random weights (rows: steps)",
