@@ -61,13 +61,14 @@ def methods(backbone: str = DEFAULT_BACKBONE) -> list[MethodInfo]:
     return infos
 
 
-def applicable_methods(backbone: str, names: Iterable[str]) -> list[str]:
-    """``names`` that apply to ``backbone``, in order; the others are skipped. ``CamdemoError`` for a name that is
-    no method at all (a typo is not skipped silently) or when none of them applies."""
+def applicable_methods(backbone: str, names: Iterable[str]) -> list[MethodInfo]:
+    """The catalog entries of the ``names`` that apply to ``backbone``, in order; the others are skipped.
+    ``CamdemoError`` for a name that is no method at all (a typo is not skipped silently) or when none applies."""
+    names = list(names)
     for name in names:
         get_method(name)  # unknown: "Unknown method 'gradcamm'. Choose one of: ..."
-    available = {info.name for info in methods(backbone) if info.available}
-    chosen = [name for name in names if name in available]
+    available = {info.name: info for info in methods(backbone) if info.available}
+    chosen = [available[name] for name in names if name in available]
     if not chosen:
         raise CamdemoError(f"None of the chosen methods applies to {get_spec(backbone).title}.")
     return chosen

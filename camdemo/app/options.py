@@ -110,7 +110,7 @@ def sign_for(method: str, sign: str | None, options: Mapping[str, Any] | None = 
 def sign_update(method: str, sign: str | None, options: dict[str, Any] | None = None) -> dict:
     """The sign selector for ``method`` with ``options``: usable for a signed map, else fixed at positive."""
     signed = method in CATALOG and is_signed(method, options)
-    return gr.update(value=sign_for(method, sign, options) if method in CATALOG else DEFAULT_SIGN,
+    return gr.update(value=(sign or DEFAULT_SIGN) if signed else DEFAULT_SIGN,
                      interactive=signed, info=SIGN_HELP if signed else UNSIGNED_HELP)
 
 

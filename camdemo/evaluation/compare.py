@@ -69,13 +69,11 @@ def compare_methods(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, meth
     """
     style = retired_style("compare_methods", colormap, opacity)
     rgb = load_image(image)
-    names = catalog.applicable_methods(backbone, list(methods or DEFAULT_COMPARE_METHODS))
-    available = {info.name: info for info in catalog.methods(backbone)}
+    infos = catalog.applicable_methods(backbone, methods or DEFAULT_COMPARE_METHODS)
     cells: list[Cell] = []
-    for index, name in enumerate(names):
-        info = available[name]
-        title = info.title
-        report = _progress_for(progress, index, len(names), title)
+    for index, info in enumerate(infos):
+        name, title = info.name, info.title
+        report = _progress_for(progress, index, len(infos), title)
         explanation = explain(rgb, backbone=backbone, method=name,
                               layer=layer if info.uses_layer and not info.fixed_layer else None,
                               class_index=class_index, options=(options or {}).get(name), device=device,

@@ -115,7 +115,7 @@ def cascading_randomization(image: ImageInput, *, backbone: str = DEFAULT_BACKBO
     Nothing is drawn: compare ``explanations[name].heatmap`` or draw its ``overlay``.
     """
     rgb = load_image(image)
-    names = catalog.applicable_methods(backbone, list(methods))
+    names = [info.name for info in catalog.applicable_methods(backbone, methods)]
     device = torch.device(device) if device is not None else default_device()
     trained = load_model(get_spec(backbone).name, device)
     copy_ = copy.deepcopy(trained)  # never touch the shared, cached model
