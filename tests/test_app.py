@@ -19,7 +19,8 @@ from camdemo.app.examples import backbone_for_image
 from camdemo.app.handlers.analysis import run_steps
 from camdemo.app.handlers.controls import (RestoredSettings, on_backbone_change, on_image_change, on_method_change,
                                            restore_from_url)
-from camdemo.app.handlers.explain import on_prediction_click, restyle, run_explain, run_explain_top1
+from camdemo.app.handlers.explain import (AutomaticOutputs, ExplainOutputs, on_prediction_click, restyle, run_explain,
+                                          run_explain_top1)
 from camdemo.app.options import sign_for
 from camdemo.app.results import RecentResults, recent_results
 from camdemo.app.views import class_choices
@@ -159,6 +160,13 @@ def test_shapes_example_shows_true_and_map_boxes(client):
     *_, plain_summary, _ = explain(client, ASSETS / "shapes_two.png", backbone="shapes_gapnet", layer="features",
                                    method="cam", class_choice="3", show_boxes=False)
     assert "IoU" not in plain_summary
+
+
+def test_an_automatic_run_fills_what_an_explanation_fills_and_clears_the_pending_class():
+    """AutomaticOutputs is written out for the type checker; it must stay ExplainOutputs plus pending_class."""
+    assert AutomaticOutputs._fields == (*ExplainOutputs._fields, "pending_class")
+    assert {name: AutomaticOutputs.__annotations__[name] for name in ExplainOutputs._fields} \
+        == ExplainOutputs.__annotations__
 
 
 def test_automatic_runs_fall_back_to_the_new_backbones_defaults():

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import gradio as gr
 from gradio.components import Component
+
+from camdemo.app.views import method_checkboxes, still_available
 
 
 def by_name(names: Iterable[str], *parts: object) -> list[Component]:
@@ -17,3 +20,10 @@ def by_name(names: Iterable[str], *parts: object) -> list[Component]:
             raise AttributeError(f"No component called '{name}' in {', '.join(type(p).__name__ for p in parts)}.")
         found.append(getattr(owner, name))
     return found
+
+
+def method_picker(backbone: str, defaults: Iterable[str], uses: str) -> gr.CheckboxGroup:
+    """The Compare and Sanity tabs' choice of methods: those that apply to ``backbone``, ``defaults`` ticked;
+    ``uses`` says which Explain-tab settings the tab takes along."""
+    return gr.CheckboxGroup(method_checkboxes(backbone), value=still_available(backbone, list(defaults)),
+                            label=f"Methods (uses the {uses} of the Explain tab)")

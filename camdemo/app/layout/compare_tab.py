@@ -8,7 +8,8 @@ import gradio as gr
 
 from camdemo.app.inputs import NumberSlider
 from camdemo.app.compare import COMPARE_HELP
-from camdemo.app.views import method_checkboxes, still_available, sweep_choices
+from camdemo.app.layout import method_picker
+from camdemo.app.views import sweep_choices
 from camdemo import DEFAULT_COMPARE_METHODS
 
 
@@ -33,9 +34,7 @@ def build_compare_tab(backbone: str, method: str) -> CompareTab:
     with gr.Tab("Compare"):
         gr.Markdown(COMPARE_HELP)
         with gr.Row():
-            methods = gr.CheckboxGroup(method_checkboxes(backbone),
-                                       value=still_available(backbone, list(DEFAULT_COMPARE_METHODS)),
-                                       label="Methods (uses the image, backbone, layer and class of the Explain tab)")
+            methods = method_picker(backbone, DEFAULT_COMPARE_METHODS, "image, backbone, layer and class")
             with gr.Column(scale=0, min_width=220):
                 with_faithfulness = gr.Checkbox(value=True, label="Measure faithfulness (about 1 s per method)")
                 button = gr.Button("Compare methods", variant="primary")

@@ -8,7 +8,7 @@ import gradio as gr
 
 from camdemo.app.inputs import NumberSlider
 from camdemo.app.compare import SANITY_HELP
-from camdemo.app.views import method_checkboxes, still_available
+from camdemo.app.layout import method_picker
 from camdemo import DEFAULT_SANITY_METHODS
 
 
@@ -26,9 +26,7 @@ def build_sanity_tab(backbone: str) -> SanityTab:
     with gr.Tab("Sanity check"):
         gr.Markdown(SANITY_HELP)
         with gr.Row():
-            methods = gr.CheckboxGroup(method_checkboxes(backbone),
-                                       value=still_available(backbone, list(DEFAULT_SANITY_METHODS)),
-                                       label="Methods (uses the image, backbone and class of the Explain tab)")
+            methods = method_picker(backbone, DEFAULT_SANITY_METHODS, "image, backbone and class")
             with gr.Column(scale=0, min_width=220):
                 steps = NumberSlider(2, 8, value=4, step=1, label="Randomization steps")
                 button = gr.Button("Randomize the model and compare", variant="primary")
