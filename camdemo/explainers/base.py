@@ -24,6 +24,53 @@ from .options import Option, unknown_options_message
 
 
 @dataclass(frozen=True)
+class Objective:
+    """What a map explains, from the model's outputs y of one image: s · (y_c − y_b).
+
+    ``direction`` s = +1 explains what raises output c (the class, a label's logit, a regression output),
+    −1 what lowers it (what argues against). ``versus`` b makes the map contrastive, "why c rather than b"
+    (the target y_c − y_b; Grad-CAM's counterfactual and contrastive explanations: Selvaraju et al. 2017,
+    §5; Prabhushankar et al., "Contrastive Explanations in Neural Networks", ICIP 2020).
+    """
+
+    direction: int = 1
+    versus: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.direction not in (1, -1):
+            raise CamdemoError(f"direction must be +1 (what raises the output) or -1 (what lowers it), "
+                               f"not {self.direction!r}.")
+
+    @property
+    def plain(self) -> bool:
+        """True for the usual target, the output y_c itself."""
+        return self.direction == 1 and self.versus is None
+
+    def scores(self, outputs: torch.Tensor, classes: list[int] | torch.Tensor) -> torch.Tensor:
+        """(N,) the explained score of each row of ``outputs`` (N×K) for its class."""
+        rows = torch.arange(outputs.shape[0], device=outputs.device)
+        chosen = torch.as_tensor(classes, device=outputs.device)
+        score = outputs[rows, chosen] if chosen.dim() else outputs[:, int(chosen)]
+        if self.versus is not None:
+            score = score - outputs[:, self.versus]
+        return score if self.direction == 1 else -score
+
+    def seed(self, outputs: torch.Tensor, classes: list[int]) -> torch.Tensor:
+        """∂(explained score)/∂outputs, N×K: the one-hot gradient a propagation method starts from."""
+        seed = torch.zeros_like(outputs)
+        seed[torch.arange(len(classes), device=outputs.device), torch.as_tensor(classes, device=outputs.device)] = 1.0
+        if self.versus is not None:
+            seed[:, self.versus] -= 1.0
+        return seed * self.direction
+
+    def check(self, num_outputs: int) -> None:
+        """``CamdemoError`` when ``versus`` is not one of the model's outputs."""
+        if self.versus is not None and not 0 <= self.versus < num_outputs:
+            raise CamdemoError(f"The contrast class {self.versus} is out of range: this model has classes "
+                               f"0 to {num_outputs - 1}.")
+
+
+@dataclass(frozen=True)
 class Target:
     """What to explain: a model (eval mode), its preprocessed input and, optionally, a class and a layer."""
 
@@ -37,6 +84,11 @@ class Target:
     progress: Callable[[float, str], None] | None = None  # for slow methods: (fraction done, what)
     constant_input: Callable[[int], torch.Tensor] | None = None  # gray level 0–255 → model input 1×3×S×S
     autocast_dtype: torch.dtype | None = None  # forward pass in float16/bfloat16 (``half_precision_ok`` methods)
+    objective: Objective = Objective()  # what is explained: s · (y_c − y_b); the plain class score by default
+
+    def scores(self, outputs: torch.Tensor, classes: list[int] | torch.Tensor) -> torch.Tensor:
+        """(N,) the explained score of each image: ``objective.scores``."""
+        return self.objective.scores(outputs, classes)
 
     def report(self, fraction: float, what: str) -> None:
         if self.progress is not None:
@@ -65,6 +117,8 @@ class RawMap:
 
 def choose_classes(logits: torch.Tensor, class_index: int | None | tuple[int | None, ...]) -> list[int]:
     """One class per image of an N×classes batch: the given ones (validated) or each image's top-1."""
+    if logits.dim() != 2:
+        raise CamdemoError(f"The model returned {tuple(logits.shape)}; expected scores of shape N×outputs.")
     wanted = class_index if isinstance(class_index, (tuple, list)) else [class_index] * logits.shape[0]
     if len(wanted) != logits.shape[0]:
         raise CamdemoError(f"{len(wanted)} classes given for {logits.shape[0]} images.")
@@ -220,8 +274,7 @@ class ChannelWeightedMethod(Method):
         if reads_pooled_features(target):
             layer_output, gradients = pooled_features_and_gradients(target, forward, classes, self.needs_gradients)
         elif self.needs_gradients:
-            rows = torch.arange(len(classes), device=forward.logits.device)
-            score = forward.logits[rows, torch.tensor(classes, device=forward.logits.device)].sum()
+            score = target.scores(forward.logits, classes).sum()
             # float16 gradients below ~6e-8 vanish: scale the score up for the backward pass and the gradients
             # back down in float32 (the loss scaling of torch.amp.GradScaler). A power of two, so exact.
             scale = FLOAT16_GRADIENT_SCALE if forward.layer_output.dtype == torch.float16 else 1.0
@@ -284,8 +337,7 @@ def pooled_features_and_gradients(target: Target, forward: LayerForward, classes
                                "not reproduce this model's class scores, so the layer methods cannot read that layer.")
         if not needs_gradients:
             return features.detach(), None
-        rows = torch.arange(len(classes), device=logits.device)
-        score = logits[rows, torch.tensor(classes, device=logits.device)].sum()
+        score = target.scores(logits, classes).sum()
         (gradients,) = torch.autograd.grad(score, features)
     return features.detach(), gradients
 

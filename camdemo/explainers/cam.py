@@ -41,4 +41,5 @@ class CAM(ChannelWeightedMethod):
 
     def channel_weights(self, target, activations, gradients, class_index, image):
         classifier = target.model.get_submodule(target.head.classifier)
-        return classifier.weight[class_index].to(activations.dtype)
+        weights = target.scores(classifier.weight.T, class_index)  # one row per channel k: s · (w_k^c − w_k^b)
+        return weights.to(activations.dtype)

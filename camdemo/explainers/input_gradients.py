@@ -52,24 +52,25 @@ class InputAttributionMethod(Method):
         return [RawMap(values[i], logits[i], c) for i, c in enumerate(classes)]
 
 
-def class_score_gradients(model: nn.Module, inputs: torch.Tensor, classes: list[int]) -> torch.Tensor:
-    """∂y_c/∂x for each image of ``inputs`` and its class c (one forward and one backward pass)."""
-    return gradients_and_logits(model, inputs, classes)[0]
+def class_score_gradients(target: Target, inputs: torch.Tensor, classes: list[int]) -> torch.Tensor:
+    """∂y_c/∂x for each image of ``inputs`` and its class c (one forward and one backward pass), where y_c is
+    ``target``'s explained score (``Objective``: the class logit unless a direction or contrast is set)."""
+    return gradients_and_logits(target, inputs, classes)[0]
 
 
-def gradients_and_logits(model: nn.Module, inputs: torch.Tensor, class_index
+def gradients_and_logits(target: Target, inputs: torch.Tensor, class_index
                          ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """(∂y_c/∂x, logits, classes) from one forward and one backward pass; ``class_index`` as in ``Target``.
+    """(∂y_c/∂x, logits, classes) of ``target.model`` from one forward and one backward pass; ``class_index``
+    as in ``Target``.
 
-    The sum of the N class logits is differentiated: images do not interact in eval mode, so
+    The sum of the N explained scores is differentiated: images do not interact in eval mode, so
     each image receives only its own class's gradient.
     """
     inputs = inputs.detach().clone().requires_grad_(True)
     with torch.enable_grad():
-        logits = model(inputs)
+        logits = target.model(inputs)
         classes = choose_classes(logits, class_index)
-        rows = torch.arange(len(classes), device=logits.device)
-        score = logits[rows, torch.tensor(classes, device=logits.device)].sum()
+        score = target.scores(logits, classes).sum()
         (gradients,) = torch.autograd.grad(score, inputs)
     return gradients, logits.detach(), classes
 
@@ -103,10 +104,10 @@ class InputXGradient(InputAttributionMethod):
     signed = True
 
     def attribute(self, target, inputs, classes):
-        return inputs * class_score_gradients(target.model, inputs, classes)
+        return inputs * class_score_gradients(target, inputs, classes)
 
     def attribute_and_logits(self, target):
-        gradients, logits, classes = gradients_and_logits(target.model, target.inputs, target.class_index)
+        gradients, logits, classes = gradients_and_logits(target, target.inputs, target.class_index)
         return target.inputs * gradients, logits, classes
 
 
@@ -197,7 +198,7 @@ class IntegratedGradients(InputAttributionMethod):
         batch = self.option(target, "batch_size")
         for start in range(0, steps, batch):
             path = baseline + alphas[start:start + batch, None, None, None] * difference
-            gradients = class_score_gradients(target.model, path, [class_index] * len(path))
+            gradients = class_score_gradients(target, path, [class_index] * len(path))
             total += (step_weights[start:start + batch, None, None, None] * gradients).sum(dim=0, keepdim=True)
             if report is not None:
                 report(min(steps, start + batch), steps)
@@ -215,7 +216,8 @@ class IntegratedGradients(InputAttributionMethod):
                      ) -> tuple[float, float]:
         """(Σ attributions, y_c(x) − y_c(baseline)) for one image."""
         with torch.no_grad():
-            scores = target.model(torch.cat([target.inputs[image:image + 1], self.baseline(target)]))[:, class_index]
+            scores = target.scores(target.model(torch.cat([target.inputs[image:image + 1], self.baseline(target)])),
+                                   class_index)
         return float(attributions.sum()), float(scores[0] - scores[1])
 
     def compute_batch(self, target: Target) -> list[RawMap]:
@@ -225,7 +227,8 @@ class IntegratedGradients(InputAttributionMethod):
         classes = choose_classes(logits, target.class_index)
         results = []
         for i, class_index in enumerate(classes):
-            difference = float(logits[i, class_index] - baseline_logits[class_index])
+            image_score, baseline_score = target.scores(torch.stack([logits[i], baseline_logits]), class_index).tolist()
+            difference = image_score - baseline_score
             steps, used = self.option(target, "steps"), 0
             while True:
                 def report(done, of, used=used, i=i):
@@ -317,11 +320,11 @@ class GuidedBackprop(InputAttributionMethod):
 
     def attribute(self, target, inputs, classes):
         with guided_relus(target.model):
-            return class_score_gradients(target.model, inputs, classes)
+            return class_score_gradients(target, inputs, classes)
 
     def attribute_and_logits(self, target):
         with guided_relus(target.model):  # the forward pass is unchanged, so its logits are the model's
-            return gradients_and_logits(target.model, target.inputs, target.class_index)
+            return gradients_and_logits(target, target.inputs, target.class_index)
 
 
 class GuidedGradCAM(InputAttributionMethod):

@@ -78,7 +78,8 @@ class Occlusion(Method):
                     for k, (top, left) in enumerate(chunk):
                         occluded[k, :, top:top + patch, left:left + patch] = baseline[0, :, top:top + patch,
                                                                                       left:left + patch]
-                    drops = logits[i, class_index].float() - target.model(occluded)[:, class_index].float()
+                    drops = (target.scores(logits[i:i + 1], class_index).float()
+                             - target.scores(target.model(occluded), class_index).float())
                     for drop, (top, left) in zip(drops, chunk):
                         total[top:top + patch, left:left + patch] += drop
                         count[top:top + patch, left:left + patch] += 1

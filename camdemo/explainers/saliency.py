@@ -28,9 +28,9 @@ class Saliency(InputAttributionMethod):
     )
 
     def attribute(self, target, inputs, classes):
-        return class_score_gradients(target.model, inputs, classes).abs()
+        return class_score_gradients(target, inputs, classes).abs()
 
     def attribute_and_logits(self, target):
         # one pass gives the logits, the classes and the gradients (no separate forward pass)
-        gradients, logits, classes = gradients_and_logits(target.model, target.inputs, target.class_index)
+        gradients, logits, classes = gradients_and_logits(target, target.inputs, target.class_index)
         return gradients.abs(), logits, classes

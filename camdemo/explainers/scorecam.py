@@ -103,7 +103,7 @@ class ScoreCAM(ChannelWeightedMethod):
         total, done = sum(len(channels) for channels in todo), 0
         for channels in todo:
             logits = target.model(image * masks[channels, None])
-            scores[channels] = logits[:, class_index].float()
+            scores[channels] = target.scores(logits, class_index).float()
             done += len(channels)
             target.report(done / total, f"Score-CAM: {done} of {total} masked images")
         if bool(flat.any()):
