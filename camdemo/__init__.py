@@ -21,6 +21,12 @@ Public API (the web app uses exactly this). The image comes first; every setting
     camdemo.cascading_randomization(image, backbone=..., methods=[...], randomizations=5)
     camdemo.gradcam_steps(image, backbone=..., layer=..., class_index=...)
 
+Your own model (any ``torch.nn.Module``; layers and a GAP → linear head are found for you)::
+
+    spec = camdemo.wrap_model(my_net, input_size=32, labels=["ant", "bee", "cat"])  # or output="binary", ...
+    camdemo.explain("ant.jpg", model=spec, method="gradcam")        # versus=b: "why this class rather than b"
+    camdemo.layers(spec)                                            # direction="down": what lowers the output
+
 Seams for extending camdemo:
 
 * ``register_backbone(BackboneSpec(...))`` adds a backbone (``GapLinearHead`` names its GAP → linear head,
@@ -48,6 +54,7 @@ from .explainers.options import Option
 from .explanation import Explanation, Prediction
 from .images import load_image
 from .models import DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, GapLinearHead, register_backbone
+from .models.custom import wrap_model
 from .models.layers import LayerInfo
 from .teaching import backbone as _teaching_backbone  # noqa: F401  (registers shapes_gapnet)
 from .teaching.steps import GradCAMSteps, gradcam_steps
@@ -60,5 +67,5 @@ __all__ = [
     "MapTolerance", "Cancelled", "Cost", "estimate_cost",
     "explain_on_model", "clear_cache", "register_backbone", "BackboneSpec", "GapLinearHead",
     "is_signed", "Option", "faithfulness_cost", "Cell", "most_faithful", "SanityStep",
-    "DEFAULT_COMPARE_METHODS", "DEFAULT_SANITY_METHODS", "BackboneInfo", "GradCAMSteps",
+    "DEFAULT_COMPARE_METHODS", "DEFAULT_SANITY_METHODS", "BackboneInfo", "GradCAMSteps", "wrap_model",
 ]

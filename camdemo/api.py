@@ -19,12 +19,17 @@ import torch
 from .devices import autocast_dtype, configure_cpu_threads, default_device, default_precision
 from .drawing import overlay as overlay_lib
 from .errors import CamdemoError
+from torch import nn
+
 from .explainers import ChannelWeightedMethod, LayerForward, Method, RawMap, Target, get_method
+from .explainers.base import Objective
 from .explainers.hooks import eval_mode
 from .deprecation import keyword_settings
 from .explanation import Explanation, Prediction, check_sign, colormap_for_sign, map_notes
 from .images import ImageInput, load_image
 from .models import DEFAULT_BACKBONE, BackboneSpec, get_spec, load_model
+from .models.custom import wrap_model
+from .models.registry import model_device
 from .models.layers import default_layer, resolve_layer
 
 DEFAULT_METHOD = "gradcam"
@@ -88,18 +93,22 @@ class ExplainSettings:
     options: dict[str, Any] = field(default_factory=dict)
     sign: str = overlay_lib.DEFAULT_SIGN
     progress: Callable[[float, str], None] | None = None
-    use_cache: bool = True  # False for a model that is not the cached backbone (a randomized copy)
+    use_cache: bool = True  # False for a model that is not the cached backbone (a randomized copy, a user's model)
     autocast_dtype: torch.dtype | None = None  # the forward pass in float16/bfloat16 (layer methods only)
+    objective: Objective = Objective()  # what is explained: s · (y_c − y_b)
 
 
-def check_settings(*, backbone: str = DEFAULT_BACKBONE, method: str = DEFAULT_METHOD, layer: str | None = None,
-                   options: Mapping[str, Any] | None = None, sign: str = overlay_lib.DEFAULT_SIGN,
-                   colormap: str = overlay_lib.DEFAULT_COLORMAP, opacity: float = overlay_lib.DEFAULT_OPACITY,
-                   device: torch.device | str | None = None,
-                   progress: Callable[[float, str], None] | None = None) -> ExplainSettings:
+def check_settings(*, backbone: str | BackboneSpec = DEFAULT_BACKBONE, method: str = DEFAULT_METHOD,
+                   layer: str | None = None, options: Mapping[str, Any] | None = None,
+                   sign: str = overlay_lib.DEFAULT_SIGN, colormap: str = overlay_lib.DEFAULT_COLORMAP,
+                   opacity: float = overlay_lib.DEFAULT_OPACITY, device: torch.device | str | None = None,
+                   progress: Callable[[float, str], None] | None = None, direction: str = "up",
+                   versus: int | None = None) -> ExplainSettings:
     """Check and complete a request's settings: the layer a method uses (``None``: the default), the method's
-    options with defaults filled in, the style, the device. Raises ``CamdemoError`` before any work is done."""
+    options with defaults filled in, the style, the device, what is explained (``direction``, ``versus``).
+    Raises ``CamdemoError`` before any work is done. ``backbone`` may be a user's wrapped model (a spec)."""
     spec = get_spec(backbone)
+    objective = _objective(spec, direction, versus)
     explainer = get_method(method)
     reason = explainer.unavailable_reason(spec)
     if reason:
@@ -110,10 +119,36 @@ def check_settings(*, backbone: str = DEFAULT_BACKBONE, method: str = DEFAULT_ME
     check_sign(explainer, sign, checked)
     colormap = colormap_for_sign(colormap or overlay_lib.DEFAULT_COLORMAP, sign)
     overlay_lib.check_style(colormap, opacity)  # before the network runs, not when the overlay is drawn
-    device = torch.device(device) if device is not None else default_device()
+    device = torch.device(device) if device is not None else (model_device(spec) or default_device())
     if device.type == "cpu":
         configure_cpu_threads()
-    return ExplainSettings(spec, explainer, layer_name, colormap, float(opacity), device, checked, sign, progress)
+    return ExplainSettings(spec, explainer, layer_name, colormap, float(opacity), device, checked, sign, progress,
+                           use_cache=spec.module is None, objective=objective)
+
+
+DIRECTIONS = {"up": 1, "down": -1}  # what raises the explained output, what lowers it
+
+
+def _objective(spec: BackboneSpec, direction: str, versus: int | None) -> Objective:
+    if direction not in DIRECTIONS:
+        raise CamdemoError(f"Unknown direction '{direction}'. Choose 'up' (what raises the output) or 'down' "
+                           "(what lowers it, the evidence against).")
+    if versus is not None and spec.output_kind in ("binary", "regression"):
+        raise CamdemoError(f"A contrast ('why A rather than B') compares two classes; {spec.title}'s outputs are "
+                           f"{spec.output_kind}. Use direction='down' for what lowers an output.")
+    objective = Objective(DIRECTIONS[direction], None if versus is None else int(versus))
+    objective.check(len(spec.categories))
+    return objective
+
+
+def _model_spec(model: nn.Module | BackboneSpec | None, backbone: str | BackboneSpec) -> str | BackboneSpec:
+    """What to explain: a user's ``model`` (wrapped with the defaults of ``wrap_model`` if it is a bare module)
+    or the ``backbone``."""
+    if model is None:
+        return backbone
+    if isinstance(model, BackboneSpec):
+        return model
+    return wrap_model(model)
 
 
 @keyword_settings("backbone", "method", "layer", "class_index", "colormap", "opacity", "device")
@@ -131,6 +166,9 @@ def explain(
     device: torch.device | str | None = None,
     precision: str | None = None,
     progress: Callable[[float, str], None] | None = None,
+    model: nn.Module | BackboneSpec | None = None,
+    direction: str = "up",
+    versus: int | None = None,
 ) -> Explanation:
     """Explain ``backbone``'s prediction on ``image`` with ``method`` and return an ``Explanation``.
 
@@ -146,12 +184,18 @@ def explain(
     to the pixels or compare small score differences stay in float32; ``Explanation.precision`` says what
     ran. ``None``: the ``CAMDEMO_PRECISION`` environment variable, else float32. ``progress(fraction, text)``
     is called by slow methods.
+    ``model`` explains a model of your own instead of ``backbone``: a ``torch.nn.Module`` (then an RGB
+    224×224 input with ImageNet normalization is assumed) or, better, ``camdemo.wrap_model(module, ...)``,
+    which states its input, labels and kind of output. ``direction="down"`` explains what lowers the output
+    (the evidence against the class; for a regression, what pushes it down); ``versus=b`` explains "why
+    class_index rather than b", the score y_c − y_b.
     Raises ``CamdemoError`` for anything the caller can fix: a bad image, unknown names, a method
     that does not apply to the backbone or layer, missing weights.
     """
     (result,) = explain_many([image], backbone=backbone, method=method, layer=layer, class_index=class_index,
                              options=options, sign=sign, colormap=colormap, opacity=opacity, device=device,
-                             precision=precision, progress=progress, batch_size=1)
+                             precision=precision, progress=progress, batch_size=1, model=model,
+                             direction=direction, versus=versus)
     if isinstance(result, CamdemoError):
         raise result
     return result
@@ -173,21 +217,26 @@ def explain_many(
     precision: str | None = None,
     progress: Callable[[float, str], None] | None = None,
     batch_size: int = 8,
+    model: nn.Module | BackboneSpec | None = None,
+    direction: str = "up",
+    versus: int | None = None,
 ) -> Iterator[Explanation | CamdemoError]:
     """Explain many images, ``batch_size`` at a time in one pass; yields one result per image, in order.
 
-    The settings are ``explain``'s. A result is an ``Explanation``, or the ``CamdemoError`` saying why that
-    image was refused (the others go on). Problems with the settings themselves (unknown backbone, method,
-    layer) raise before any image is read. Every image gets the same ``class_index`` (None: each its own top-1).
+    The settings are ``explain``'s (``model``: a model of your own). A result is an ``Explanation``, or the
+    ``CamdemoError`` saying why that image was refused (the others go on). Problems with the settings themselves
+    (unknown backbone, method, layer) raise before any image is read. Every image gets the same ``class_index``
+    (None: each its own top-1).
     """
-    settings = check_settings(backbone=backbone, method=method, layer=layer, options=options, sign=sign,
-                              colormap=colormap, opacity=opacity, device=device, progress=progress)
+    settings = check_settings(backbone=_model_spec(model, backbone), method=method, layer=layer, options=options,
+                              sign=sign, colormap=colormap, opacity=opacity, device=device, progress=progress,
+                              direction=direction, versus=versus)
     dtype = autocast_dtype(precision or default_precision(), settings.device)
     settings = replace(settings, autocast_dtype=dtype if settings.explainer.half_precision_ok else None)
-    model = load_model(settings.spec.name, settings.device)
+    network = load_model(settings.spec, settings.device)
     if settings.layer_name:
-        resolve_layer(model, settings.spec.name, settings.layer_name)
-    return _explain_chunks(settings, model, images, class_index, batch_size)
+        resolve_layer(network, settings.spec, settings.layer_name)
+    return _explain_chunks(settings, network, images, class_index, batch_size)
 
 
 @keyword_settings("backbone", "method", "layer", "class_index")
@@ -204,7 +253,7 @@ def explain_on_model(model: torch.nn.Module, image: ImageInput, *, backbone: str
                               colormap=colormap, opacity=opacity, device=device, progress=progress)
     settings = replace(settings, use_cache=False)
     if settings.layer_name:
-        resolve_layer(model, settings.spec.name, settings.layer_name)
+        resolve_layer(model, settings.spec, settings.layer_name)
     (result,) = _explain_chunk(settings, model, [image], class_index)
     if isinstance(result, CamdemoError):
         raise result
@@ -241,13 +290,14 @@ def _explain_chunk(settings: ExplainSettings, model: torch.nn.Module, chunk: lis
         model=model,
         inputs=torch.cat([spec.normalize(image, settings.device) for image in pixels]),
         class_index=None if class_index is None else int(class_index),
-        layer=resolve_layer(model, spec.name, settings.layer_name) if settings.layer_name else None,
+        layer=resolve_layer(model, spec, settings.layer_name) if settings.layer_name else None,
         layer_name=settings.layer_name,
         head=spec.cam_head,
         options=settings.options,
         progress=settings.progress,
         constant_input=lambda level: spec.constant_input(level, settings.device),
         autocast_dtype=settings.autocast_dtype,
+        objective=settings.objective,
     )
     with eval_mode(model):
         raws = iter(_compute(settings.explainer, target, spec.name, settings.device,
@@ -262,16 +312,16 @@ def _package(settings: ExplainSettings, rgb: np.ndarray, raw: RawMap, seconds: f
     started = time.perf_counter()
     spec, explainer = settings.spec, settings.explainer
     values = raw.values.float().cpu().numpy()
-    probabilities = torch.softmax(raw.logits.float(), dim=0).cpu()
-    top = torch.topk(probabilities, k=min(TOP_K, probabilities.numel()))
-    predictions = [Prediction(int(i), spec.categories[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
+    predictions, probabilities = predict(spec, raw.logits)
     flat = overlay_lib.is_flat(values, settings.sign)
-    note = map_notes(explainer, settings.sign, flat, spec.categories[raw.class_index], settings.layer_name, raw.note)
+    label = spec.categories[raw.class_index]
+    note = " ".join(filter(None, [objective_note(spec, settings.objective, raw.class_index), map_notes(
+        explainer, settings.sign, flat, label, settings.layer_name, raw.note)]))
     return Explanation(
         image=rgb,
         predictions=predictions,
         class_index=raw.class_index,
-        class_label=spec.categories[raw.class_index],
+        class_label=label,
         class_probability=float(probabilities[raw.class_index]),
         layer=settings.layer_name,
         method=explainer.name,
@@ -286,7 +336,46 @@ def _package(settings: ExplainSettings, rgb: np.ndarray, raw: RawMap, seconds: f
         options=settings.options,
         method_note=raw.note,
         precision=str(settings.autocast_dtype or torch.float32).removeprefix("torch."),
+        direction="up" if settings.objective.direction == 1 else "down",
+        versus=settings.objective.versus,
+        output_kind=spec.output_kind,
+        model_title=spec.title,
     )
+
+
+def predict(spec: BackboneSpec, logits: torch.Tensor) -> tuple[list[Prediction], torch.Tensor]:
+    """The top predictions as the model's kind of output reads them, and every output's probability (NaN for a
+    regression): softmax over exclusive classes, a sigmoid per label or for a binary logit, raw values."""
+    outputs = logits.float().cpu()
+    if spec.output_kind == "regression":
+        shown = range(min(TOP_K, outputs.numel()))
+        return ([Prediction(i, spec.categories[i], float("nan"), float(outputs[i])) for i in shown],
+                torch.full_like(outputs, float("nan")))
+    probabilities = torch.sigmoid(outputs) if spec.output_kind in ("multilabel", "binary") \
+        else torch.softmax(outputs, dim=0)
+    if spec.output_kind == "binary":
+        p = float(probabilities[0])
+        return ([Prediction(0, spec.categories[0], p, float(outputs[0])),
+                 Prediction(0, f"not {spec.categories[0]}", 1 - p, -float(outputs[0]))], probabilities)
+    top = torch.topk(probabilities, k=min(TOP_K, probabilities.numel()))
+    return ([Prediction(int(i), spec.categories[int(i)], float(p), float(outputs[int(i)]))
+             for p, i in zip(top.values, top.indices)], probabilities)
+
+
+def objective_note(spec: BackboneSpec, objective: Objective, class_index: int) -> str:
+    """What the map explains when it is not the plain output: a contrast, or what lowers the output."""
+    label = spec.categories[class_index]
+    if objective.versus is not None:
+        other = spec.categories[objective.versus]
+        if objective.versus == class_index:
+            return f"'{label}' rather than itself: the score y − y is zero everywhere, so the map is empty."
+        verb = "rather than" if objective.direction == 1 else "against, in favor of"
+        return f"This map explains '{label}' {verb} '{other}': the score is the difference of their outputs."
+    if objective.direction == -1:
+        return {"regression": f"This map shows what pushes the output '{label}' down.",
+                "binary": f"This map shows what argues against '{label}' (for 'not {label}')."}.get(
+            spec.output_kind, f"This map shows what lowers the score of '{label}'.")
+    return ""
 
 
 def _choose_layer(spec: BackboneSpec, explainer, layer: str | None) -> str | None:
@@ -300,7 +389,7 @@ def _choose_layer(spec: BackboneSpec, explainer, layer: str | None) -> str | Non
                 f"pooling in {spec.title}; '{layer}' was chosen. Pick '{required}', or use Grad-CAM for other layers."
             )
         return required
-    return layer or default_layer(spec.name)
+    return layer or default_layer(spec)
 
 
 def _compute(explainer, target: Target, backbone: str, device: torch.device,

@@ -16,11 +16,13 @@ from .models import get_spec
 
 
 class Prediction(NamedTuple):
-    """One of the top predictions: class index, its label and its softmax probability."""
+    """One of the top predictions: class index, its label, its probability (softmax over exclusive classes, a
+    sigmoid for a multi-label or binary output, NaN for a regression) and the model's raw output."""
 
     index: int  # type: ignore[assignment]  # the field's name shadows tuple.index on purpose
     label: str
     probability: float
+    output: float = float("nan")  # the logit, or a regression's value
 
 
 class _drawn_on_request:
@@ -74,6 +76,10 @@ class Explanation:
     options: Mapping[str, Any] = field(default_factory=dict)  # the method's settings, defaults filled in
     method_note: str = ""  # what the method itself reported (e.g. Integrated Gradients' completeness)
     precision: str = "float32"  # the forward pass's arithmetic: float32, float16 or bfloat16
+    direction: str = "up"  # "up": what raises the explained output; "down": what lowers it
+    versus: int | None = None  # the contrast class b of "class_index rather than b", if any
+    output_kind: str = "softmax"  # softmax, multilabel, binary or regression (``camdemo.wrap_model``)
+    model_title: str = ""  # the model's display name (a user's model is not in the registry)
 
     @_drawn_on_request
     def heatmap(self) -> np.ndarray:
@@ -153,9 +159,11 @@ class Explanation:
         method = METHODS[self.method].title
         where = f" at layer {self.layer}" if self.layer else ""
         precision = f" in {self.precision}" if self.precision != "float32" else ""
-        return (f"{method}{where} of {get_spec(self.backbone).title} for class {self.class_index} "
-                f"'{self.class_label}' (p = {self.class_probability:.3f}), {self.seconds * 1000:.0f} ms on "
-                f"{self.device}{precision}.")
+        title = self.model_title or get_spec(self.backbone).title
+        odds = "" if np.isnan(self.class_probability) else f" (p = {self.class_probability:.3f})"
+        what = "output" if self.output_kind == "regression" else "class"
+        return (f"{method}{where} of {title} for {what} {self.class_index} '{self.class_label}'{odds}, "
+                f"{self.seconds * 1000:.0f} ms on {self.device}{precision}.")
 
 
 

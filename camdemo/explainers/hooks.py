@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import CamdemoError
+from ..models.modes import eval_mode  # noqa: F401  (re-exported: the methods take it from here)
 
 
 @contextmanager
@@ -63,15 +64,3 @@ def single_activation(kept: list[torch.Tensor], layer_name: str) -> torch.Tensor
         "is ambiguous. Choose the block that contains it instead."
     )
 
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Run the block with ``model`` in eval mode, then give every submodule back its own mode."""
-    training = [module for module in model.modules() if module.training]
-    for module in training:
-        module.training = False
-    try:
-        yield model
-    finally:
-        for module in training:
-            module.training = True

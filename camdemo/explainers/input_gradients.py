@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import architecture
+from ..models import BackboneSpec, architecture
 from .base import FORWARD_PASS, Method, RawMap, Target, choose_classes
 from .options import Option, batch_size_option
 
@@ -75,10 +75,20 @@ def gradients_and_logits(target: Target, inputs: torch.Tensor, class_index
     return gradients, logits.detach(), classes
 
 
+def has_relu_modules(spec: BackboneSpec) -> bool:
+    """Whether ``spec``'s architecture has ReLU modules (the ones guided backpropagation changes)."""
+    if spec.module is not None:  # a user's model: looked at each time, not kept alive by a cache
+        return _relu_modules_in(spec.module)
+    return _backbone_has_relu_modules(spec.name)
+
+
 @functools.cache
-def has_relu_modules(backbone: str) -> bool:
-    """Whether ``backbone``'s architecture has ReLU modules (the ones guided backpropagation changes)."""
-    return any(isinstance(module, GUIDED_ACTIVATIONS) for module in architecture(backbone).modules())
+def _backbone_has_relu_modules(backbone: str) -> bool:
+    return _relu_modules_in(architecture(backbone))
+
+
+def _relu_modules_in(model: nn.Module) -> bool:
+    return any(isinstance(module, GUIDED_ACTIVATIONS) for module in model.modules())
 
 
 class InputXGradient(InputAttributionMethod):
@@ -314,7 +324,7 @@ class GuidedBackprop(InputAttributionMethod):
     )
 
     def unavailable_reason(self, spec):
-        return None if has_relu_modules(spec.name) else (
+        return None if has_relu_modules(spec) else (
             "Guided Backpropagation changes the backward pass of ReLU units, and this network has none (it uses "
             "other activations), so the result would be plain gradients.")
 

@@ -31,13 +31,16 @@ class LayerInfo:
         return f"{self.name} · {self.channels}×{self.height}×{self.width}"
 
 
-def list_layers(backbone: str) -> tuple[LayerInfo, ...]:
+def list_layers(backbone: str | BackboneSpec) -> tuple[LayerInfo, ...]:
     """The layers worth explaining for ``backbone``, last stage (most semantic) first.
 
     Shapes come from one forward pass of the untrained architecture on a blank input, so this
     works even where the backbone's weights are not available. Cached per registered spec.
     """
-    return _list_layers(get_spec(backbone))
+    spec = get_spec(backbone)
+    if spec.known_layers is not None:  # a user's model: found when it was wrapped (``camdemo.wrap_model``)
+        return spec.known_layers
+    return _list_layers(spec)
 
 
 @functools.cache
@@ -53,19 +56,23 @@ def _list_layers(spec: BackboneSpec) -> tuple[LayerInfo, ...]:
                 lambda _m, _args, output, name=name: shapes.__setitem__(name, tuple(output.shape))
             ))
         with torch.no_grad():
-            model(torch.zeros(1, 3, spec.input_size, spec.input_size))
+            model(torch.zeros(1, spec.channels, spec.input_size, spec.input_size))
     finally:
         for handle in handles:
             handle.remove()
     return tuple(LayerInfo(name, *shapes[name][1:]) for name in names)
 
 
-def default_layer(backbone: str) -> str:
+def default_layer(backbone: str | BackboneSpec) -> str:
     """The last layer with a spatial map: the first entry of ``list_layers``."""
-    return list_layers(backbone)[0].name
+    found = list_layers(backbone)
+    if not found:
+        raise CamdemoError(f"{get_spec(backbone).title} has no layer whose output is a spatial map, so the layer "
+                           "methods (CAM, Grad-CAM, ...) do not apply; the input-gradient methods still do.")
+    return found[0].name
 
 
-def resolve_layer(model: nn.Module, backbone: str, name: str) -> nn.Module:
+def resolve_layer(model: nn.Module, backbone: str | BackboneSpec, name: str) -> nn.Module:
     """The module called ``name`` in ``model``; ``CamdemoError`` listing the choices if there is none.
 
     Any module name from ``model.named_modules()`` is accepted, not only the listed ones.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from collections.abc import Mapping
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import cv2
 import numpy as np
@@ -30,9 +30,23 @@ class GapLinearHead:
     relu_before_pool: bool = False  # DenseNet applies F.relu between its features and the pooling
 
 
+OutputKind = Literal["softmax", "multilabel", "binary", "regression"]
+OUTPUT_KINDS: dict[str, str] = {  # what each kind of output means, for messages and docs
+    "softmax": "one score per class, exclusive classes (probabilities by softmax)",
+    "multilabel": "one logit per label, labels independent (probabilities by a sigmoid each)",
+    "binary": "one logit, positive versus negative (probability by a sigmoid)",
+    "regression": "one or more real-valued outputs (no probabilities)",
+}
+
+
 @dataclass(frozen=True)
 class BackboneSpec:
-    """Everything camdemo knows about one backbone before any weights are loaded."""
+    """Everything camdemo knows about one backbone before any weights are loaded.
+
+    A model of the user's own (``camdemo.wrap_model``) is a spec with ``module`` set: that module is used as
+    it is (never copied, frozen, put in eval mode for longer than a call, or moved), and its layers were found
+    when it was wrapped (``known_layers``).
+    """
 
     name: str
     title: str
@@ -40,8 +54,8 @@ class BackboneSpec:
     weights_file: Callable[[], str | None]  # local path of the weights, or None when not on disk
     weights_url: str | None  # where torchvision downloads them from; None for packaged weights
     input_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]  # one per input channel
+    std: tuple[float, ...]
     layer_names: Callable[[nn.Module], list[str]]  # most useful (last stage) first
     cam_head: GapLinearHead | None
     cam_unavailable: str | None = None  # why CAM does not apply, when cam_head is None
@@ -52,6 +66,10 @@ class BackboneSpec:
     install_hint: str = ""  # how to get packaged weights when the file is missing
     repair_hint: str = ""  # how to replace packaged weights when the file is damaged (torchvision's: how_to_repair)
     weights_size: Callable[[], int | None] | None = None  # the file's size in bytes as installed, when known
+    channels: int = 3  # 3: RGB; 1: gray (a photo is converted by its luma, ITU-R BT.601)
+    output_kind: OutputKind = "softmax"
+    module: nn.Module | None = None  # a user's own model, used as it is (see the class docstring)
+    known_layers: tuple[Any, ...] | None = None  # LayerInfo of a user's model, found when it was wrapped
 
     @property
     def offline(self) -> bool:
@@ -76,14 +94,18 @@ class BackboneSpec:
         return cv2.resize(rgb, (size, size), interpolation=interpolation)
 
     def normalize(self, pixels: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-        """S×S×3 uint8 → 1×3×S×S normalized float; the uint8 pixels go to the device (4× fewer bytes)."""
+        """S×S×3 uint8 → 1×C×S×S normalized float; the uint8 pixels go to the device (4× fewer bytes).
+        For a 1-channel model the image is first turned gray: 0.299 R + 0.587 G + 0.114 B."""
         tensor = torch.from_numpy(pixels).to(device).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
-        mean = torch.tensor(self.mean, device=device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=device).view(1, 3, 1, 1)
+        if self.channels == 1:
+            luma = torch.tensor((0.299, 0.587, 0.114), device=device).view(1, 3, 1, 1)
+            tensor = (tensor * luma).sum(dim=1, keepdim=True)
+        mean = torch.tensor(self.mean, device=device).view(1, self.channels, 1, 1)
+        std = torch.tensor(self.std, device=device).view(1, self.channels, 1, 1)
         return (tensor - mean) / std
 
     def constant_input(self, level: int, device: torch.device | str = "cpu") -> torch.Tensor:
-        """The model input (1×3×S×S) of a uniform image of gray ``level`` (0 = black, 255 = white):
+        """The model input (1×C×S×S) of a uniform image of gray ``level`` (0 = black, 255 = white):
         the baseline of Integrated Gradients, occlusion and the deletion curve."""
         return self.preprocess(np.full((self.input_size, self.input_size, 3), level, np.uint8), device)
 

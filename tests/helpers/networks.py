@@ -157,3 +157,19 @@ def random_gap_net(classes: int = 5) -> nn.Sequential:
     model.add_module("flatten", nn.Flatten())
     model.add_module("fc", nn.Linear(16, classes))
     return model.eval()
+
+
+class FunctionalNet(nn.Module):
+    """A course-project CNN: conv → ReLU done functionally, a 1-channel input, GAP by ``mean`` in ``forward``."""
+
+    def __init__(self, channels: int = 1, outputs: int = 3) -> None:
+        super().__init__()
+        torch.manual_seed(7)
+        self.conv1 = nn.Conv2d(channels, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.fc = nn.Linear(16, outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.conv1(x))
+        x = torch.relu(self.conv2(x))
+        return self.fc(x.mean(dim=(2, 3)))

@@ -1,0 +1,118 @@
+"""A model of the user's own as a backbone: ``wrap_model`` finds its layers and head once and states its input.
+
+The module is used as it is: camdemo never copies, freezes or moves it, and changes its train/eval mode only
+for the length of a call (``camdemo.explainers.hooks.eval_mode`` restores it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+
+import torch
+from torch import nn
+
+from ..errors import CamdemoError
+from .inspect import find_cam_head, find_layers
+from .modes import eval_mode
+from .registry import model_device
+from .spec import IMAGENET_MEAN, IMAGENET_STD, OUTPUT_KINDS, BackboneSpec, OutputKind
+
+MIN_INPUT, MAX_INPUT = 8, 1024  # pixels per side of a model's square input
+
+
+def wrap_model(module: nn.Module, *, name: str = "your_model", title: str | None = None, input_size: int = 224,
+               channels: int = 3, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+               labels: Sequence[str] | None = None, output: str = "auto") -> BackboneSpec:
+    """Describe ``module`` to camdemo: a spec to pass as ``camdemo.explain(image, model=spec, ...)``.
+
+    ``input_size``: the side of the square the image is resized to; ``channels``: 3 (RGB) or 1 (gray, by luma);
+    ``mean``/``std``: per-channel normalization of pixels in [0, 1] (default: ImageNet's for RGB, none for gray);
+    ``labels``: one name per output (default "class 0", ...). ``output`` says what the outputs are: "softmax"
+    (exclusive classes), "multilabel" (independent labels, one logit each), "binary" (one logit) or "regression";
+    "auto" takes "softmax" for several outputs and asks for one output, which may be binary or regression.
+    The model should return logits (before softmax/sigmoid). One forward pass of a blank input finds the layers
+    (``camdemo.layers(spec)``) and a GAP → linear head (for CAM). ``CamdemoError`` for anything inconsistent.
+    """
+    if not isinstance(module, nn.Module):
+        raise CamdemoError(f"model must be a torch.nn.Module, not {type(module).__name__}.")
+    if channels not in (1, 3):
+        raise CamdemoError(f"channels must be 1 (gray) or 3 (RGB), not {channels!r}.")
+    if not isinstance(input_size, int) or not MIN_INPUT <= input_size <= MAX_INPUT:
+        raise CamdemoError(f"input_size must be a whole number of pixels from {MIN_INPUT} to {MAX_INPUT}, "
+                           f"not {input_size!r}.")
+    mean_values = _per_channel("mean", mean, (IMAGENET_MEAN if channels == 3 else (0.0,)), channels)
+    std_values = _per_channel("std", std, (IMAGENET_STD if channels == 3 else (1.0,)), channels)
+    if min(std_values) <= 0:
+        raise CamdemoError(f"std must be positive, not {std_values}.")
+    device = model_device(_bare(module)) or torch.device("cpu")
+    example = torch.zeros(1, channels, input_size, input_size, device=device)
+    outputs = _output_count(module, example, name)
+    kind = _output_kind(output, outputs)
+    head = find_cam_head(module, example)
+    return BackboneSpec(
+        name=name, title=title or name, build=lambda: module, weights_file=lambda: None, weights_url=None,
+        input_size=input_size, mean=mean_values, std=std_values,
+        layer_names=lambda _model: [info.name for info in layers], cam_head=head,
+        cam_unavailable=None if head else ("CAM needs a head that is global average pooling followed by one linear "
+                                           "layer, and none was found in this model; Grad-CAM works at any layer."),
+        categories=_labels(labels, outputs), channels=channels, output_kind=kind, module=module,
+        known_layers=(layers := find_layers(module, example)),
+        note=f"your model: {OUTPUT_KINDS[kind]}",
+    )
+
+
+def _bare(module: nn.Module) -> BackboneSpec:
+    """A throwaway spec to ask ``model_device`` where ``module`` lives."""
+    return BackboneSpec("", "", lambda: module, lambda: None, None, 1, (0.0,), (1.0,), lambda _m: [], None,
+                        module=module)
+
+
+def _per_channel(what: str, values: Sequence[float] | None, default: tuple[float, ...],
+                 channels: int) -> tuple[float, ...]:
+    if values is None:
+        return tuple(default)
+    try:
+        checked = tuple(float(value) for value in values)
+    except (TypeError, ValueError):
+        raise CamdemoError(f"{what} must be {channels} number(s), one per input channel, not {values!r}.") from None
+    if len(checked) != channels:
+        raise CamdemoError(f"{what} has {len(checked)} value(s) and the model has {channels} input channel(s).")
+    return checked
+
+
+def _output_count(module: nn.Module, example: torch.Tensor, name: str) -> int:
+    with eval_mode(module), torch.no_grad():
+        try:
+            result = module(example)
+        except Exception as error:  # the user's code: any exception means the input is not what it expects
+            raise CamdemoError(f"{name} could not run on a blank {tuple(example.shape)} input: {error}. Check "
+                               "input_size and channels.") from error
+    if not isinstance(result, torch.Tensor) or result.dim() != 2:
+        shape = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
+        raise CamdemoError(f"{name} returned {shape}; camdemo needs one score per output, shape N×outputs "
+                           "(wrap the model so that it returns that tensor).")
+    return int(result.shape[1])
+
+
+def _output_kind(output: str, outputs: int) -> OutputKind:
+    if output == "auto":
+        if outputs == 1:
+            raise CamdemoError("The model has one output: is it a binary classifier (one logit) or a regression? "
+                               "Say which with output='binary' or output='regression'.")
+        return "softmax"
+    if output not in OUTPUT_KINDS:
+        raise CamdemoError(f"Unknown output kind '{output}'. Choose one of: auto, {', '.join(OUTPUT_KINDS)}.")
+    if output == "binary" and outputs != 1:
+        raise CamdemoError(f"A binary model has one output (a logit); this one has {outputs}. Use 'softmax' or "
+                           "'multilabel'.")
+    return cast(OutputKind, output)
+
+
+def _labels(labels: Sequence[str] | None, outputs: int) -> tuple[str, ...]:
+    if labels is None:
+        return tuple(f"class {i}" for i in range(outputs))
+    names = tuple(str(label) for label in labels)
+    if len(names) != outputs:
+        raise CamdemoError(f"{len(names)} labels were given for a model with {outputs} outputs.")
+    return names
