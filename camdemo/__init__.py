@@ -27,6 +27,12 @@ Your own model (any ``torch.nn.Module``; layers and a GAP → linear head are fo
     camdemo.explain("ant.jpg", model=spec, method="gradcam")        # versus=b: "why this class rather than b"
     camdemo.layers(spec)                                            # direction="down": what lowers the output
 
+Data that is not a photo (used as it is: no resizing, no normalization; the map at the data's resolution)::
+
+    spec = camdemo.wrap_model(net, data_shape=(64, 128))   # (H, W) matrix, (C, H, W) stack or (L,) signal
+    result = camdemo.explain(camdemo.load_array("run.csv"), model=spec, method="gradcam")
+    result.profiles().top_rows                              # which rows (and columns) matter
+
 Seams for extending camdemo:
 
 * ``register_backbone(BackboneSpec(...))`` adds a backbone (``GapLinearHead`` names its GAP → linear head,
@@ -55,6 +61,7 @@ from .explanation import Explanation, Prediction
 from .images import load_image
 from .models import DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, GapLinearHead, register_backbone
 from .models.custom import wrap_model
+from .data import load_array, profiles
 from .models.layers import LayerInfo
 from .teaching import backbone as _teaching_backbone  # noqa: F401  (registers shapes_gapnet)
 from .teaching.steps import GradCAMSteps, gradcam_steps
@@ -68,4 +75,5 @@ __all__ = [
     "explain_on_model", "clear_cache", "register_backbone", "BackboneSpec", "GapLinearHead",
     "is_signed", "Option", "faithfulness_cost", "Cell", "most_faithful", "SanityStep",
     "DEFAULT_COMPARE_METHODS", "DEFAULT_SANITY_METHODS", "BackboneInfo", "GradCAMSteps", "wrap_model",
+    "load_array", "profiles",
 ]

@@ -28,7 +28,9 @@ from .deprecation import keyword_settings
 from .explanation import Explanation, Prediction, check_sign, colormap_for_sign, map_notes
 from .images import ImageInput, load_image
 from .models import DEFAULT_BACKBONE, BackboneSpec, get_spec, load_model
-from .models.custom import wrap_model
+from .data import load_array
+from .drawing.matrix import render_data
+from .models.custom import signal_model, wrap_model
 from .models.registry import model_device
 from .models.layers import default_layer, resolve_layer
 
@@ -274,6 +276,9 @@ def _explain_chunks(settings: ExplainSettings, model: torch.nn.Module, images: I
 
 def _explain_chunk(settings: ExplainSettings, model: torch.nn.Module, chunk: list[ImageInput],
                    class_index: int | None) -> list[Explanation | CamdemoError]:
+    spec = settings.spec
+    if spec.data_shape is not None:  # matrices and signals: one at a time, since their sizes may differ
+        return [_explain_data(settings, model, item, class_index) for item in chunk]
     started = time.perf_counter()
     decoded: list[np.ndarray | CamdemoError] = []
     for image in chunk:
@@ -284,7 +289,6 @@ def _explain_chunk(settings: ExplainSettings, model: torch.nn.Module, chunk: lis
     good = [rgb for rgb in decoded if isinstance(rgb, np.ndarray)]
     if not good:
         return [error for error in decoded if isinstance(error, CamdemoError)]  # every image was refused
-    spec = settings.spec
     pixels = [spec.model_pixels(rgb) for rgb in good]
     target = Target(
         model=model,
@@ -304,6 +308,37 @@ def _explain_chunk(settings: ExplainSettings, model: torch.nn.Module, chunk: lis
                              pixels if settings.use_cache else None))
     seconds = (time.perf_counter() - started) / len(good)
     return [_package(settings, rgb, next(raws), seconds) if isinstance(rgb, np.ndarray) else rgb for rgb in decoded]
+
+
+def _explain_data(settings: ExplainSettings, model: torch.nn.Module, item: Any,
+                  class_index: int | None) -> Explanation | CamdemoError:
+    """One matrix, stack or signal, as it is: no resizing, no normalization; the map at the data's resolution."""
+    started = time.perf_counter()
+    spec = settings.spec
+    try:
+        values = load_array(item)
+        inputs = spec.data_tensor(values, settings.device)
+    except CamdemoError as error:
+        return error
+    target = Target(
+        model=signal_model(model) if values.ndim == 1 else model,
+        inputs=inputs,
+        class_index=None if class_index is None else int(class_index),
+        layer=resolve_layer(model, spec, settings.layer_name) if settings.layer_name else None,
+        layer_name=settings.layer_name,
+        head=spec.cam_head,
+        options=settings.options,
+        progress=settings.progress,
+        constant_input=lambda level: spec.constant_input(level, settings.device, like=inputs),
+        objective=settings.objective,
+    )
+    try:
+        with eval_mode(model):
+            (raw,) = settings.explainer.compute_batch(target)
+    except RuntimeError as error:  # the user's model refused this input's size
+        return CamdemoError(f"{spec.title} could not run on an input of shape {tuple(values.shape)}: {error}")
+    explanation = _package(settings, render_data(values), raw, time.perf_counter() - started)
+    return replace(explanation, data=values)
 
 
 def _package(settings: ExplainSettings, rgb: np.ndarray, raw: RawMap, seconds: float) -> Explanation:

@@ -12,6 +12,7 @@ from .drawing import overlay as overlay_lib
 from .evaluation.boxes import CAM_PAPER_THRESHOLD, Box, box_from_map
 from .errors import CamdemoError
 from .explainers import METHODS
+from .data import Profiles, profiles
 from .models import get_spec
 
 
@@ -80,6 +81,12 @@ class Explanation:
     versus: int | None = None  # the contrast class b of "class_index rather than b", if any
     output_kind: str = "softmax"  # softmax, multilabel, binary or regression (``camdemo.wrap_model``)
     model_title: str = ""  # the model's display name (a user's model is not in the registry)
+    data: np.ndarray | None = None  # the matrix, stack or signal explained, as the model saw it (``image`` draws it)
+
+    def profiles(self, top: int = 5) -> Profiles:
+        """Which rows and columns matter: the raw map at the input's resolution (a data model's rows × columns; 1 × L
+        for a signal) summed per row and per column, the ``top`` ones listed, largest first (``camdemo.data``)."""
+        return profiles(self.map_values(), top)
 
     @_drawn_on_request
     def heatmap(self) -> np.ndarray:

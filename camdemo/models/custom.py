@@ -23,7 +23,8 @@ MIN_INPUT, MAX_INPUT = 8, 1024  # pixels per side of a model's square input
 
 def wrap_model(module: nn.Module, *, name: str = "your_model", title: str | None = None, input_size: int = 224,
                channels: int = 3, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-               labels: Sequence[str] | None = None, output: str = "auto") -> BackboneSpec:
+               labels: Sequence[str] | None = None, output: str = "auto",
+               data_shape: Sequence[int] | None = None) -> BackboneSpec:
     """Describe ``module`` to camdemo: a spec to pass as ``camdemo.explain(image, model=spec, ...)``.
 
     ``input_size``: the side of the square the image is resized to; ``channels``: 3 (RGB) or 1 (gray, by luma);
@@ -33,6 +34,10 @@ def wrap_model(module: nn.Module, *, name: str = "your_model", title: str | None
     "auto" takes "softmax" for several outputs and asks for one output, which may be binary or regression.
     The model should return logits (before softmax/sigmoid). One forward pass of a blank input finds the layers
     (``camdemo.layers(spec)``) and a GAP → linear head (for CAM). ``CamdemoError`` for anything inconsistent.
+
+    For data that is not a photo give ``data_shape``, the shape of one example: (H, W) for a matrix (the model
+    takes N×1×H×W), (C, H, W) for a stack (N×C×H×W) or (L,) for a signal (N×1×L, e.g. Conv1d). Inputs are then
+    used as they are: no resizing, no normalization (``input_size``, ``channels``, ``mean``, ``std`` do not apply).
     """
     if not isinstance(module, nn.Module):
         raise CamdemoError(f"model must be a torch.nn.Module, not {type(module).__name__}.")
@@ -41,12 +46,20 @@ def wrap_model(module: nn.Module, *, name: str = "your_model", title: str | None
     if not isinstance(input_size, int) or not MIN_INPUT <= input_size <= MAX_INPUT:
         raise CamdemoError(f"input_size must be a whole number of pixels from {MIN_INPUT} to {MAX_INPUT}, "
                            f"not {input_size!r}.")
-    mean_values = _per_channel("mean", mean, (IMAGENET_MEAN if channels == 3 else (0.0,)), channels)
-    std_values = _per_channel("std", std, (IMAGENET_STD if channels == 3 else (1.0,)), channels)
+    shape = _data_shape(data_shape)
+    if shape is not None:
+        channels, input_size = (shape[0] if len(shape) == 3 else 1), max(shape[-2:])
+    mean_values = _per_channel("mean", mean, (IMAGENET_MEAN if channels == 3 else (0.0,)) if shape is None
+                               else (0.0,) * channels, channels)
+    std_values = _per_channel("std", std, (IMAGENET_STD if channels == 3 else (1.0,)) if shape is None
+                              else (1.0,) * channels, channels)
     if min(std_values) <= 0:
         raise CamdemoError(f"std must be positive, not {std_values}.")
     device = model_device(_bare(module)) or torch.device("cpu")
-    example = torch.zeros(1, channels, input_size, input_size, device=device)
+    if shape is None:
+        example = torch.zeros(1, channels, input_size, input_size, device=device)
+    else:  # what the model itself takes: N×1×L, N×1×H×W or N×C×H×W
+        example = torch.zeros((1,) + ((1,) if len(shape) < 3 else ()) + shape, device=device)
     outputs = _output_count(module, example, name)
     kind = _output_kind(output, outputs)
     head = find_cam_head(module, example)
@@ -58,8 +71,37 @@ def wrap_model(module: nn.Module, *, name: str = "your_model", title: str | None
                                            "layer, and none was found in this model; Grad-CAM works at any layer."),
         categories=_labels(labels, outputs), channels=channels, output_kind=kind, module=module,
         known_layers=(layers := find_layers(module, example)),
-        note=f"your model: {OUTPUT_KINDS[kind]}",
+        note=f"your model: {OUTPUT_KINDS[kind]}", data_shape=shape,
     )
+
+
+class _SignalModel(nn.Module):
+    """A 1-D model seen as camdemo sees every input, N×C×1×L: the row axis is dropped before the model runs."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(inputs.squeeze(2))
+
+
+def signal_model(model: nn.Module) -> nn.Module:
+    """``model`` (which takes N×C×L signals) taking N×C×1×L, for the length of one call."""
+    return _SignalModel(model)
+
+
+def _data_shape(data_shape: Sequence[int] | None) -> tuple[int, ...] | None:
+    if data_shape is None:
+        return None
+    try:
+        shape = tuple(int(side) for side in data_shape)
+    except (TypeError, ValueError):
+        raise CamdemoError(f"data_shape must be a tuple of sizes such as (64, 128), not {data_shape!r}.") from None
+    if len(shape) not in (1, 2, 3) or min(shape) < 1:
+        raise CamdemoError(f"data_shape must be (L,) for a signal, (H, W) for a matrix or (C, H, W) for a stack, "
+                           f"with positive sizes; {shape} was given.")
+    return shape
 
 
 def _bare(module: nn.Module) -> BackboneSpec:

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torchvision.models import _meta as torchvision_meta
 
+from ..errors import CamdemoError
+
 IMAGENET_CATEGORIES: tuple[str, ...] = tuple(torchvision_meta._IMAGENET_CATEGORIES)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -70,6 +72,23 @@ class BackboneSpec:
     output_kind: OutputKind = "softmax"
     module: nn.Module | None = None  # a user's own model, used as it is (see the class docstring)
     known_layers: tuple[Any, ...] | None = None  # LayerInfo of a user's model, found when it was wrapped
+    # A model of data that is not a photo: the shape of one example, (H, W) a matrix, (C, H, W) a stack, (L,) a
+    # signal. Inputs are used as they are (no resizing, no normalization); other sizes of the same rank are fine.
+    data_shape: tuple[int, ...] | None = None
+
+    def data_tensor(self, values: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+        """A data model's input from ``values`` (rank checked): 1×1×H×W for a matrix, 1×C×H×W for a stack, and
+        1×1×1×L for a signal (camdemo's methods see a signal as a one-row map)."""
+        assert self.data_shape is not None
+        rank = len(self.data_shape)
+        if values.ndim != rank:
+            kinds = {1: "a signal (L values)", 2: "a matrix (H × W)", 3: "a stack (C × H × W)"}
+            raise CamdemoError(f"{self.title} reads {kinds[rank]}; this input has shape {tuple(values.shape)}.")
+        if rank == 3 and values.shape[0] != self.data_shape[0]:
+            raise CamdemoError(f"{self.title} reads {self.data_shape[0]} channels; this stack has {values.shape[0]} "
+                               f"(shape {tuple(values.shape)}, read as C × H × W).")
+        tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(device)
+        return tensor.reshape((1,) * (4 - tensor.dim()) + tuple(tensor.shape)) if rank != 3 else tensor[None]
 
     @property
     def offline(self) -> bool:
@@ -104,9 +123,14 @@ class BackboneSpec:
         std = torch.tensor(self.std, device=device).view(1, self.channels, 1, 1)
         return (tensor - mean) / std
 
-    def constant_input(self, level: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    def constant_input(self, level: int, device: torch.device | str = "cpu",
+                       like: torch.Tensor | None = None) -> torch.Tensor:
         """The model input (1×C×S×S) of a uniform image of gray ``level`` (0 = black, 255 = white):
-        the baseline of Integrated Gradients, occlusion and the deletion curve."""
+        the baseline of Integrated Gradients, occlusion and the deletion curve. For a data model, the constant
+        level / 255 in the data's own units (0, about 0.5, 1), shaped like the input ``like``."""
+        if self.data_shape is not None:
+            assert like is not None
+            return torch.full_like(like[:1], level / 255.0)
         return self.preprocess(np.full((self.input_size, self.input_size, 3), level, np.uint8), device)
 
 
