@@ -157,7 +157,7 @@ def _model_spec(model: nn.Module | BackboneSpec | None, backbone: str | Backbone
 def explain(
     image: ImageInput,
     *,
-    backbone: str = DEFAULT_BACKBONE,
+    backbone: str | BackboneSpec = DEFAULT_BACKBONE,
     method: str = DEFAULT_METHOD,
     layer: str | None = None,
     class_index: int | None = None,
@@ -207,7 +207,7 @@ def explain(
 def explain_many(
     images: Iterable[ImageInput],
     *,
-    backbone: str = DEFAULT_BACKBONE,
+    backbone: str | BackboneSpec = DEFAULT_BACKBONE,
     method: str = DEFAULT_METHOD,
     layer: str | None = None,
     class_index: int | None = None,
@@ -242,7 +242,7 @@ def explain_many(
 
 
 @keyword_settings("backbone", "method", "layer", "class_index")
-def explain_on_model(model: torch.nn.Module, image: ImageInput, *, backbone: str = DEFAULT_BACKBONE,
+def explain_on_model(model: torch.nn.Module, image: ImageInput, *, backbone: str | BackboneSpec = DEFAULT_BACKBONE,
                      method: str = DEFAULT_METHOD, layer: str | None = None, class_index: int | None = None,
                      options: Mapping[str, Any] | None = None, sign: str = overlay_lib.DEFAULT_SIGN,
                      colormap: str = overlay_lib.DEFAULT_COLORMAP, opacity: float = overlay_lib.DEFAULT_OPACITY,
@@ -375,6 +375,7 @@ def _package(settings: ExplainSettings, rgb: np.ndarray, raw: RawMap, seconds: f
         versus=settings.objective.versus,
         output_kind=spec.output_kind,
         model_title=spec.title,
+        model_spec=spec,
     )
 
 

@@ -13,7 +13,7 @@ from .evaluation.boxes import CAM_PAPER_THRESHOLD, Box, box_from_map
 from .errors import CamdemoError
 from .explainers import METHODS
 from .data import Profiles, profiles
-from .models import get_spec
+from .models import BackboneSpec, get_spec
 
 
 class Prediction(NamedTuple):
@@ -82,6 +82,12 @@ class Explanation:
     output_kind: str = "softmax"  # softmax, multilabel, binary or regression (``camdemo.wrap_model``)
     model_title: str = ""  # the model's display name (a user's model is not in the registry)
     data: np.ndarray | None = None  # the matrix, stack or signal explained, as the model saw it (``image`` draws it)
+    model_spec: BackboneSpec | None = field(default=None, repr=False, compare=False)  # what ran (a user's model too)
+
+    @property
+    def spec(self) -> BackboneSpec:
+        """The backbone or wrapped model that made this explanation (for faithfulness, saving, ...)."""
+        return self.model_spec or get_spec(self.backbone)
 
     def profiles(self, top: int = 5) -> Profiles:
         """Which rows and columns matter: the raw map at the input's resolution (a data model's rows × columns; 1 × L

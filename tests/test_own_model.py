@@ -163,3 +163,25 @@ def test_cat_rather_than_espresso_lands_on_the_cat(pair_image):
     cat_half = pair_image.shape[1] // 2
     assert heatmap[:, :cat_half].mean() > 3 * heatmap[:, cat_half:].mean()
     assert "rather than 'espresso'" in result.note
+
+
+def test_the_evaluation_views_take_a_users_model():
+    """Compare, faithfulness and the sanity check run on a wrapped model; the sanity check randomizes a copy."""
+    net = random_gap_net(classes=3)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    spec = camdemo.wrap_model(net, input_size=32)
+    cells = camdemo.compare_methods(PHOTO, backbone=spec, methods=["cam", "gradcam", "saliency"], increments=4)
+    assert [cell.explanation.method for cell in cells] == ["cam", "gradcam", "saliency"]
+    assert all(cell.faithfulness is not None and 0.0 <= cell.faithfulness.curves.deletion_auc <= 1.0
+               for cell in cells)
+    steps = camdemo.cascading_randomization(PHOTO, backbone=spec, methods=["gradcam"], randomizations=2)
+    assert len(steps) == 3 and all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
+def test_faithfulness_follows_the_outputs_kind():
+    """A binary model's deletion curve starts at σ(y), its probability; not at a softmax over one output (= 1)."""
+    one = torch.nn.Sequential(random_gap_net(classes=1))
+    spec = camdemo.wrap_model(one, input_size=32, output="binary")
+    result = camdemo.explain(PHOTO, model=spec, method="gradcam")
+    curves = camdemo.faithfulness(result, increments=4).curves
+    assert curves.deletion[0] == pytest.approx(result.class_probability, abs=1e-5) and curves.deletion[0] < 1.0

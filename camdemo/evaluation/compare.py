@@ -19,7 +19,7 @@ from ..deprecation import keyword_settings, retired_style
 from ..errors import CamdemoError
 from ..explanation import Explanation
 from ..images import ImageInput, load_image
-from ..models import DEFAULT_BACKBONE
+from ..models import DEFAULT_BACKBONE, BackboneSpec
 from ..models.layers import list_layers
 from .boxes import Box
 from .faithfulness import DEFAULT_INCREMENTS, Faithfulness, faithfulness
@@ -53,8 +53,8 @@ def _progress_for(progress, index: int, total: int, title: str):
 
 
 @keyword_settings("backbone", "method_names", "layer", "class_index", renamed=_COMPARE_RENAMED)
-def compare_methods(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, methods: Sequence[str] | None = None,
-                    layer: str | None = None, class_index: int | None = None,
+def compare_methods(image: ImageInput, *, backbone: str | BackboneSpec = DEFAULT_BACKBONE,
+                    methods: Sequence[str] | None = None, layer: str | None = None, class_index: int | None = None,
                     options: Mapping[str, Mapping[str, Any]] | None = None, with_faithfulness: bool = True,
                     increments: int = DEFAULT_INCREMENTS, colormap: str | None = None, opacity: float | None = None,
                     device: torch.device | str | None = None,
@@ -84,7 +84,7 @@ def compare_methods(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, meth
 
 
 @keyword_settings("backbone", "method", "layer_names", "class_index", renamed=_SWEEP_RENAMED)
-def layer_sweep(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, method: str = DEFAULT_METHOD,
+def layer_sweep(image: ImageInput, *, backbone: str | BackboneSpec = DEFAULT_BACKBONE, method: str = DEFAULT_METHOD,
                 layers: Sequence[str] | None = None, class_index: int | None = None, count: int = 4,
                 with_faithfulness: bool = False, increments: int = DEFAULT_INCREMENTS, colormap: str | None = None,
                 opacity: float | None = None, device: torch.device | str | None = None,
@@ -110,7 +110,7 @@ def layer_sweep(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, method: 
     return cells
 
 
-def spread_layers(backbone: str, count: int) -> list[str]:
+def spread_layers(backbone: str | BackboneSpec, count: int) -> list[str]:
     """``count`` layers evenly spread from the earliest to the last, in network order (early first)."""
     early_first = [info.name for info in reversed(list_layers(backbone))]
     if count >= len(early_first):

@@ -28,7 +28,8 @@ from ..deprecation import keyword_settings
 from ..explanation import Explanation
 from ..errors import CamdemoError
 from ..explainers.hooks import eval_mode
-from ..models import get_spec, load_model
+from ..models import load_model
+from ..models.custom import signal_model
 
 DEFAULT_INCREMENTS = 32  # pixels are removed (or restored) in this many equal increments: 33 points per curve
 DEFAULT_STEPS = DEFAULT_INCREMENTS  # its old name, for code that imports it
@@ -85,11 +86,13 @@ class Faithfulness:
 @keyword_settings(renamed={"steps": "increments"})
 def deletion_insertion(model: nn.Module, inputs: torch.Tensor, saliency: np.ndarray, class_index: int,
                        removed: torch.Tensor, canvas: torch.Tensor, increments: int = DEFAULT_INCREMENTS,
-                       batch_size: int = 16, progress: Callable[[float, str], None] | None = None) -> Curves:
+                       batch_size: int = 16, progress: Callable[[float, str], None] | None = None,
+                       output_kind: str = "softmax") -> Curves:
     """The two curves for one image (``inputs`` 1×3×S×S) and a map ``saliency`` (S×S, larger = more important).
 
     Deletion replaces pixels with ``removed`` (1×3×S×S); insertion starts from ``canvas``. Pixels
-    are taken in the map's order (stable for ties), about S²/``increments`` more at each point.
+    are taken in the map's order (stable for ties), about S²/``increments`` more at each point. The curves
+    follow the class's probability as the model's ``output_kind`` reads it (``readout``).
     """
     if increments < 1:
         raise CamdemoError("The curves need at least one increment.")
@@ -113,13 +116,22 @@ def deletion_insertion(model: nn.Module, inputs: torch.Tensor, saliency: np.ndar
                     images.append(torch.where(chosen, removed, inputs))
                 else:
                     images.append(torch.where(chosen, inputs, canvas))
-            scores = torch.softmax(model(torch.cat(images)).float(), dim=1)[:, class_index]
+            scores = readout(model(torch.cat(images)), output_kind)[:, class_index]
             for (curve, _), score in zip(chunk, scores.cpu().tolist()):
                 probabilities[curve].append(score)
             if progress is not None:
                 progress(min(len(jobs), start + batch_size) / len(jobs), "Deletion and insertion curves")
     fractions = np.array(counts, dtype=np.float64) / (height * width)
     return Curves(fractions, np.array(probabilities["deletion"]), np.array(probabilities["insertion"]))
+
+
+def readout(outputs: torch.Tensor, output_kind: str) -> torch.Tensor:
+    """What the curves follow: softmax probabilities of exclusive classes, a sigmoid per label or for a binary
+    logit, or a regression's values themselves."""
+    outputs = outputs.float()
+    if output_kind == "regression":
+        return outputs
+    return torch.sigmoid(outputs) if output_kind in ("multilabel", "binary") else torch.softmax(outputs, dim=1)
 
 
 def blurred(inputs: torch.Tensor) -> torch.Tensor:
@@ -139,19 +151,23 @@ def faithfulness(explanation: Explanation, *, increments: int = DEFAULT_INCREMEN
     points). ``model`` defaults to the cached backbone the explanation came from. Nothing is drawn.
     """
     started = time.perf_counter()
-    spec = get_spec(explanation.backbone)
+    spec = explanation.spec
     device = torch.device(explanation.device)
-    model = load_model(spec.name, device) if model is None else model
-    inputs = spec.preprocess(explanation.image, device)
-    size = inputs.shape[-1]
+    model = load_model(spec, device) if model is None else model
+    if explanation.data is not None:  # a matrix or signal: the data as it is, "black" is the constant 0
+        inputs = spec.data_tensor(explanation.data, device)
+        model = signal_model(model) if explanation.data.ndim == 1 else model
+    else:
+        inputs = spec.preprocess(explanation.image, device)
+    height, width = inputs.shape[-2:]
     shown = explanation.heatmap if explanation.sign != "both" else np.clip(2 * explanation.heatmap - 1, 0, 1)
-    saliency = cv2.resize(shown, (size, size), interpolation=cv2.INTER_AREA)
-    black = spec.constant_input(0, device)
+    saliency = cv2.resize(shown, (width, height), interpolation=cv2.INTER_AREA)
+    black = spec.constant_input(0, device, like=inputs)
     with eval_mode(model):
         curves = deletion_insertion(model, inputs, saliency, explanation.class_index, black, blurred(inputs),
-                                    increments, progress=progress)
+                                    increments, progress=progress, output_kind=spec.output_kind)
         mask = torch.from_numpy(saliency).to(device, inputs.dtype)
         with torch.no_grad():  # x ⊙ H in pixel space = black + H·(x − black) after the affine normalization
             both = torch.cat([inputs, black + mask * (inputs - black)])
-            probabilities = torch.softmax(model(both).float(), dim=1)[:, explanation.class_index].cpu().tolist()
+            probabilities = readout(model(both), spec.output_kind)[:, explanation.class_index].cpu().tolist()
     return Faithfulness(curves, probabilities[0], probabilities[1], time.perf_counter() - started)

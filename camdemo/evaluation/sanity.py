@@ -27,7 +27,8 @@ from ..deprecation import keyword_settings
 from ..devices import default_device
 from ..explanation import Explanation
 from ..images import ImageInput, load_image
-from ..models import DEFAULT_BACKBONE, get_spec, load_model
+from ..models import DEFAULT_BACKBONE, BackboneSpec, get_spec, load_model
+from ..models.registry import model_device
 
 DEFAULT_SANITY_METHODS = ("gradcam", "saliency", "guided_backprop", "guided_gradcam")
 COMPARE_SIDE = 64  # maps are compared on a 64×64 grid: enough detail, cheap ranks
@@ -103,7 +104,7 @@ def _small(heatmap: np.ndarray) -> np.ndarray:
 
 @keyword_settings("backbone", "method_names", "class_index", "steps", "seed", "layer", "device", "progress",
                   renamed={"method_names": "methods", "steps": "randomizations"})
-def cascading_randomization(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE,
+def cascading_randomization(image: ImageInput, *, backbone: str | BackboneSpec = DEFAULT_BACKBONE,
                             methods: Sequence[str] = DEFAULT_SANITY_METHODS, layer: str | None = None,
                             class_index: int | None = None, randomizations: int = 5, seed: int = 0,
                             device: torch.device | str | None = None,
@@ -116,8 +117,9 @@ def cascading_randomization(image: ImageInput, *, backbone: str = DEFAULT_BACKBO
     """
     rgb = load_image(image)
     names = [info.name for info in catalog.applicable_methods(backbone, methods)]
-    device = torch.device(device) if device is not None else default_device()
-    trained = load_model(get_spec(backbone).name, device)
+    spec = get_spec(backbone)
+    device = torch.device(device) if device is not None else (model_device(spec) or default_device())
+    trained = load_model(spec, device)
     copy_ = copy.deepcopy(trained)  # never touch the shared, cached model
     plan = cascade_plan(copy_, randomizations)
     total = (len(plan) + 1) * len(names)
