@@ -5,7 +5,7 @@ Public API (the web app uses exactly this). The image comes first; every setting
     import camdemo
     result = camdemo.explain("cat.jpg", backbone="efficientnet_lite0", method="gradcam")
     result.raw_map      # the method's map, at the layer's resolution (computed by explain)
-    result.predictions  # top-5 (index, label, probability)
+    result.predictions  # top-5 (index, label, probability, output)
     result.heatmap      # float32 H×W in [0, 1], over the original image (drawn when first read)
     result.overlay      # uint8 H×W×3 in result.colormap at result.opacity (drawn when first read)
     result.restyled(colormap="jet", opacity=0.7, sign="both")  # another style, without running the network

@@ -119,10 +119,12 @@ def command_explain(args: argparse.Namespace) -> int:
         return 1
     try:
         class_index = parse_class(args.class_, args.backbone)
+        versus = None if args.versus is None else parse_class(args.versus, args.backbone)
         results = camdemo.explain_many(images, backbone=args.backbone, method=args.method, layer=args.layer,
                                        class_index=class_index, options=parse_options(args.option, args.method),
                                        sign=args.sign, colormap=args.colormap, opacity=args.opacity, device=args.device,
-                                       precision=args.precision, batch_size=args.batch_size)
+                                       precision=args.precision, batch_size=args.batch_size,
+                                       direction=args.direction, versus=versus)
         args.out.mkdir(parents=True, exist_ok=True)
         failed: list[Path] = []
         used: set[str] = set()
@@ -220,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--layer", default=None, help="target layer (default: the backbone's last spatial layer)")
     explain.add_argument("--class", dest="class_", default=None,
                          help="class index or name to explain (default: each image's top-1)")
+    explain.add_argument("--versus", default=None,
+                         help="explain --class rather than this class (index or name): the score y_class − y_versus")
+    explain.add_argument("--direction", default="up", choices=["up", "down"],
+                         help="up: what raises the class score (default); down: what lowers it")
     explain.add_argument("--out", type=Path, default=Path("camdemo-out"), help="output folder")
     explain.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     explain.add_argument("--precision", default=None, choices=list(camdemo.PRECISIONS),

@@ -61,6 +61,7 @@ def result_record(result: Explanation, source: str | Path | None = None) -> dict
         "predictions": [p._asdict() for p in result.predictions],
         "colormap": result.colormap, "opacity": result.opacity, "device": result.device,
         "precision": result.precision, "seconds": round(result.seconds, 4), "note": result.note,
+        "direction": result.direction, "versus": result.versus, "output_kind": result.output_kind,
     }
 
 

@@ -79,6 +79,19 @@ def test_method_settings_and_sign_from_the_command_line(tmp_path, capsys):
     assert "no sign" in capsys.readouterr().err
 
 
+def test_contrast_and_direction_from_the_command_line(tmp_path):
+    """--class tabby --versus espresso: "why the cat rather than the espresso", recorded in the JSON."""
+    assert cli.main(["explain", str(ASSETS / "cat_and_coffee.jpg"), "--method", "cam", "--class", "tabby",
+                     "--versus", "espresso", "--out", str(tmp_path), "--quiet"]) == 0
+    (record,) = [json.loads(path.read_text()) for path in tmp_path.glob("*.json")]
+    assert (record["class_index"], record["versus"], record["direction"]) == (281, 967, "up")
+    assert "rather than 'espresso'" in record["note"]
+    assert cli.main(["explain", str(ASSETS / "coffee.jpg"), "--method", "cam", "--direction", "down",
+                     "--out", str(tmp_path / "down"), "--quiet"]) == 0
+    (record,) = [json.loads(path.read_text()) for path in (tmp_path / "down").glob("*.json")]
+    assert record["direction"] == "down" and "lowers the score" in record["note"]
+
+
 def test_precision_from_the_command_line_is_recorded(tmp_path):
     assert cli.main(["explain", str(ASSETS / "coffee.jpg"), "--method", "cam", "--precision", "half", "--device",
                      "cpu", "--out", str(tmp_path), "--quiet"]) == 0
