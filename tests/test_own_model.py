@@ -185,3 +185,17 @@ def test_faithfulness_follows_the_outputs_kind():
     result = camdemo.explain(PHOTO, model=spec, method="gradcam")
     curves = camdemo.faithfulness(result, increments=4).curves
     assert curves.deletion[0] == pytest.approx(result.class_probability, abs=1e-5) and curves.deletion[0] < 1.0
+
+
+@pytest.mark.slow
+def test_torchvision_mobilenet_with_random_weights():
+    """MobileNetV3's head has a hidden linear layer after the pooling, so CAM does not apply and says why; the
+    methods that apply run at the deepest spatial layer."""
+    torch.manual_seed(0)
+    net = torchvision.models.mobilenet_v3_small(weights=None, num_classes=4).eval()
+    spec = camdemo.wrap_model(net, input_size=64)
+    reasons = {info.name: info.reason for info in camdemo.methods(spec)}
+    assert reasons["cam"] and "global average pooling followed by one linear" in reasons["cam"]
+    assert reasons["gradcam"] is None and reasons["integrated_gradients"] is None
+    result = camdemo.explain(PHOTO, model=spec, method="gradcam")
+    assert result.layer == camdemo.layers(spec)[0].name and result.raw_map.ndim == 2
