@@ -1,4 +1,4 @@
-"""A model camdemo has never seen: its layers worth explaining, its CAM head, and a pre-flight check.
+"""A model camdemo has never seen: its layers worth explaining and its CAM head.
 
 Pure functions over an ``nn.Module`` and an example input (N×C×H×W, on the model's device; a real image
 or random values, not zeros, so that gradients are not zero by accident). Each runs the model on the
@@ -10,16 +10,16 @@ example input, in eval mode, and leaves it as it was: hooks exist only inside th
   H·W > 1) or a token sequence on a square grid (N×T×C, see ``token_grid``), deepest first.
 * ``find_cam_head``: an ``nn.Linear`` producing the model's output from the spatial mean of a module's
   map (or of its ReLU), checked numerically.
-* ``check_model``: both, plus a pass with gradients, as a ``ModelReport`` that says for each method
-  whether it applies and, if not, why, in sentences that name the module concerned.
+
+``camdemo.models.preflight.check_model`` builds the pre-flight report on the same pass.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +27,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..errors import CamdemoError
-from .layers import MAX_EXTRA_TOKENS, LayerInfo, token_grid
+from .layers import LayerInfo, token_grid
 from .spec import GapLinearHead
 
 # Modules that only transform their input element-wise: not listed when the module feeding them is.
@@ -39,67 +39,12 @@ FUNCTIONAL_RELUS = {torch.relu, torch.relu_, F.relu, F.relu_, F.relu6, torch.Ten
 TRAIN_MODE_MATTERS = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd, nn.AlphaDropout)
 
 
-class MethodLike(Protocol):
-    """What ``check_model`` reads of a method (``camdemo.explainers.Method``), so that this layer need not import it."""
-
-    name: str
-    family: str
-    uses_layer: bool
-
-
-@dataclass(frozen=True)
-class Finding:
-    """Something a person should know about the model, about one module (``module``; "" for the whole model)."""
-
-    module: str
-    text: str
-
-    def __str__(self) -> str:
-        return self.text
-
-
-HeadKind = Literal["single", "classes", "unsupported"]
-
-
-@dataclass(frozen=True)
-class ModelReport:
-    """The pre-flight check of a model: what camdemo found and, per method, why it does not apply (None: it does)."""
-
-    layers: tuple[LayerInfo, ...]
-    default_layer: str | None  # the deepest listed layer whose map the scores' gradient reaches
-    layer: str | None  # the layer checked: the one asked for, else the default
-    cam_head: GapLinearHead | None
-    cam_unavailable: str | None  # why there is no CAM head, when cam_head is None
-    output_shape: tuple[int, ...] | None  # None when the output is not a tensor
-    head_kind: HeadKind  # single: N×1 (binary or regression, ambiguous); classes: N×K; unsupported
-    head_kind_text: str
-    methods: Mapping[str, str | None] = field(default_factory=dict)
-    findings: tuple[Finding, ...] = ()
-
-    @property
-    def applicable(self) -> tuple[str, ...]:
-        """The methods that apply, in the order given."""
-        return tuple(name for name, reason in self.methods.items() if reason is None)
-
-    def summary(self) -> str:
-        """The report in a few lines of text."""
-        lines = [f"Output: {self.head_kind_text}"]
-        if self.layers:
-            lines.append("Layers: " + "; ".join(info.label for info in self.layers))
-        lines.append(f"Layer checked: {self.layer}" if self.layer else "No layer with a spatial map was found.")
-        lines.append(f"CAM head: {self.cam_head.layer} → {self.cam_head.classifier}" if self.cam_head
-                     else f"CAM head: none. {self.cam_unavailable}")
-        lines += [f"- {finding.text}" for finding in self.findings]
-        lines += [f"{name}: {'applies' if reason is None else reason}" for name, reason in self.methods.items()]
-        return "\n".join(lines)
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # One pass without gradients, recording what every module produced
 
 
 @dataclass
-class _Output:
+class ModuleOutput:
     """One module call's tensor output that could be a layer: the tensor, its version then, and when it finished."""
 
     name: str
@@ -114,7 +59,7 @@ class _Output:
 
 
 @dataclass
-class _Map:
+class MapSummary:
     """A 4-D output's summaries for the head search: spatial mean, mean of its ReLU, sum of all values per image."""
 
     name: str
@@ -126,11 +71,11 @@ class _Map:
 
 
 @dataclass
-class _Survey:
+class Survey:
     names: dict[nn.Module, str]
     calls: dict[str, int] = field(default_factory=dict)
-    outputs: list[_Output] = field(default_factory=list)
-    maps: list[_Map] = field(default_factory=list)
+    outputs: list[ModuleOutput] = field(default_factory=list)
+    maps: list[MapSummary] = field(default_factory=list)
     linears: list[tuple[str, torch.Tensor, torch.Tensor]] = field(default_factory=list)  # name, input, output
     functional_relus: dict[str, int] = field(default_factory=dict)  # enclosing module name → calls
     stack: list[str] = field(default_factory=list)
@@ -146,11 +91,11 @@ class _FunctionalRelus(TorchFunctionMode):
     would fail on data-dependent control flow; a branch this input does not take is not seen.
     """
 
-    def __init__(self, survey: _Survey, model: nn.Module):
+    def __init__(self, survey: Survey, model: nn.Module):
         super().__init__()
         self.survey, self.model = survey, model
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         if func in FUNCTIONAL_RELUS and not self.survey.in_hook:
             where = self.survey.stack[-1] if self.survey.stack else ""
             inside = self.model.get_submodule(where) if where else self.model
@@ -160,7 +105,7 @@ class _FunctionalRelus(TorchFunctionMode):
 
 
 @contextlib.contextmanager
-def _left_as_found(model: nn.Module) -> Iterator[None]:
+def left_as_found(model: nn.Module) -> Iterator[None]:
     """Eval mode inside the block; afterwards every submodule has its own mode back."""
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
@@ -189,11 +134,11 @@ def _run(model: nn.Module, inputs: torch.Tensor) -> Any:
                            f"{error}. Check its shape, channels, dtype and device.") from error
 
 
-def _survey(model: nn.Module, example_input: torch.Tensor) -> _Survey:
+def survey_model(model: nn.Module, example_input: torch.Tensor) -> Survey:
     """One pass without gradients, in eval mode, with a hook on every module (all removed afterwards)."""
     inputs = _check_input(example_input)
     names = {module: name for name, module in model.named_modules() if name}
-    survey = _Survey(names, training=tuple(name for module, name in names.items()
+    survey = Survey(names, training=tuple(name for module, name in names.items()
                                            if module.training and isinstance(module, TRAIN_MODE_MATTERS)))
     input_keys: dict[str, tuple[int, int] | None] = {}
     # the head search needs summaries only of maps as wide as some linear layer's input (pooled or flattened)
@@ -222,16 +167,16 @@ def _survey(model: nn.Module, example_input: torch.Tensor) -> _Survey:
             survey.linears.append((name, args[0], output))
         if not isinstance(output, torch.Tensor) or output.dim() not in (3, 4):
             return
-        survey.outputs.append(_Output(name, output, output._version, order, input_keys.get(name)))
+        survey.outputs.append(ModuleOutput(name, output, output._version, order, input_keys.get(name)))
         if output.dim() == 4 and output.shape[2] * output.shape[3] > 1 and output.is_floating_point() \
                 and (output.shape[1] in widths or output[0].numel() in widths):
             values = output.float()
-            survey.maps.append(_Map(name, order, values.mean((2, 3)), values.relu().mean((2, 3)),
+            survey.maps.append(MapSummary(name, order, values.mean((2, 3)), values.relu().mean((2, 3)),
                                     values.flatten(1).sum(1), values[0].numel()))
 
     handles = []
     try:
-        with _left_as_found(model), torch.no_grad(), _FunctionalRelus(survey, model):
+        with left_as_found(model), torch.no_grad(), _FunctionalRelus(survey, model):
             for module in names:
                 handles.append(module.register_forward_pre_hook(before))
                 handles.append(module.register_forward_hook(after))
@@ -246,7 +191,7 @@ def _survey(model: nn.Module, example_input: torch.Tensor) -> _Survey:
 # Layers
 
 
-def _layer_info(name: str, shape: torch.Size, aliases: tuple[str, ...]) -> LayerInfo | None:
+def layer_info(name: str, shape: torch.Size, aliases: tuple[str, ...]) -> LayerInfo | None:
     if len(shape) == 4 and shape[2] * shape[3] > 1:
         return LayerInfo(name, shape[1], shape[2], shape[3], aliases=aliases)
     grid = token_grid(shape[1]) if len(shape) == 3 else None
@@ -260,7 +205,7 @@ def _is_within(name: str, ancestor: str) -> bool:
     return name == ancestor or name.startswith(ancestor + ".")
 
 
-def _layers(survey: _Survey) -> tuple[LayerInfo, ...]:
+def layers_of(survey: Survey) -> tuple[LayerInfo, ...]:
     """The layers of a survey, deepest first.
 
     * A module that runs more than once in a pass (a shared activation) is left out: its output is ambiguous.
@@ -269,7 +214,7 @@ def _layers(survey: _Survey) -> tuple[LayerInfo, ...]:
       are its ``aliases``. Pass-through modules beside it (Dropout or Identity in eval mode) add nothing.
     * An element-wise module (activation, dropout, identity) is left out when the module feeding it is listed.
     """
-    groups: dict[tuple[int, int], list[_Output]] = {}
+    groups: dict[tuple[int, int], list[ModuleOutput]] = {}
     for output in survey.outputs:
         if survey.calls.get(output.name, 0) == 1:
             groups.setdefault(output.key, []).append(output)
@@ -283,7 +228,7 @@ def _layers(survey: _Survey) -> tuple[LayerInfo, ...]:
         aliases = tuple(output.name for output in lineage if output is not outer)
         if isinstance(modules[outer.name], ELEMENTWISE) and first.input_key in listed:
             continue
-        info = _layer_info(outer.name, first.tensor.shape, aliases)
+        info = layer_info(outer.name, first.tensor.shape, aliases)
         if info is not None:
             listed[key] = (outer.order, info)
     return tuple(info for _order, info in sorted(listed.values(), key=lambda pair: -pair[0]))
@@ -296,9 +241,9 @@ def find_layers(module: nn.Module, example_input: torch.Tensor) -> tuple[LayerIn
     sequence N×T×C with T = h·w patch tokens on a square grid after at most ``MAX_EXTRA_TOKENS`` class or
     register tokens (``kind="tokens"``, a Vision Transformer's blocks). Names are as in
     ``module.named_modules()``. Which modules are left out, and which name stands for several, is said
-    in ``_layers``. The model is left as it was (see the module docstring).
+    in ``layers_of``. The model is left as it was (see the module docstring).
     """
-    return _layers(_survey(module, example_input))
+    return layers_of(survey_model(module, example_input))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -316,7 +261,7 @@ def _scores(output: object) -> torch.Tensor | None:
     return output if isinstance(output, torch.Tensor) and output.dim() == 2 else None
 
 
-def _cam_head(module: nn.Module, survey: _Survey) -> tuple[GapLinearHead | None, str | None]:
+def cam_head_and_reason(module: nn.Module, survey: Survey) -> tuple[GapLinearHead | None, str | None]:
     """The GAP → linear head of a survey's model, or None and why not, in a sentence."""
     scores = _scores(survey.output)
     if scores is None:
@@ -341,7 +286,7 @@ def _cam_head(module: nn.Module, survey: _Survey) -> tuple[GapLinearHead | None,
     return None, _why_no_head(classifier, features, survey)
 
 
-def _why_no_head(classifier: str, features: torch.Tensor, survey: _Survey) -> str:
+def _why_no_head(classifier: str, features: torch.Tensor, survey: Survey) -> str:
     """A sentence on what the final linear layer reads instead of globally averaged feature maps."""
     pooled_into = [(name, found.name) for name, x, _ in survey.linears for found in survey.maps
                    if name != classifier and (_close(found.mean, x) or _close(found.relu_mean, x))]
@@ -352,7 +297,7 @@ def _why_no_head(classifier: str, features: torch.Tensor, survey: _Survey) -> st
                 "weighted sum of the feature maps. CAM needs global average pooling followed by one linear layer. "
                 "Use Grad-CAM.")
     if features.dim() == 2:
-        for found in survey.maps:
+        for found in sorted(survey.maps, key=lambda found: -found.order):  # the outermost of equal outputs first
             if found.numel == features.shape[1] and _close(found.flat_sum, features.float().sum(1)):
                 return (f"CAM does not apply: '{classifier}' reads the flattened map of '{found.name}' "
                         f"({found.numel} values), not its global average, so each position has weights of its "
@@ -370,245 +315,4 @@ def find_cam_head(module: nn.Module, example_input: torch.Tensor) -> GapLinearHe
     Checked numerically on the example input: the linear layer applied to the mean reproduces the output.
     Of several modules with the same output, the outermost is named. The model is left as it was.
     """
-    return _cam_head(module, _survey(module, example_input))[0]
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# The pre-flight check
-
-
-@dataclass(frozen=True)
-class _Gradients:
-    """From one pass with gradients: per probed layer "ok", "zero" or "none" (no path), and the input's."""
-
-    layers: dict[str, str]
-    input: str
-    modified_in_place: bool  # the checked layer's output was changed in place after the layer ran
-    error: str | None = None
-
-
-def _probe_gradients(model: nn.Module, inputs: torch.Tensor, layers: dict[str, int], checked: str | None
-                     ) -> _Gradients:
-    """One pass with gradients: ∂(sum of the outputs)/∂(each layer's output and the input).
-
-    Each probed layer's output is replaced by output + z for a zero leaf z of its own, so one backward
-    pass gives every layer's gradient (∂/∂z = ∂/∂output) without cutting the path to earlier layers; the
-    network receives a new tensor, as with camdemo's hooks. ``layers`` maps names to the number of extra
-    leading tokens (only the patch tokens of a token layer count).
-    """
-    zeros: dict[str, torch.Tensor] = {}
-    kept: list[tuple[torch.Tensor, int]] = []
-
-    def probe(name: str):  # type: ignore[no-untyped-def]
-        def hook(_module: nn.Module, _args: tuple, output: object) -> object:
-            if not isinstance(output, torch.Tensor) or not output.is_floating_point() or name in zeros:
-                return None
-            if name == checked:
-                kept.append((output, output._version))
-            zeros[name] = torch.zeros_like(output, requires_grad=True)
-            return output + zeros[name]
-        return hook
-
-    leaf = inputs.detach().clone().requires_grad_(inputs.is_floating_point())
-    handles = [model.get_submodule(name).register_forward_hook(probe(name)) for name in layers]
-    try:
-        with _left_as_found(model), torch.enable_grad():
-            output = model(leaf)
-            if not isinstance(output, torch.Tensor) or not output.is_floating_point() or not output.requires_grad:
-                return _Gradients({name: "none" for name in layers}, "none", False)
-            wanted = [*zeros.values(), leaf] if leaf.requires_grad else list(zeros.values())
-            gradients = torch.autograd.grad(output.float().sum(), wanted, allow_unused=True)
-    except Exception as error:  # the user's model: report what failed rather than fail the check
-        return _Gradients({}, "none", False, error=f"{type(error).__name__}: {error}")
-    finally:
-        for handle in handles:
-            handle.remove()
-    verdicts = {}
-    for (name, _), gradient in zip(zeros.items(), gradients):
-        if gradient is not None and gradient.dim() == 3:
-            gradient = gradient[:, layers[name]:, :]
-        verdicts[name] = "none" if gradient is None else "zero" if not bool(gradient.any()) else "ok"
-    input_verdict = "none"
-    if leaf.requires_grad and gradients[-1] is not None:
-        input_verdict = "ok" if bool(gradients[-1].any()) else "zero"
-    modified = any(tensor._version != version for tensor, version in kept)
-    return _Gradients(verdicts, input_verdict, modified)
-
-
-def _output_kind(output: object) -> tuple[tuple[int, ...] | None, HeadKind, str]:
-    if isinstance(output, torch.Tensor):
-        shape = tuple(output.shape)
-        if output.dim() == 2 and shape[1] == 1:
-            return shape, "single", (f"{shape}: one output per image. That is a binary classifier (one sigmoid "
-                                     "logit) or a regression, and the shape cannot tell which: say which.")
-        if output.dim() == 2:
-            return shape, "classes", (f"{shape}: {shape[1]} outputs per image, read as class scores (one per "
-                                      "class; softmax classes, independent labels or several regression outputs "
-                                      "look alike).")
-        return shape, "unsupported", (f"{shape}: not one row of scores per image (N×classes). camdemo explains "
-                                      "classifier and regression outputs; wrap the model so that it returns N×K "
-                                      "scores (for a single output, N×1).")
-    kind = type(output).__name__
-    keys = f" with keys {', '.join(map(str, output))}" if isinstance(output, Mapping) else ""
-    return None, "unsupported", (f"a {kind}{keys}, not a tensor of scores N×classes. Wrap the model so that "
-                                 "forward() returns the scores tensor only (e.g. output['logits'] or output[0]).")
-
-
-def _resolve(model: nn.Module, layer: str, layers: tuple[LayerInfo, ...]) -> None:
-    try:
-        module = model.get_submodule(layer) if layer else None
-    except AttributeError:
-        module = None
-    if module is None or module is model:
-        choices = ", ".join(info.name for info in layers) or "none found"
-        raise CamdemoError(f"'{layer}' is not a module of this model. Layers with a spatial map: {choices} "
-                           "(any name from model.named_modules() works).")
-
-
-def _findings(model: nn.Module, survey: _Survey, layer: str | None, layers: tuple[LayerInfo, ...],
-              gradients: _Gradients | None, output_text: str, output_ok: bool) -> tuple[dict[str, str], list[Finding]]:
-    """(problems by requirement, findings): the requirements are "output", "layer", "layer gradient",
-    "input gradient" and "guided"; each problem is a sentence for a person."""
-    problems: dict[str, str] = {}
-    findings: list[Finding] = []
-
-    def problem(requirement: str, module: str, text: str) -> None:
-        problems.setdefault(requirement, text)
-        findings.append(Finding(module, text))
-
-    if not output_ok:
-        problem("output", "", f"The model's output is {output_text}")
-    if survey.training:
-        first = survey.training[0]
-        more = f" and {len(survey.training) - 1} more BatchNorm or Dropout modules are" \
-            if len(survey.training) > 1 else " is"
-        findings.append(Finding(first, f"'{first}' ({type(model.get_submodule(first)).__name__}){more} in training "
-                                       "mode. camdemo explains in eval mode (BatchNorm uses its running averages, "
-                                       "Dropout keeps everything) and gives your model its mode back afterwards; "
-                                       "call model.eval() to get the scores camdemo explains."))
-    if layer is None:
-        problem("layer", "", "No module outputs a spatial map (N×C×H×W with more than one position) or a "
-                             "square grid of tokens, so the CAM-family methods have no layer to explain.")
-    else:
-        calls = survey.calls.get(layer, 0)
-        info = next((info for info in layers if layer == info.name or layer in info.aliases), None)
-        shape_ok = info is not None or any(_layer_info(layer, output.tensor.shape, ()) is not None
-                                           for output in survey.outputs if output.name == layer)
-        if calls == 0:
-            problem("layer", layer, f"Layer '{layer}' does not run when the model runs on the example input.")
-        elif calls > 1:
-            problem("layer", layer, f"Layer '{layer}' runs {calls} times in one pass (the same module is used in "
-                                    "several places), so its output is ambiguous: choose the block that contains it, "
-                                    "or give each use a module of its own.")
-        elif not shape_ok:
-            problem("layer", layer, f"Layer '{layer}' does not output a spatial map (N×C×H×W) or a square grid of "
-                                    f"tokens (N×T×C with at most {MAX_EXTRA_TOKENS} class or register tokens).")
-    if gradients is not None and gradients.error is not None:
-        problem("layer gradient", "", f"Computing gradients through the model failed: {gradients.error}")
-        problem("input gradient", "", f"Computing gradients through the model failed: {gradients.error}")
-    elif gradients is not None and layer is not None and "layer" not in problems:
-        verdict = gradients.layers.get(layer, "none")
-        if verdict == "none":
-            problem("layer gradient", layer, f"Layer '{layer}' does not reach the output: the scores do not depend "
-                                             "on it (no gradient), so gradient-based methods give nothing there.")
-        elif verdict == "zero":
-            tokens = info is not None and info.kind == "tokens"
-            why = (" After it, the scores read only the class token (as in a ViT's last block), so choose an "
-                   "earlier block or this block's first LayerNorm." if tokens else "")
-            problem("layer gradient", layer, f"The scores' gradient at layer '{layer}' is zero everywhere for the "
-                                             f"example input, so its gradient-based maps would be blank.{why}")
-        if gradients.modified_in_place:
-            problem("layer", layer, f"The output of '{layer}' is changed in place after the layer runs, through "
-                                    "another reference to it (e.g. a tensor it returns unchanged, then modified with "
-                                    "an in-place operation), so camdemo would read the changed values: choose the "
-                                    "module that makes the tensor, or replace the in-place operation.")
-    if gradients is not None and gradients.error is None and gradients.input != "ok":
-        text = ("The scores do not depend on the input pixels through gradients (no gradient reaches the input: "
-                "a detach(), a no_grad block or a non-differentiable step in forward())."
-                if gradients.input == "none" else
-                "The scores' gradient with respect to the input is zero everywhere for the example input.")
-        problem("input gradient", "", text + " Methods that differentiate with respect to the pixels give nothing.")
-    findings += _guided_findings(model, survey, problems)
-    return problems, findings
-
-
-def _guided_findings(model: nn.Module, survey: _Survey, problems: dict[str, str]) -> list[Finding]:
-    """Guided backpropagation changes the backward pass of ``nn.ReLU``/``nn.ReLU6`` modules only."""
-    findings = []
-    relu_modules = [name for module, name in survey.names.items()
-                    if isinstance(module, GUIDED_ACTIVATIONS) and survey.calls.get(name, 0) > 0]
-    functional = sorted(survey.functional_relus)
-    if functional:
-        places = ", ".join(f"'{name}'" if name else "the model's own forward()" for name in functional)
-        text = (f"ReLU is called as a function (F.relu, torch.relu or x.relu()) in {places}. Guided Backprop and "
-                "Guided Grad-CAM change the backward pass of nn.ReLU modules only, so they would guide "
-                f"{'only some' if relu_modules else 'none'} of the ReLUs: use nn.ReLU modules there to use them.")
-        problems.setdefault("guided", text)
-        findings += [Finding(name, text) for name in functional[:1]]
-    elif not relu_modules:
-        problems.setdefault("guided", "Guided Backprop and Guided Grad-CAM change the backward pass of nn.ReLU "
-                                      "modules, and none runs in this model (it uses other activations), so the "
-                                      "result would be plain gradients.")
-    return findings
-
-
-def _method_reason(method: MethodLike, problems: dict[str, str], cam: tuple[GapLinearHead | None, str | None]
-                   ) -> str | None:
-    """Why ``method`` does not apply given the problems found, or None."""
-    if "output" in problems:
-        return problems["output"]
-    if method.name == "cam":
-        return cam[1] if cam[0] is None else None
-    if method.name.startswith("guided") and "guided" in problems:
-        return problems["guided"]
-    if method.uses_layer:
-        if "layer" in problems:
-            return problems["layer"]
-        if getattr(method, "needs_gradients", True) and "layer gradient" in problems:
-            return problems["layer gradient"]
-    if method.family != "perturbation" and not method.uses_layer and "input gradient" in problems:
-        return problems["input gradient"]
-    return None
-
-
-def check_model(module: nn.Module, example_input: torch.Tensor, *, layer: str | None = None,
-                methods: Mapping[str, MethodLike] | None = None) -> ModelReport:
-    """The pre-flight check of ``module`` on ``example_input``: two passes (one with gradients) in eval mode.
-
-    ``layer`` is the layer to check (default: the deepest listed one that the scores' gradient reaches).
-    ``methods`` (``camdemo.explainers.METHODS``) are the methods to judge; the report says, for each, why it
-    does not apply, or None. The model is left as it was (see the module docstring).
-    """
-    survey = _survey(module, example_input)
-    layers = _layers(survey)
-    if layer is not None:
-        _resolve(module, layer, layers)
-    cam = _cam_head(module, survey)
-    output_shape, head_kind, head_text = _output_kind(survey.output)
-    probed = {info.name: info.extra_tokens for info in layers}
-    if layer is not None and layer not in probed:
-        match = next((info for info in layers if layer in info.aliases), None)
-        probed[layer] = match.extra_tokens if match else 0
-    gradients = None
-    if head_kind != "unsupported":
-        gradients = _probe_gradients(module, example_input, probed, None)
-    reached = [info.name for info in layers if gradients is None or gradients.layers.get(info.name) == "ok"]
-    default = reached[0] if reached else (layers[0].name if layers else None)
-    checked = layer if layer is not None else default
-    if gradients is not None and gradients.error is None and checked is not None:
-        # camdemo hooks one layer at a time: whether its output is changed in place is checked that way
-        alone = _probe_gradients(module, example_input, {checked: probed[checked]}, checked)
-        gradients = replace(gradients, modified_in_place=alone.modified_in_place)
-    problems, findings = _findings(module, survey, checked, layers, gradients, head_text, head_kind != "unsupported")
-    if cam[0] is not None:
-        findings.insert(0, Finding(cam[0].classifier, f"CAM applies: '{cam[0].classifier}' reads the global average "
-                                   f"of {'the ReLU of ' if cam[0].relu_before_pool else ''}'{cam[0].layer}'."))
-    skipped = [info.name for info in layers[:[info.name for info in layers].index(default)]] if reached else []
-    if skipped:
-        findings.append(Finding(default or "", f"Default layer '{default}': the scores' gradient does not reach the "
-                                               f"deeper layers {', '.join(skipped)} (or is zero there)."))
-    reasons = {name: _method_reason(method, problems, cam) for name, method in (methods or {}).items()}
-    return ModelReport(layers=layers, default_layer=default, layer=checked, cam_head=cam[0], cam_unavailable=cam[1],
-                       output_shape=output_shape, head_kind=head_kind, head_kind_text=head_text, methods=reasons,
-                       findings=tuple(findings))
-
+    return cam_head_and_reason(module, survey_model(module, example_input))[0]

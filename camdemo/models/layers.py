@@ -86,7 +86,7 @@ def _list_layers(spec: BackboneSpec) -> tuple[LayerInfo, ...]:
     finally:
         for handle in handles:
             handle.remove()
-    return tuple(LayerInfo(name, *shapes[name][1:]) for name in names)
+    return tuple(LayerInfo(name, shapes[name][1], shapes[name][2], shapes[name][3]) for name in names)
 
 
 def default_layer(backbone: str) -> str:
