@@ -354,18 +354,28 @@ def test_a_bad_example_input_or_layer_name_gets_a_sentence():
 
 # -- torchvision architectures with random weights --------------------------------------------------------------
 
-def test_resnet18_layers_head_and_gradcam_through_a_found_layer():
-    torch.manual_seed(0)
+def test_resnet18_layers_and_head():
     model = resnet18(weights=None).eval()
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     before = snapshot(model)
     report = check_model(model, x, methods=METHODS)
     assert report.default_layer == "layer4" and report.layers[0].aliases == ("layer4.1",)
     assert {"layer3", "layer2", "layer1", "layer4.0", "layer4.1.bn2"} <= set(names(report.layers))
+    assert "layer4.1.relu" not in names(report.layers)  # the block's ReLU module runs twice
     assert report.cam_head == GapLinearHead("layer4", "fc")
     assert set(report.applicable) == set(METHODS), report.methods
     assert_untouched(model, before)
-    for layer in ("layer4", "layer3.0"):
+
+
+@pytest.mark.slow
+def test_gradcam_through_found_resnet18_layers_equals_the_hand_computation():
+    torch.manual_seed(0)
+    model = resnet18(weights=None).eval()
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    before = snapshot(model)
+    layers = names(find_layers(model, x))
+    for layer in ("layer4", "layer3.0", "layer4.1.bn2"):
+        assert layer in layers
         raw = get_method("gradcam").compute(Target(model=model, inputs=x, layer=model.get_submodule(layer),
                                                    layer_name=layer, class_index=7))
         torch.testing.assert_close(raw.values, hand_gradcam(model, layer, x, 7), rtol=1e-4, atol=1e-6)
@@ -390,3 +400,15 @@ def test_densenet121_rectifies_before_pooling():
     assert find_cam_head(model, torch.randn(1, 3, 64, 64)) == GapLinearHead("features", "classifier",
                                                                             relu_before_pool=True)
     assert_no_hooks(model)
+
+
+def test_a_model_that_cuts_the_gradient_to_the_pixels():
+    class Quantized(FunctionalReluNet):
+        def forward(self, x):
+            return super().forward(x.detach() if torch.is_grad_enabled() else x)
+
+    model = Quantized().eval()
+    report = check_model(model, torch.randn(1, 3, 8, 8), methods=METHODS)
+    for name in ("saliency", "smoothgrad", "input_x_gradient", "integrated_gradients"):
+        assert "no gradient reaches the input" in report.methods[name], name
+    assert report.methods["gradcam"] is None and report.methods["occlusion"] is None

@@ -273,7 +273,8 @@ def _method_reason(method: MethodLike, problems: dict[str, str], cam: tuple[GapL
             return problems["layer"]
         if getattr(method, "needs_gradients", True) and "layer gradient" in problems:
             return problems["layer gradient"]
-    if method.family != "perturbation" and not method.uses_layer and "input gradient" in problems:
+    pixel_gradients = method.family == "gradient" or (not method.uses_layer and method.family != "perturbation")
+    if pixel_gradients and "input gradient" in problems:
         return problems["input gradient"]
     return None
 
