@@ -354,6 +354,7 @@ def test_a_bad_example_input_or_layer_name_gets_a_sentence():
 
 # -- torchvision architectures with random weights --------------------------------------------------------------
 
+@pytest.mark.slow  # about 3 s here, like each torchvision network below
 def test_resnet18_layers_and_head():
     model = resnet18(weights=None).eval()
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
@@ -382,6 +383,7 @@ def test_gradcam_through_found_resnet18_layers_equals_the_hand_computation():
     assert_untouched(model, before)
 
 
+@pytest.mark.slow
 def test_mobilenet_v3_small_has_a_hidden_layer_after_pooling():
     model = mobilenet_v3_small(weights=None).eval()
     x = torch.randn(1, 3, 64, 64)

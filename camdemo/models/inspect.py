@@ -17,6 +17,7 @@ example input, in eval mode, and leaves it as it was: hooks exist only inside th
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,13 +145,19 @@ def survey_model(model: nn.Module, example_input: torch.Tensor) -> Survey:
     # the head search needs summaries only of maps as wide as some linear layer's input (pooled or flattened)
     widths = {module.in_features for module in names if isinstance(module, nn.Linear)}
 
+    owner = threading.get_ident()  # another thread's pass through the same model is not this survey's
+
     def before(module: nn.Module, args: tuple) -> None:
+        if threading.get_ident() != owner:
+            return
         name = names[module]
         survey.stack.append(name)
         first = args[0] if args else None
         input_keys[name] = (id(first), first._version) if isinstance(first, torch.Tensor) else None
 
     def after(module: nn.Module, args: tuple, output: object) -> None:
+        if threading.get_ident() != owner:
+            return
         survey.in_hook = True
         try:
             record(names[module], module, args, output)

@@ -14,11 +14,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import threading
+
 import torch
 from torch import nn
 
 from ..errors import CamdemoError
-from .inspect import GUIDED_ACTIVATIONS, cam_head_and_reason, layer_info, layers_of, left_as_found, survey_model, Survey
+from .inspect import (GUIDED_ACTIVATIONS, Survey, cam_head_and_reason, layer_info, layers_of, left_as_found,
+                      survey_model)
 from .layers import MAX_EXTRA_TOKENS, LayerInfo
 from .spec import GapLinearHead
 
@@ -106,8 +109,12 @@ def _probe_gradients(model: nn.Module, inputs: torch.Tensor, layers: dict[str, i
     zeros: dict[str, torch.Tensor] = {}
     kept: dict[str, tuple[torch.Tensor, int]] = {}
 
+    owner = threading.get_ident()
+
     def probe(name: str) -> Callable[[nn.Module, tuple, object], object]:
         def hook(_module: nn.Module, _args: tuple, output: object) -> object:
+            if threading.get_ident() != owner:
+                return None  # another thread's pass through the same model
             if not isinstance(output, torch.Tensor) or not output.is_floating_point() or name in zeros:
                 return None
             kept[name] = (output, output._version)
