@@ -73,8 +73,11 @@ class MapSummary:
 
 @dataclass
 class Survey:
+    """What one pass recorded: calls per module, outputs that could be layers, what linear layers read."""
+
     names: dict[nn.Module, str]
     calls: dict[str, int] = field(default_factory=dict)
+    finished: int = 0  # module calls finished so far: the order of outputs (a block finishes after its parts)
     outputs: list[ModuleOutput] = field(default_factory=list)
     maps: list[MapSummary] = field(default_factory=list)
     linears: list[tuple[str, torch.Tensor, torch.Tensor]] = field(default_factory=list)  # name, input, output
@@ -168,7 +171,8 @@ def survey_model(model: nn.Module, example_input: torch.Tensor) -> Survey:
         if survey.stack and survey.stack[-1] == name:
             survey.stack.pop()
         survey.calls[name] = survey.calls.get(name, 0) + 1
-        order = len(survey.outputs) + len(survey.maps) + len(survey.linears) + sum(survey.calls.values())
+        survey.finished += 1
+        order = survey.finished
         if isinstance(module, nn.Linear) and args and isinstance(args[0], torch.Tensor) \
                 and isinstance(output, torch.Tensor):
             survey.linears.append((name, args[0], output))
@@ -179,7 +183,7 @@ def survey_model(model: nn.Module, example_input: torch.Tensor) -> Survey:
                 and (output.shape[1] in widths or output[0].numel() in widths):
             values = output.float()
             survey.maps.append(MapSummary(name, order, values.mean((2, 3)), values.relu().mean((2, 3)),
-                                    values.flatten(1).sum(1), values[0].numel()))
+                                          values.flatten(1).sum(1), values[0].numel()))
 
     handles = []
     try:
