@@ -61,7 +61,7 @@ def capture_output(layer: nn.Module, layer_name: str, *, for_gradients: bool) ->
 def not_a_map_message(layer_name: str, output: object) -> str:
     """Why ``output`` cannot be read as a spatial map, naming the layer and the shape."""
     shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-    return (f"Layer '{layer_name}' outputs {shape}, neither a spatial map (N×C×H×W) nor a token sequence "
+    return (f"Layer '{layer_name}' outputs {shape}, not a spatial map (N×C×H×W) nor a token sequence "
             f"(N×T×C with T = h·w patch tokens on a square grid after at most {MAX_EXTRA_TOKENS} class or register "
             "tokens); choose a convolutional layer or a transformer block.")
 
