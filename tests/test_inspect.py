@@ -301,6 +301,22 @@ def test_a_one_channel_model_with_one_output():
     assert set(report.applicable) == set(METHODS)
 
 
+def test_channels_last_outputs_inside_a_block_are_not_read_as_maps():
+    class Permuted(nn.Module):  # a ConvNeXt-style block: depthwise conv, then LayerNorm and Linear on N×H×W×C
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 6, 3, padding=1, groups=3)
+            self.norm = nn.LayerNorm(6)
+            self.mix = nn.Linear(6, 6)
+            self.fc = nn.Linear(6, 2)
+
+        def forward(self, x):
+            x = self.mix(self.norm(self.conv(x).permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
+            return self.fc(x.mean((2, 3)))
+
+    assert names(find_layers(Permuted().eval(), torch.randn(1, 3, 8, 8))) == ["conv"]
+
+
 def test_a_layer_that_does_not_reach_the_output():
     class SideBranch(nn.Module):
         def __init__(self):

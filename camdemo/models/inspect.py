@@ -202,8 +202,17 @@ def survey_model(model: nn.Module, example_input: torch.Tensor) -> Survey:
 # Layers
 
 
+def looks_channels_last(shape: torch.Size) -> bool:
+    """N×H×W×C with H = W ≠ C (inside ConvNeXt or Swin blocks, between permutes): not a map to read as N×C×H×W.
+
+    A true N×C×H×W map has C = H ≠ W only for a non-square input whose height happens to equal the channels.
+    """
+    return len(shape) == 4 and shape[1] == shape[2] != shape[3]
+
+
 def layer_info(name: str, shape: torch.Size, aliases: tuple[str, ...]) -> LayerInfo | None:
-    if len(shape) == 4 and shape[2] * shape[3] > 1:
+    """The ``LayerInfo`` of an output of this shape, or None when it is neither a spatial map nor a token grid."""
+    if len(shape) == 4 and shape[2] * shape[3] > 1 and not looks_channels_last(shape):
         return LayerInfo(name, shape[1], shape[2], shape[3], aliases=aliases)
     grid = token_grid(shape[1]) if len(shape) == 3 else None
     if grid is None:
