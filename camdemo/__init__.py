@@ -48,7 +48,7 @@ Settings passed by position, and the old names ``steps`` (faithfulness, sanity c
 """
 
 from .api import DEFAULT_METHOD, clear_cache, explain, explain_many, explain_on_model
-from .catalog import MethodInfo, backbones, class_names, is_signed, layers, methods
+from .catalog import MethodInfo, backbones, check_model, class_names, is_signed, layers, methods, wrap_model
 from .cost import Cost, estimate_cost, faithfulness_cost
 from .devices import PRECISION_TOLERANCE, PRECISIONS, MapTolerance, default_device
 from .drawing.overlay import COLORMAPS
@@ -60,9 +60,9 @@ from .explainers.options import Option
 from .explanation import Explanation, Prediction
 from .images import load_image
 from .models import DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, GapLinearHead, register_backbone
-from .models.custom import wrap_model
 from .data import load_array, profiles
 from .models.layers import LayerInfo
+from .models.preflight import ModelReport
 from .teaching import backbone as _teaching_backbone  # noqa: F401  (registers shapes_gapnet)
 from .teaching.steps import GradCAMSteps, gradcam_steps
 
@@ -75,5 +75,5 @@ __all__ = [
     "explain_on_model", "clear_cache", "register_backbone", "BackboneSpec", "GapLinearHead",
     "is_signed", "Option", "faithfulness_cost", "Cell", "most_faithful", "SanityStep",
     "DEFAULT_COMPARE_METHODS", "DEFAULT_SANITY_METHODS", "BackboneInfo", "GradCAMSteps", "wrap_model",
-    "load_array", "profiles",
+    "load_array", "profiles", "check_model", "ModelReport",
 ]

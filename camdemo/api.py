@@ -30,7 +30,8 @@ from .images import ImageInput, load_image
 from .models import DEFAULT_BACKBONE, BackboneSpec, get_spec, load_model
 from .data import load_array
 from .drawing.matrix import render_data
-from .models.custom import signal_model, wrap_model
+from .catalog import wrap_model
+from .models.custom import signal_model
 from .models.registry import model_device
 from .models.layers import default_layer, resolve_layer
 
@@ -331,6 +332,7 @@ def _explain_data(settings: ExplainSettings, model: torch.nn.Module, item: Any,
         progress=settings.progress,
         constant_input=lambda level: spec.constant_input(level, settings.device, like=inputs),
         objective=settings.objective,
+        signal=values.ndim == 1,
     )
     try:
         with eval_mode(model):

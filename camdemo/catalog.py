@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+import torch
+from torch import nn
+
 from .errors import CamdemoError
 from .explainers import METHODS, Option, get_method
 from .models import DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, backbone_names, get_spec, weights_status
+from .models import architecture, custom, preflight
 from .models.layers import LayerInfo, list_layers
+from .models.preflight import ModelReport
+from .models.registry import model_device
 
 def backbones() -> list[BackboneInfo]:
     """Every backbone that can be chosen, and whether its weights are here, missing or damaged (``weights_status``:
@@ -48,11 +54,13 @@ class MethodInfo:
 
 
 def methods(backbone: str | BackboneSpec = DEFAULT_BACKBONE) -> list[MethodInfo]:
-    """Every method, with whether it applies to ``backbone`` and the reason when it does not."""
+    """Every method, with whether it applies to ``backbone`` and the reason when it does not (for a user's model,
+    also its pre-flight check's reasons: ReLUs called as functions, no gradient to the pixels, ...)."""
     spec = get_spec(backbone)
+    preflight = spec.report.methods if spec.report is not None else {}
     infos = []
     for method in METHODS.values():
-        reason = method.unavailable_reason(spec)
+        reason = preflight.get(method.name) or method.unavailable_reason(spec)  # the check names the module
         infos.append(MethodInfo(method.name, method.title, reason is None, reason, method.uses_layer,
                                 method.required_layer(spec), method.summary, method.paper,
                                 method.is_signed(method.option_defaults), method.family, dict(method.option_defaults),
@@ -87,3 +95,31 @@ def is_signed(method: str, options: Mapping[str, Any] | None = None) -> bool:
 def class_names(backbone: str | BackboneSpec = DEFAULT_BACKBONE) -> list[str]:
     """The class labels of ``backbone``, by class index."""
     return list(get_spec(backbone).categories)
+
+
+def wrap_model(module: nn.Module, **description: Any) -> BackboneSpec:
+    """Describe a model of your own to camdemo; see ``camdemo.models.custom.wrap_model`` for the settings
+    (``input_size``, ``channels``, ``mean``, ``std``, ``labels``, ``output``, ``data_shape``, ``name``). Its
+    pre-flight report (``spec.report``) judges every method, so ``methods(spec)`` says why any does not apply."""
+    return custom.wrap_model(module, methods=METHODS, **description)
+
+
+def check_model(model: nn.Module | BackboneSpec | str, *, layer: str | None = None) -> ModelReport:
+    """The pre-flight check of a model: its layers with shapes, the default layer, the CAM head or why there is
+    none, for every method why it does not apply, and findings that name the module concerned (ReLUs called as
+    functions, a layer that does not reach the output, modules in training mode, an output that is not
+    N×classes...). ``model``: a module (wrapped with the defaults), a wrapped spec or a backbone name; ``layer``
+    checks that layer instead of the default. The model is left as it was."""
+    spec = model if isinstance(model, BackboneSpec) else get_spec(model) if isinstance(model, str) \
+        else wrap_model(model)
+    if layer is None and spec.report is not None:
+        return spec.report
+    module = spec.module if spec.module is not None else architecture(spec)
+    if spec.data_shape is not None:
+        shape = spec.data_shape
+        example = custom.example_data((1,) + ((1,) if len(shape) < 3 else ()) + shape,
+                                      model_device(spec) or torch.device("cpu"))
+    else:
+        example = custom.example_image(spec.channels, spec.input_size, spec.mean, spec.std,
+                                       model_device(spec) or torch.device("cpu"))
+    return preflight.check_model(module, example, layer=layer, methods=METHODS)

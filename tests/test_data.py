@@ -59,6 +59,13 @@ def test_a_signal_through_a_conv1d_model_with_input_gradients():
     assert result.raw_map.shape == (1, 200)
     assert np.allclose(result.raw_map[0], gradient.abs()[0, 0].numpy(), atol=1e-6)
     assert result.profiles().columns.shape == (200,)
+    assert [info.name for info in camdemo.layers(spec)] == ["0"]  # the conv: N×C×L, read as a C×1×L map
+    gradcam = camdemo.explain(signal, model=spec, method="gradcam", layer="0", class_index=2)
+    x = torch.from_numpy(signal)[None, None]
+    features = net[0](x).detach().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(net[4](net[3](net[2](net[1](features))))[0, 2], features)
+    expected = (gradient[0].mean(dim=1)[:, None] * features[0]).sum(0).detach().numpy()  # Grad-CAM on a row
+    assert gradcam.raw_map.shape == (1, 200) and np.allclose(gradcam.raw_map[0], expected, atol=1e-6)
 
 
 def test_integrated_gradients_baseline_is_stated_in_data_units():

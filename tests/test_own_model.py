@@ -199,3 +199,16 @@ def test_torchvision_mobilenet_with_random_weights():
     assert reasons["gradcam"] is None and reasons["integrated_gradients"] is None
     result = camdemo.explain(PHOTO, model=spec, method="gradcam")
     assert result.layer == camdemo.layers(spec)[0].name and result.raw_map.ndim == 2
+
+
+def test_the_pre_flight_check_says_why_in_words_that_name_the_module():
+    """A model whose ReLUs are functions: the guided methods are refused with the check's sentence, which names
+    the module; ``check_model`` also works on a built-in backbone's architecture."""
+    spec = camdemo.wrap_model(FunctionalNet(channels=1), input_size=28, channels=1)
+    reasons = {info.name: info.reason for info in camdemo.methods(spec)}
+    assert reasons["guided_backprop"] and "function" in reasons["guided_backprop"]
+    assert reasons["cam"] is None and reasons["gradcam"] is None
+    report = camdemo.check_model(spec)
+    assert report is spec.report and report.default_layer == "conv2"
+    assert any("called as a function" in finding.text for finding in report.findings)
+    assert camdemo.check_model("shapes_gapnet").cam_head is not None

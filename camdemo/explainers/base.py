@@ -85,6 +85,7 @@ class Target:
     constant_input: Callable[[int], torch.Tensor] | None = None  # gray level 0–255 → model input 1×3×S×S
     autocast_dtype: torch.dtype | None = None  # forward pass in float16/bfloat16 (``half_precision_ok`` methods)
     objective: Objective = Objective()  # what is explained: s · (y_c − y_b); the plain class score by default
+    signal: bool = False  # a 1-D model: inputs are N×C×1×L, layer outputs N×C×L are read as one-row maps
 
     def scores(self, outputs: torch.Tensor, classes: int | list[int] | torch.Tensor) -> torch.Tensor:
         """(N,) the explained score of each image: ``objective.scores``."""
@@ -259,7 +260,8 @@ class ChannelWeightedMethod(Method):
         grad_mode = torch.enable_grad() if self.needs_gradients else torch.no_grad()
         precision = (torch.autocast(target.inputs.device.type, dtype=target.autocast_dtype)
                      if target.autocast_dtype is not None else contextlib.nullcontext())
-        with capture_output(target.layer, target.layer_name, for_gradients=self.needs_gradients) as kept, grad_mode, \
+        with capture_output(target.layer, target.layer_name, for_gradients=self.needs_gradients,
+                            signal=target.signal) as kept, grad_mode, \
                 precision:
             logits = target.model(target.inputs)
         if logits.dim() != 2 or logits.shape[0] != target.inputs.shape[0]:

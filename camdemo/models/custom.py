@@ -6,17 +6,18 @@ for the length of a call (``camdemo.explainers.hooks.eval_mode`` restores it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import cast
 
 import torch
 from torch import nn
 
 from ..errors import CamdemoError
-from .inspect import find_cam_head, find_layers
+from .layers import LayerInfo
 from .modes import eval_mode
+from .preflight import MethodLike, ModelReport, check_model
 from .registry import model_device
-from .spec import IMAGENET_MEAN, IMAGENET_STD, OUTPUT_KINDS, BackboneSpec, OutputKind
+from .spec import IMAGENET_MEAN, IMAGENET_STD, OUTPUT_KINDS, BackboneSpec, GapLinearHead, OutputKind
 
 MIN_INPUT, MAX_INPUT = 8, 1024  # pixels per side of a model's square input
 
@@ -24,7 +25,8 @@ MIN_INPUT, MAX_INPUT = 8, 1024  # pixels per side of a model's square input
 def wrap_model(module: nn.Module, *, name: str = "your_model", title: str | None = None, input_size: int = 224,
                channels: int = 3, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                labels: Sequence[str] | None = None, output: str = "auto",
-               data_shape: Sequence[int] | None = None) -> BackboneSpec:
+               data_shape: Sequence[int] | None = None,
+               methods: Mapping[str, MethodLike] | None = None) -> BackboneSpec:
     """Describe ``module`` to camdemo: a spec to pass as ``camdemo.explain(image, model=spec, ...)``.
 
     ``input_size``: the side of the square the image is resized to; ``channels``: 3 (RGB) or 1 (gray, by luma);
@@ -32,8 +34,10 @@ def wrap_model(module: nn.Module, *, name: str = "your_model", title: str | None
     ``labels``: one name per output (default "class 0", ...). ``output`` says what the outputs are: "softmax"
     (exclusive classes), "multilabel" (independent labels, one logit each), "binary" (one logit) or "regression";
     "auto" takes "softmax" for several outputs and asks for one output, which may be binary or regression.
-    The model should return logits (before softmax/sigmoid). One forward pass of a blank input finds the layers
-    (``camdemo.layers(spec)``) and a GAP → linear head (for CAM). ``CamdemoError`` for anything inconsistent.
+    The model should return logits (before softmax/sigmoid). The pre-flight check (``check_model``: two passes of
+    a seeded random input) finds the layers (``camdemo.layers(spec)``, the default first), a GAP → linear head
+    (for CAM) and, for ``methods``, why any does not apply (``spec.report``). ``CamdemoError`` for anything
+    inconsistent.
 
     For data that is not a photo give ``data_shape``, the shape of one example: (H, W) for a matrix (the model
     takes N×1×H×W), (C, H, W) for a stack (N×C×H×W) or (L,) for a signal (N×1×L, e.g. Conv1d). Inputs are then
@@ -57,22 +61,71 @@ def wrap_model(module: nn.Module, *, name: str = "your_model", title: str | None
         raise CamdemoError(f"std must be positive, not {std_values}.")
     device = model_device(_bare(module)) or torch.device("cpu")
     if shape is None:
-        example = torch.zeros(1, channels, input_size, input_size, device=device)
+        example = example_image(channels, input_size, mean_values, std_values, device)
     else:  # what the model itself takes: N×1×L, N×1×H×W or N×C×H×W
-        example = torch.zeros((1,) + ((1,) if len(shape) < 3 else ()) + shape, device=device)
+        example = example_data((1,) + ((1,) if len(shape) < 3 else ()) + shape, device)
     outputs = _output_count(module, example, name)
     kind = _output_kind(output, outputs)
-    head = find_cam_head(module, example)
+    report: ModelReport | None = None
+    head: GapLinearHead | None = None
+    no_head: str | None = "CAM for 1-D signals is not supported yet; Grad-CAM works at any layer."
+    if shape is not None and len(shape) == 1:  # the pre-flight check reads images and matrices
+        layers = signal_layers(module, example)
+    else:
+        report = check_model(module, example, methods=methods)
+        layers = _default_first(report.layers, report.default_layer)
+        head, no_head = report.cam_head, report.cam_unavailable
     return BackboneSpec(
         name=name, title=title or name, build=lambda: module, weights_file=lambda: None, weights_url=None,
         input_size=input_size, mean=mean_values, std=std_values,
         layer_names=lambda _model: [info.name for info in layers], cam_head=head,
-        cam_unavailable=None if head else ("CAM needs a head that is global average pooling followed by one linear "
-                                           "layer, and none was found in this model; Grad-CAM works at any layer."),
-        categories=_labels(labels, outputs), channels=channels, output_kind=kind, module=module,
-        known_layers=(layers := find_layers(module, example)),
-        note=f"your model: {OUTPUT_KINDS[kind]}", data_shape=shape,
+        cam_unavailable=no_head, categories=_labels(labels, outputs), channels=channels,
+        output_kind=kind, module=module, known_layers=layers, note=f"your model: {OUTPUT_KINDS[kind]}",
+        data_shape=shape, report=report,
     )
+
+
+def example_image(channels: int, size: int, mean: Sequence[float], std: Sequence[float],
+                  device: torch.device) -> torch.Tensor:
+    """A seeded random image, normalized as the model expects (a blank one can make every gradient zero)."""
+    pixels = torch.rand(1, channels, size, size, generator=torch.Generator().manual_seed(0))
+    mean_ = torch.tensor(mean).view(1, channels, 1, 1)
+    std_ = torch.tensor(std).view(1, channels, 1, 1)
+    return ((pixels - mean_) / std_).to(device)
+
+
+def example_data(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Seeded random values in [0, 1) of ``shape`` (batch first), for a data model's one pass."""
+    return torch.rand(shape, generator=torch.Generator().manual_seed(0)).to(device)
+
+
+def _default_first(layers: tuple[LayerInfo, ...], default: str | None) -> tuple[LayerInfo, ...]:
+    """The default layer (the deepest one the scores' gradient reaches) first, then the others, deepest first."""
+    chosen = [info for info in layers if info.name == default]
+    return tuple(chosen + [info for info in layers if info.name != default])
+
+
+def signal_layers(module: nn.Module, example: torch.Tensor) -> tuple[LayerInfo, ...]:
+    """The layers of a 1-D model: modules whose output is N×C×L (L > 1), deepest first, as C×1×L maps."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    handles = []
+
+    def keep(name: str):
+        def hook(_module, _args, output) -> None:
+            if isinstance(output, torch.Tensor) and output.dim() == 3 and output.shape[-1] > 1:
+                shapes.setdefault(name, tuple(output.shape))
+        return hook
+
+    try:
+        for name, sub in module.named_modules():
+            if name and not isinstance(sub, (nn.ReLU, nn.Dropout, nn.Identity)):
+                handles.append(sub.register_forward_hook(keep(name)))
+        with eval_mode(module), torch.no_grad():
+            module(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return tuple(LayerInfo(name, shape[1], 1, shape[2]) for name, shape in reversed(shapes.items()))
 
 
 class _SignalModel(nn.Module):

@@ -75,6 +75,7 @@ class BackboneSpec:
     # A model of data that is not a photo: the shape of one example, (H, W) a matrix, (C, H, W) a stack, (L,) a
     # signal. Inputs are used as they are (no resizing, no normalization); other sizes of the same rank are fine.
     data_shape: tuple[int, ...] | None = None
+    report: Any = None  # a user's model: its pre-flight ``ModelReport`` (camdemo.models.preflight), from wrapping
 
     def data_tensor(self, values: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
         """A data model's input from ``values`` (rank checked): 1×1×H×W for a matrix, 1×C×H×W for a stack, and
