@@ -212,3 +212,19 @@ def test_the_pre_flight_check_says_why_in_words_that_name_the_module():
     assert report is spec.report and report.default_layer == "conv2"
     assert any("called as a function" in finding.text for finding in report.findings)
     assert camdemo.check_model("shapes_gapnet").cam_head is not None
+
+
+def test_a_vision_transformer_is_explained_at_a_token_layer():
+    """A torchvision ViT (random weights, small): its blocks are listed as token layers, the default is the deepest
+    one the class score's gradient reaches, and Grad-CAM there is a map over the 4×4 patch grid."""
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    vit = VisionTransformer(image_size=64, patch_size=16, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
+                            num_classes=5).eval()
+    torch.nn.init.normal_(vit.heads.head.weight, std=0.1)  # torchvision starts the head at zero: no gradient at all
+    spec = camdemo.wrap_model(vit, input_size=64)
+    first = camdemo.layers(spec)[0]
+    assert first.kind == "tokens" and first.extra_tokens == 1 and (first.height, first.width) == (4, 4)
+    result = camdemo.explain(PHOTO, model=spec, method="gradcam")
+    assert result.layer == first.name and result.raw_map.shape == (4, 4) and np.abs(result.raw_map).max() > 0
