@@ -108,10 +108,18 @@ class RowScores:
     """Per method: did the top row of the map's row profile fall on a changed row; and a random row's chance."""
 
     hits: dict[str, list[bool]]
-    chance: float  # mean share of changed rows: the hit rate of a row drawn at random
+    shares: list[float]  # per sample, the share of rows that changed: the hit rate of a row drawn at random
+    labels: list[int]
 
-    def rates(self) -> dict[str, float]:
-        return {**{name: float(np.mean(hits)) for name, hits in self.hits.items()}, RANDOM: self.chance}
+    @property
+    def chance(self) -> float:
+        return float(np.mean(self.shares))
+
+    def rates(self, label: int | None = None) -> dict[str, float]:
+        """Hit rate of each method and baseline, over every sample or over those of class ``label``."""
+        chosen = np.array([label is None or value == label for value in self.labels])
+        rates = {name: float(np.mean(np.array(hits)[chosen])) for name, hits in self.hits.items()}
+        return {**rates, RANDOM: float(np.mean(np.array(self.shares)[chosen]))}
 
 
 def evaluate_beam(count: int = 1000, start: int = 0, methods: tuple[str, ...] = METHODS,
@@ -128,14 +136,16 @@ def evaluate_beam(count: int = 1000, start: int = 0, methods: tuple[str, ...] = 
                 hits[method].append(bool(item.changed_rows[int(np.argmax(row_profile(values)))]))
     for item in items:
         hits[LOUDEST].append(bool(item.changed_rows[int(np.argmax(row_profile(item.matrix)))]))
-    return RowScores(hits, float(np.mean([item.changed_rows.mean() for item in items])))
+    return RowScores(hits, [float(item.changed_rows.mean()) for item in items], [item.label for item in items])
 
 
 def beam_table(scores: RowScores, count: int) -> str:
     lines = [f"Top row of the map's row profile among the truly changed rows, on {count} held-out damaged beams "
              f"(test seed {beam.TEST_SEED}, half stiffness loss, half breathing crack), maps for the true class:", "",
-             "| method | top row is a changed row |", "| --- | ---: |"]
-    lines += [f"| {title(name)} | {rate:.1%} |" for name, rate in scores.rates().items()]
+             "| method | top row is a changed row | stiffness loss | breathing crack |", "| --- | ---: | ---: | ---: |"]
+    loss, crack = scores.rates(beam.STIFFNESS_LOSS), scores.rates(beam.CRACK)
+    lines += [f"| {title(name)} | {rate:.1%} | {loss[name]:.1%} | {crack[name]:.1%} |"
+              for name, rate in scores.rates().items()]
     return "\n".join(lines)
 
 
