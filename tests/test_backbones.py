@@ -67,7 +67,8 @@ def test_declared_cam_head_reproduces_the_logits(name):
     handle = model.get_submodule(spec.cam_head.layer).register_forward_hook(
         lambda _m, _a, out: outputs.__setitem__("features", out.clone()))
     try:
-        inputs = torch.randn(1, 3, spec.input_size, spec.input_size, generator=torch.Generator().manual_seed(0))
+        inputs = torch.randn(1, spec.channels, spec.input_size, spec.input_size,
+                             generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             logits = model(inputs)
     finally:

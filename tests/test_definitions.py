@@ -41,10 +41,13 @@ def test_gradcam_xgradcam_hirescam_equal_cam_over_area_on_every_gap_backbone(nam
 
     On DenseNet F = ReLU(features.norm5): the gradient must be taken at F, where it is w^c / Z also where
     F = 0, not through the network's ReLU, which passes none there."""
-    model, layer = backbone_model(name), get_spec(name).cam_head.layer
-    cam = explain_on_model(model, cat_image, backbone=name, method="cam", layer=layer)
+    spec = get_spec(name)
+    model, layer = backbone_model(name), spec.cam_head.layer
+    image = cat_image if spec.data_shape is None else \
+        np.random.default_rng(0).random(spec.data_shape).astype(np.float32)  # a data model: a matrix
+    cam = explain_on_model(model, image, backbone=name, method="cam", layer=layer)
     for method in ("gradcam", "xgradcam", "hirescam"):
-        other = explain_on_model(model, cat_image, backbone=name, method=method, layer=layer,
+        other = explain_on_model(model, image, backbone=name, method=method, layer=layer,
                                  class_index=cam.class_index)
         np.testing.assert_allclose(other.raw_map * cam.raw_map.size, cam.raw_map, rtol=1e-4,
                                    atol=1e-4 * np.abs(cam.raw_map).max(), err_msg=method)
