@@ -201,3 +201,20 @@ def test_training_lowers_the_loss():
                         learning_rate=4e-3, seed=0)
     assert len(losses) == 2 and np.isfinite(losses).all()
     assert losses[1] < losses[0] - 0.1, losses
+
+
+def test_the_shipped_examples_through_the_public_api():
+    """``camdemo.explain`` on the shipped .npy files, as a user would: the matrix goes in as it is, CAM's peak is in
+    the digit's true box, and the beam's top row (by the row profile) is one of the truly changed rows."""
+    import camdemo
+
+    truth = json.loads((ASSETS / "digits_example_1.json").read_text())
+    digit = camdemo.explain(ASSETS / "digits_example_1.npy", backbone="digits_gapnet", method="cam")
+    assert digit.class_index == truth["class_index"] and digit.raw_map.shape == (15, 15)
+    row, column = np.unravel_index(digit.heatmap.argmax(), digit.heatmap.shape)
+    x0, y0, x1, y1 = truth["box"]
+    assert y0 <= row < y1 and x0 <= column < x1
+    crack = json.loads((ASSETS / "beam_crack.json").read_text())
+    beam_map = camdemo.explain(ASSETS / "beam_crack.npy", backbone="beam_gapnet", method="gradcam")
+    assert beam_map.class_index == crack["class_index"] and beam_map.heatmap.shape == (64, 64)
+    assert beam_map.profiles(top=1).top_rows[0] in crack["changed_rows"]
