@@ -108,7 +108,7 @@ def data_pass_seconds(spec: BackboneSpec) -> float:
             network = signal_model(model) if len(spec.data_shape) == 1 else model
             times: list[float] = []
             with eval_mode(model):
-                while len(times) < 20 and sum(times) < 2.0:  # the first few passes of a process are 100× slower
+                while len(times) < 20 and sum(times) < 2.0:  # the first passes are often far slower
                     started = time.perf_counter()
                     (gradient,) = torch.autograd.grad(network(example).sum(), example)
                     float(gradient.sum())  # waits for a GPU

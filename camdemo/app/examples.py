@@ -52,3 +52,17 @@ def backbone_for_image(image_path: str | None, backbone: str, chosen_by_example:
     if (wanted == SHAPES) != (backbone == SHAPES):
         return wanted
     return None
+
+
+# Examples of the Matrices & signals tab: (file in assets/, the model of data it goes with, caption). Adding one is
+# one line here; an example whose model is not registered on this server is left out.
+DATA_EXAMPLES: list[tuple[str, str, str]] = [
+]
+
+
+def data_examples(entries: list[tuple[str, str, str]] | None = None) -> list[tuple[str, str, str]]:
+    """(path, backbone, caption) of the data examples (``entries``, default ``DATA_EXAMPLES``) whose model is
+    registered here and whose file exists."""
+    registered = {info.name for info in camdemo.backbones() if info.data_shape is not None}
+    return [(str(asset(name)), backbone, caption) for name, backbone, caption in
+            (DATA_EXAMPLES if entries is None else entries) if backbone in registered and asset(name).is_file()]
