@@ -8,7 +8,6 @@ largest values lead the profiles.
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -31,8 +30,7 @@ from camdemo.app.handlers.data import (CHOOSE_METHOD, CHOOSE_MODEL, on_data_meth
 from camdemo.app.uploads import MAX_DATA_MB, NOT_A_DATA_UPLOAD, DataUpload
 from camdemo.app.views import backbone_choices
 from tests.helpers.data_models import MATRIX, MATRIX_SHAPE, SIGNAL, register
-from tests.helpers.registry import isolated_registry
-from tests.helpers.server import call, launched_demo
+from tests.helpers.server import call
 
 
 @pytest.fixture
@@ -152,21 +150,9 @@ def test_extra_models_are_named_by_the_operator(isolated_registry):
         register_extra_models({ENVIRONMENT: "tests.helpers"})
 
 
-# --- the real server -------------------------------------------------------------------------------------------
+# --- the real server (``data_server``, in conftest.py; the ``server`` tier) ---------------------------------------
 
 
-@pytest.fixture(scope="module")
-def data_server():
-    """The real app with the test models registered through ``CAMDEMO_EXTRA_MODELS``, as an operator would."""
-    os.environ[ENVIRONMENT] = "tests.helpers.data_models"
-    try:
-        with isolated_registry(), launched_demo() as demo:
-            yield demo.local_url
-    finally:
-        del os.environ[ENVIRONMENT]
-
-
-@pytest.mark.server
 def test_a_npy_upload_through_the_server_and_a_bad_one_after_it(data_server, tmp_path):
     client = Client(data_server, verbose=False)
     settings = ("gradcam", None, "auto", 128, "black", 4, 2, False)

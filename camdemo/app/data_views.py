@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 import camdemo
-from camdemo.app.views import method_info
+from camdemo.app.views import AUTO_CLASS, class_choices, method_info
 
 # The methods that make sense for data: the CAM family at a layer, input gradients and occlusion. Guided
 # Backprop (and Guided Grad-CAM) are left out: they reconstruct image edges more than they measure evidence.
@@ -73,6 +73,11 @@ def data_method(backbone: str | None, method: str | None) -> str | None:
 
 def data_layer_choices(backbone: str | None) -> list[tuple[str, str]]:
     return [(info.label, info.name) for info in camdemo.layers(backbone)] if backbone else []
+
+
+def data_class_choices(backbone: str | None) -> list[tuple[str, str]]:
+    """The model's classes (or outputs) after "Top-1 (automatic)"; only that entry without a model."""
+    return class_choices(backbone) if backbone else [("Top-1 prediction (automatic)", AUTO_CLASS)]
 
 
 def data_layer(backbone: str | None, method: str | None, layer: str | None) -> str | None:

@@ -92,6 +92,10 @@ class DataUpload(gr.File):
         super().__init__(*args, **kwargs)
         self.data_model = DataPayload
 
+    def get_config(self, cls: type | None = None) -> dict[str, Any]:
+        """``gr.File``'s settings (Gradio reads them from the signature of ``__init__``, which here is generic)."""
+        return super().get_config(gr.File if cls is None else cls)
+
     def preprocess(self, payload):
         if payload is None:
             return None

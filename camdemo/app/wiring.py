@@ -18,7 +18,7 @@ from camdemo.app.budget import describe_cost
 from camdemo.app.handlers.analysis import (CompareOutputs, SanityOutputs, StepsOutputs, SweepOutputs, run_compare,
                                            run_sanity, run_steps, run_sweep)
 from camdemo.app.handlers.data import (DataMethodChange, DataModelChange, DataOutputs, describe_data_cost,
-                                       on_data_method_change, on_data_model_change, run_data)
+                                       on_data_method_change, on_data_model_change, on_share_change, run_data)
 from camdemo.app.handlers.controls import (BackboneChange, ImageChange, MethodChange, RestoredSettings, TabMethods,
                                            backbone_chosen_by_person, on_backbone_change, on_backbone_tabs,
                                            on_image_change, on_method_change, restore_from_url)
@@ -158,6 +158,7 @@ def _data_events(w: Wiring) -> None:
     method_inputs = [d.data_backbone, d.data_method, d.data_layer, *settings]
     w.control_event(model_changed.then, on_data_method_change, method_inputs, by_name(DataMethodChange._fields, d))
     w.control_event(d.data_method.input, on_data_method_change, method_inputs, by_name(DataMethodChange._fields, d))
+    w.control_event(d.share_scale.change, on_share_change, [d.share_scale], [d.previous_panel])
     w.control_event(functools.partial(gr.on, [d.data_layer.change,
                                               *[box.change for box in settings]]),  # type: ignore[attr-defined]
                     describe_data_cost, method_inputs, [d.data_cost])

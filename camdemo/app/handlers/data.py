@@ -16,15 +16,16 @@ import gradio as gr
 
 import camdemo
 from camdemo.app.budget import BUDGET_SECONDS, check_budget
-from camdemo.app.data_views import (NO_DATA_MODEL, data_backbones, data_layer, data_layer_choices, data_method,
-                                    data_method_choices, data_status, is_data_backbone, largest_magnitude,
-                                    prediction_table, profile_rows, shape_text, what_the_model_saw)
+from camdemo.app.data_views import (NO_DATA_MODEL, data_backbones, data_class_choices, data_layer,
+                                    data_layer_choices, data_method, data_method_choices, data_status,
+                                    is_data_backbone, largest_magnitude, prediction_table, profile_rows, shape_text,
+                                    what_the_model_saw)
 from camdemo.app.downloads import write_data_files
 from camdemo.app.handlers.outputs import Update
 from camdemo.app.inputs import checked_name, class_of, message
 from camdemo.app.options import CATALOG
 from camdemo.app.results import recent_results
-from camdemo.app.views import AUTO_CLASS, class_choices, layer_is_choosable, method_info
+from camdemo.app.views import AUTO_CLASS, layer_is_choosable, method_info
 from camdemo.app.work import on_model, session_of
 
 log = logging.getLogger("camdemo.app")
@@ -83,7 +84,7 @@ def run_data(data_file: str | None, backbone: str | None, method: str | None, la
     ``backbone``, ``method`` at ``layer``, for ``class_choice`` (a class index or "auto" for the top-1).
 
     With ``share_scale``, this map and the previous result's (``previous_key``) are drawn on one color scale, the
-    previous one beside it. Returns ``DataOutputs``.
+    previous one under it. Returns ``DataOutputs``.
     """
     if not data_backbones():
         raise gr.Error(NO_DATA_MODEL, print_exception=False)
@@ -111,7 +112,7 @@ def run_data(data_file: str | None, backbone: str | None, method: str | None, la
         summary += f"\n\n⚠️ {explanation.note}"
     if previous is not None:
         summary += (f"\n\nBoth maps are drawn on one color scale, −{scale:.3g} to +{scale:.3g}: this one, and "
-                    f"beside it the previous one ({CATALOG[previous.method].title} of "
+                    f"under it the previous one ({CATALOG[previous.method].title} of "
                     f"'{previous.class_label}').")
     return DataOutputs(files.panel, files.previous_panel, prediction_table(explanation), profile_rows(explanation),
                        summary, key, files.map_npy, files.profiles_csv)
@@ -152,7 +153,7 @@ def on_data_model_change(backbone: str | None, method: str | None, layer: str | 
     return DataModelChange(gr.update(choices=data_method_choices(backbone), value=method),
                            gr.update(choices=data_layer_choices(backbone), value=layer,
                                      interactive=info is not None and layer_is_choosable(info)),
-                           gr.update(choices=class_choices(backbone) if backbone else [], value=AUTO_CLASS),
+                           gr.update(choices=data_class_choices(backbone), value=AUTO_CLASS),
                            data_status(backbone))
 
 
@@ -168,6 +169,11 @@ def on_data_method_change(backbone: str | None, method: str | None, layer: str |
                             gr.update(visible=method == "occlusion"), gr.update(visible=method == "occlusion"),
                             describe_data_cost(backbone, method, layer, ig_steps, ig_baseline, occlusion_window,
                                                occlusion_stride))
+
+
+def on_share_change(share: bool) -> Update:
+    """The previous map is shown only while the scale is shared."""
+    return gr.update(visible=bool(share))
 
 
 def describe_data_cost(backbone: str | None, method: str | None, layer: str | None, *values: Any) -> str:

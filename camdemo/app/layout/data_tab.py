@@ -8,17 +8,17 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from camdemo.app.data_views import (BASELINE_CHOICES, DATA_HELP, data_backbone_choices, data_layer,
-                                    data_layer_choices, data_method, data_method_choices, data_status)
+from camdemo.app.data_views import (BASELINE_CHOICES, DATA_HELP, data_backbone_choices, data_class_choices,
+                                    data_layer, data_layer_choices, data_method, data_method_choices, data_status)
 from camdemo.app.examples import data_examples
 from camdemo.app.handlers.data import describe_data_cost
 from camdemo.app.inputs import NumberSlider
 from camdemo.app.options import CATALOG
 from camdemo.app.uploads import MAX_DATA_MB, DataUpload
-from camdemo.app.views import AUTO_CLASS, class_choices, layer_is_choosable, method_info
+from camdemo.app.views import AUTO_CLASS, layer_is_choosable, method_info
 
 SHARE_HELP = ("Draw this map and the previous one on one color scale (−m to +m, m the larger of their largest "
-              "|values|), the previous one beside it, so that their colors can be compared.")
+              "|values|), the previous one shown under it, so that their colors can be compared.")
 WINDOW, STRIDE = 4, 2  # occlusion's default window and stride, in data cells (the photo defaults, 32 and 16, are
 # larger than many matrices)
 
@@ -59,7 +59,8 @@ def build_data_tab() -> DataTab:
         with gr.Row():
             with gr.Column(scale=2):
                 data_file = DataUpload(label=f"Your matrix or signal (.npy or .csv, up to {MAX_DATA_MB} MB)",
-                                       file_types=[".npy", ".csv"], type="filepath", file_count="single")
+                                       file_types=[".npy", ".csv"], type="filepath", file_count="single",
+                                       elem_id="camdemo-data-file")
                 backbone_box = gr.Dropdown(choices, value=backbone, label="Model (reads matrices or signals)")
                 _examples(data_file, backbone_box)
                 status = gr.Markdown(data_status(backbone))
@@ -67,7 +68,7 @@ def build_data_tab() -> DataTab:
                 info = method_info(backbone, method) if backbone and method else None
                 layer_box = gr.Dropdown(data_layer_choices(backbone), value=layer, label="Target layer",
                                         interactive=info is not None and layer_is_choosable(info))
-                class_box = gr.Dropdown(class_choices(backbone) if backbone else [], value=AUTO_CLASS,
+                class_box = gr.Dropdown(data_class_choices(backbone), value=AUTO_CLASS,
                                         label="Class (or output) to explain", filterable=True)
                 settings = _method_settings(method)
                 share = gr.Checkbox(value=False, label="Share one color scale with the previous map", info=SHARE_HELP)
@@ -76,8 +77,8 @@ def build_data_tab() -> DataTab:
             with gr.Column(scale=3):
                 panel = gr.Image(label="Data · signed map with row and column profiles", type="filepath",
                                  interactive=False)
-                previous = gr.Image(label="The previous map, on the same scale (when shared)", type="filepath",
-                                    interactive=False)
+                previous = gr.Image(label="The previous map, on the same scale", type="filepath",
+                                    interactive=False, visible=False)  # shown while the scale is shared
                 summary = gr.Markdown()
                 predictions = gr.Markdown()
                 profiles = gr.Dataframe(headers=["where", "index", "sum of the map"], label="Top rows and columns",
