@@ -160,7 +160,8 @@ def command_list(args: argparse.Namespace) -> int:
         missing = ("weights download on first use" if spec.weights_url else  # packaged weights cannot download
                    f"weights not on this machine: {spec.install_hint or 'install them first'}")
         ready = {"ready": "ready offline", "missing": missing}.get(info.weights_state, f"damaged: {info.repair}")
-        shape = f"data {' × '.join(map(str, info.data_shape))}" if info.data_shape else f"input {info.input_size}²"
+        shape = (f"input {info.input_size}²" if not info.data_shape else f"signals of {info.data_shape[0]} samples"
+                 if len(info.data_shape) == 1 else f"data {' × '.join(map(str, info.data_shape))}")
         print(f"{info.name}  —  {info.title}, {shape}, {info.num_classes} classes, {ready}")
         print("  layers:  " + ", ".join(layer.label for layer in camdemo.layers(info.name)))
         for method in camdemo.methods(info.name):

@@ -15,6 +15,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
+import torch
 from gradio.utils import get_upload_folder
 from gradio_client import Client, handle_file
 from PIL import Image
@@ -93,6 +94,22 @@ def test_bad_files_and_raw_values_get_sentences(data_models, tmp_path):
     with pytest.raises(gr.Error, match="Choose one of the listed methods: saliency, smoothgrad"):
         run_data(str(tmp_path / "signal.npy"), SIGNAL, "gradcam", None, "auto", progress=None)  # no 2-D layer
     assert CHOOSE_METHOD.startswith("Choose one of the listed methods")
+
+
+def test_a_regression_shows_its_value_not_a_probability(isolated_registry, tmp_path):
+    """One output, the mean of the matrix (a 1×1 conv of weight 1, GAP, a linear layer of weight 1). By hand: rows
+    3 and 4 hold 1 and row 10 holds 0.25, so the mean is (2 + 0.25) · 24 / (16 · 24) = 0.140625."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                              torch.nn.Linear(1, 1))
+    with torch.no_grad():
+        for layer in (net[0], net[3]):
+            layer.weight.fill_(1.0)
+            layer.bias.zero_()
+    camdemo.register_backbone(camdemo.wrap_model(net, name="mean_value", data_shape=MATRIX_SHAPE,
+                                                 labels=["mean"], output="regression"))
+    shown = run_data(str(bright_rows(tmp_path)), "mean_value", "gradcam", None, "auto", progress=None)
+    assert shown.data_predictions.splitlines()[:3] == ["| output | value |", "| --- | ---: |", "| mean (0) | 0.1406 |"]
+    assert "p = " not in shown.data_summary and "for output 0 'mean'" in shown.data_summary
 
 
 def test_the_controls_follow_the_model_and_the_method(data_models):
