@@ -23,7 +23,8 @@ def backbones() -> list[BackboneInfo]:
     for spec in map(get_spec, backbone_names()):
         status = weights_status(spec)
         infos.append(BackboneInfo(spec.name, spec.title, spec.input_size, status.state == "ready", spec.note,
-                                  len(spec.categories), weights_state=status.state, repair=status.repair))
+                                  len(spec.categories), weights_state=status.state, repair=status.repair,
+                                  data_shape=spec.data_shape))
     return infos
 
 

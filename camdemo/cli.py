@@ -6,9 +6,11 @@
     python -m camdemo download-weights            # torchvision weights, before going offline (replaces damaged ones)
 
 ``explain`` writes, for each image, ``NAME_overlay.png``, ``NAME_heatmap.npy`` (float32 in [0, 1]),
-``NAME_heatmap.png`` (grayscale) and ``NAME.json`` (predictions and settings). A bad file is
-reported and skipped; the exit code is 0 when every image was explained, 1 when any failed and
-2 when the settings themselves are wrong.
+``NAME_heatmap.png`` (grayscale) and ``NAME.json`` (predictions and settings). With a model of matrices or
+signals (a backbone with ``data_shape``) it reads ``.npy`` and ``.csv`` files and writes ``NAME_panel.png``,
+``NAME_map.npy`` (the raw map at the data's resolution), ``NAME_profiles.csv`` and ``NAME.json``
+(``camdemo.saving``). A bad file is reported and skipped; the exit code is 0 when every file was explained,
+1 when any failed and 2 when the settings themselves are wrong.
 """
 
 from __future__ import annotations
@@ -28,15 +30,17 @@ from camdemo.drawing.overlay import DEFAULT_COLORMAP
 from camdemo.explainers.options import Option, markdown_table
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+DATA_SUFFIXES = {".npy", ".csv"}  # what a model of matrices or signals reads from a folder
 
 
-def collect_images(paths: list[str]) -> list[Path]:
-    """Files as given, plus the image files (by suffix) inside folders, recursively, in sorted order."""
+def collect_images(paths: list[str], suffixes: set[str] = IMAGE_SUFFIXES) -> list[Path]:
+    """Files as given, plus the files with ``suffixes`` (images by default) inside folders, recursively, in
+    sorted order."""
     found: list[Path] = []
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
                             and not p.name.startswith("."))
         else:
             found.append(path)  # named explicitly: always tried, so a bad one is reported
@@ -69,7 +73,8 @@ def _unique_stem(path: Path, used: set[str]) -> str:
 
 
 def write_result(result: camdemo.Explanation, source: Path, out: Path, stem: str) -> None:
-    """``STEM_overlay.png``, ``STEM_heatmap.npy``, ``STEM_heatmap.png`` and ``STEM.json`` in ``out``
+    """``STEM_overlay.png``, ``STEM_heatmap.npy``, ``STEM_heatmap.png`` and ``STEM.json`` in ``out``; for a
+    matrix or a signal ``STEM_panel.png``, ``STEM_map.npy``, ``STEM_profiles.csv`` and ``STEM.json``
     (``camdemo.saving``, the app's writer too)."""
     saving.write_result(result, out, stem, source=source)
 
@@ -113,9 +118,11 @@ def options_help() -> str:
 
 
 def command_explain(args: argparse.Namespace) -> int:
-    images = collect_images(args.paths)
+    data = get_spec(args.backbone).data_shape is not None  # a model of matrices or signals reads .npy/.csv files
+    kind = "data file" if data else "image"
+    images = collect_images(args.paths, DATA_SUFFIXES if data else IMAGE_SUFFIXES)
     if not images:
-        print("No image files found in the given paths.", file=sys.stderr)
+        print(f"No {'.npy or .csv' if data else 'image'} files found in the given paths.", file=sys.stderr)
         return 1
     try:
         class_index = parse_class(args.class_, args.backbone)
@@ -128,7 +135,7 @@ def command_explain(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         failed: list[Path] = []
         used: set[str] = set()
-        with tqdm(total=len(images), unit="image", desc="explaining", disable=args.quiet) as bar:
+        with tqdm(total=len(images), unit=kind, desc="explaining", disable=args.quiet) as bar:
             for source, result in zip(images, results):
                 if isinstance(result, camdemo.CamdemoError):
                     failed.append(source)
@@ -140,7 +147,7 @@ def command_explain(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     done = len(images) - len(failed)
-    print(f"explained {done} of {len(images)} images into {args.out}" + (f"; {len(failed)} failed" if failed else ""))
+    print(f"explained {done} of {len(images)} {kind}s into {args.out}" + (f"; {len(failed)} failed" if failed else ""))
     return 1 if failed else 0
 
 
@@ -155,7 +162,9 @@ def command_list(args: argparse.Namespace) -> int:
         missing = ("weights download on first use" if spec.weights_url else  # packaged weights cannot download
                    f"weights not on this machine: {spec.install_hint or 'install them first'}")
         ready = {"ready": "ready offline", "missing": missing}.get(info.weights_state, f"damaged: {info.repair}")
-        print(f"{info.name}  —  {info.title}, input {info.input_size}², {info.num_classes} classes, {ready}")
+        shape = (f"input {info.input_size}²" if not info.data_shape else f"signals of {info.data_shape[0]} samples"
+                 if len(info.data_shape) == 1 else f"data {' × '.join(map(str, info.data_shape))}")
+        print(f"{info.name}  —  {info.title}, {shape}, {info.num_classes} classes, {ready}")
         print("  layers:  " + ", ".join(layer.label for layer in camdemo.layers(info.name)))
         for method in camdemo.methods(info.name):
             state = "available" if method.available else f"unavailable: {method.reason}"
@@ -212,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     explain = sub.add_parser("explain", help="explain images and write overlays, heatmaps and predictions")
-    explain.add_argument("paths", nargs="+", help="image files and folders (searched recursively)")
+    explain.add_argument("paths", nargs="+", help="image files and folders (searched recursively); .npy and .csv "
+                                                  "files for a model of matrices or signals")
     explain.add_argument("--backbone", default=camdemo.DEFAULT_BACKBONE, choices=backbone_names())
     explain.add_argument("--method", default=camdemo.DEFAULT_METHOD,
                          help="one of: " + ", ".join(info.name for info in camdemo.methods()))

@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that uses the launched app (``served_demo``, ``server`` or a fixture built on them) is in the
     ``server`` tier, marked or not: the fast tier never starts the app by accident."""
     for item in items:
-        if "served_demo" in getattr(item, "fixturenames", ()):
+        if {"served_demo", "data_server"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.server)
 
 
@@ -66,6 +66,20 @@ def served_demo():
     """The real app, launched on a free local port for the tests of one module (its ``gr.Blocks``)."""
     with launched_demo() as demo:
         yield demo
+
+
+@pytest.fixture(scope="module")
+def data_server() -> Iterator[str]:
+    """The URL of the real app with the models of data of ``tests.helpers.data_models`` registered in its process
+    through ``CAMDEMO_EXTRA_MODELS``, as an operator would; the registry is the module's own."""
+    from camdemo.app.extra_models import ENVIRONMENT
+
+    os.environ[ENVIRONMENT] = "tests.helpers.data_models"
+    try:
+        with _isolated_registry(), launched_demo() as demo:
+            yield demo.local_url
+    finally:
+        del os.environ[ENVIRONMENT]
 
 
 @pytest.fixture(scope="module")

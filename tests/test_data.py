@@ -142,3 +142,38 @@ def test_the_data_panel_draws_the_matrix_map_and_profiles():
     assert panel.dtype == np.uint8 and panel.ndim == 3 and panel.shape[1] > 2 * 16
     signal = data_panel(np.sin(np.linspace(0, 6, 50)), np.cos(np.linspace(0, 6, 50))[None, :])
     assert signal.shape[1] > 50
+
+
+def test_occlusion_hides_windows_of_samples_on_a_signal():
+    """SignalNet's "high" = mean ReLU(x) over L = 128 samples. With window = stride = 4 each sample is hidden once,
+    by b = 128/255: the drop of a window of ones is 4(1 − b)/128, of a window of zeros −4b/128 (by hand)."""
+    from tests.helpers.data_models import signal_spec
+
+    signal = np.zeros(128, np.float32)
+    signal[40:44] = 1.0
+    result = camdemo.explain(signal, model=signal_spec(), method="occlusion", class_index=1,
+                             options={"patch": 4, "stride": 4})
+    b = 128 / 255
+    expected = np.full(128, -4 * b / 128)
+    expected[40:44] = 4 * (1 - b) / 128
+    np.testing.assert_allclose(result.raw_map[0], expected, atol=1e-6)
+
+
+def test_a_data_models_cost_is_timed_here_and_grows_with_the_data(isolated_registry):
+    """Not in the speed table: one pass is timed on this machine, once (the same value the second time), and 10 × 10
+    times the cells cost 100 times as much. A data model that cannot run here (no weights) is assumed slow."""
+    import dataclasses
+
+    from camdemo.cost import UNKNOWN_PASS_SECONDS, pass_seconds
+    from tests.helpers.data_models import matrix_spec
+
+    spec = matrix_spec()
+    timed = pass_seconds(spec)
+    assert 0 < timed == pass_seconds(spec) and timed != UNKNOWN_PASS_SECONDS
+    own = camdemo.estimate_cost(backbone=spec, method="integrated_gradients")
+    larger = camdemo.estimate_cost(backbone=spec, method="integrated_gradients", data_shape=(160, 240))
+    assert own.passes == larger.passes == 129 and larger.seconds == pytest.approx(100 * own.seconds)
+    assert own.seconds == pytest.approx(129 * timed)  # 128 steps, two forward passes (½ each)
+    missing = dataclasses.replace(spec, name="no_weights_here", module=None, weights_file=lambda: None)
+    camdemo.register_backbone(missing)
+    assert pass_seconds(missing) == UNKNOWN_PASS_SECONDS

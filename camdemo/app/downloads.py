@@ -21,6 +21,7 @@ import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -143,6 +144,7 @@ def write_downloads(explanation: camdemo.Explanation, overlay: np.ndarray, name:
     stem = f"{Path(name).stem or 'image'}_{explanation.backbone}_{explanation.method}_class{explanation.class_index}"
     files = saving.write_result(explanation, _new_folder(session), stem, overlay=overlay, with_record=False,
                                 write_picture=_in_background)
+    assert isinstance(files, saving.ResultFiles)  # a photo's result (matrices: write_data_downloads)
     return str(files.overlay), str(files.heatmap_npy), str(files.heatmap_png)
 
 
@@ -156,3 +158,30 @@ def write_gallery(items: list[tuple[np.ndarray, str]], session: str = "local") -
         _write_image(path, rgb, [cv2.IMWRITE_JPEG_QUALITY, 90])
         written.append((str(path), caption))
     return written
+
+
+class DataFilesShown(NamedTuple):
+    """A matrix or signal result's files: the panel shown (PNG), the previous result's panel on the shared
+    scale (or None), and the downloads."""
+
+    panel: str
+    previous_panel: str | None
+    map_npy: str
+    profiles_csv: str
+
+
+@disk_guard(_root)
+def write_data_files(explanation: camdemo.Explanation, name: str, session: str = "local",
+                     scale: float | None = None, previous: camdemo.Explanation | None = None) -> DataFilesShown:
+    """The data panel (``camdemo.saving``'s, drawn on ``scale``), the raw map (.npy) and the profiles (.csv) of one
+    result, and ``previous``'s panel on the same scale; all written before this returns (the panel is shown now)."""
+    stem = f"{Path(name).stem or 'data'}_{explanation.backbone}_{explanation.method}_class{explanation.class_index}"
+    folder = _new_folder(session)
+    files = saving.write_result(explanation, folder, stem, with_record=False, scale=scale)
+    assert isinstance(files, saving.DataFiles)  # a result with data
+    previous_panel = None
+    if previous is not None:
+        previous_panel = folder / "previous_panel.png"
+        _write_image(previous_panel, saving.data_picture(previous, scale), saving.PNG_OPTIONS)
+    return DataFilesShown(str(files.panel), None if previous_panel is None else str(previous_panel),
+                          str(files.map_npy), str(files.profiles))

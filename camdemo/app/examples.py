@@ -52,3 +52,28 @@ def backbone_for_image(image_path: str | None, backbone: str, chosen_by_example:
     if (wanted == SHAPES) != (backbone == SHAPES):
         return wanted
     return None
+
+
+# Examples of the Matrices & signals tab: (file in assets/, the model of data it goes with, caption). Adding one is
+# one line here; an example whose model is not registered on this server is left out.
+DATA_EXAMPLES: list[tuple[str, str, str]] = [
+    ("digits_example_1.npy", "digits_gapnet", "A cluttered 9 (true box in digits_example_1.png)"),
+    ("digits_example_2.npy", "digits_gapnet", "A cluttered digit among clutter cut from other digits"),
+    ("beam_healthy.npy", "beam_gapnet", "A healthy cantilever beam's spectrogram"),
+    ("beam_stiffness_loss.npy", "beam_gapnet", "Stiffness loss: the modes moved down (changed rows known)"),
+    ("beam_crack.npy", "beam_gapnet", "A breathing crack adds 2·f2 ≈ 82 Hz (rows 19–22)"),
+]
+
+
+def truth_picture(path: str) -> str | None:
+    """The example's ground truth drawn (``<stem>_truth.png`` beside ``<stem>.npy``), if there is one."""
+    picture = Path(path).with_name(Path(path).stem + "_truth.png")
+    return str(picture) if picture.is_file() else None
+
+
+def data_examples(entries: list[tuple[str, str, str]] | None = None) -> list[tuple[str, str, str]]:
+    """(path, backbone, caption) of the data examples (``entries``, default ``DATA_EXAMPLES``) whose model is
+    registered here and whose file exists."""
+    registered = {info.name for info in camdemo.backbones() if info.data_shape is not None}
+    return [(str(asset(name)), backbone, caption) for name, backbone, caption in
+            (DATA_EXAMPLES if entries is None else entries) if backbone in registered and asset(name).is_file()]

@@ -14,6 +14,7 @@ from camdemo.app import serving
 from camdemo.app.browser import PHONE_CSS, SELECT_ON_FOCUS
 from camdemo.app.classes import ENTER_SENDS_TEXT
 from camdemo.app.downloads import pending_write
+from camdemo.app.extra_models import register_extra_models
 from camdemo.app.layout.page import build_page
 from camdemo.app.wiring import wire
 
@@ -31,7 +32,9 @@ QUEUE_FULL = "The server is very busy right now: too many requests are waiting. 
 
 
 def build_demo() -> gr.Blocks:
-    """Build the Blocks app; ``app.py`` launches it with ``launch_options()``."""
+    """Build the Blocks app; ``app.py`` launches it with ``launch_options()``. The operator's own models
+    (``CAMDEMO_EXTRA_MODELS``, ``camdemo.app.extra_models``) are registered first."""
+    register_extra_models()
     with gr.Blocks(title="camdemo: explain image classifiers", delete_cache=CACHE_CLEANUP) as demo:
         page = build_page(camdemo.DEFAULT_BACKBONE, camdemo.DEFAULT_METHOD)
         wire(demo, page)

@@ -1,4 +1,4 @@
-"""The image input: only a file uploaded to this page (or a bundled example) is ever opened.
+"""The image and data inputs: only a file uploaded to this page (or a bundled example) is ever opened.
 
 Gradio's own ``gr.Image`` opens the file with PIL before our code runs, so a damaged or non-image upload
 would fail inside Gradio with a generic message; ``ImageUpload`` passes the path on unopened and camdemo
@@ -13,12 +13,14 @@ from pathlib import Path
 
 import gradio as gr
 import pydantic
-from gradio.data_classes import ImageData
+from gradio.data_classes import FileData, ImageData
 from gradio.utils import get_upload_folder
 
 from camdemo.assets import ASSETS_DIR
 
 NOT_AN_UPLOAD = "This image did not arrive as an upload to this page. Please upload it again."
+NOT_A_DATA_UPLOAD = "This file did not arrive as an upload to this page. Please upload it again."
+MAX_DATA_MB = 40  # a .npy or .csv of camdemo.data.MAX_CELLS values (4,194,304 as CSV text: about 40 MB at most)
 
 
 def uploaded_file(path: str) -> str | None:
@@ -65,4 +67,44 @@ class ImageUpload(gr.Image):
         checked = uploaded_file(payload.path) if payload.path else None
         if checked is None:
             raise gr.Error(NOT_AN_UPLOAD, print_exception=False)
+        return checked
+
+
+class DataPayload(FileData):
+    """Gradio's file payload, refusing anything else with ``NOT_A_DATA_UPLOAD`` (as ``UploadPayload``)."""
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> DataPayload:
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except pydantic.ValidationError:
+            raise gr.Error(NOT_A_DATA_UPLOAD, print_exception=False) from None
+
+
+class DataUpload(gr.File):
+    """``gr.File`` for one matrix or signal (.npy or .csv): passes the uploaded file's path on unopened, only a
+    path in the upload folder or the bundled examples (as ``ImageUpload``), and only a file of at most
+    ``MAX_DATA_MB``; ``camdemo.load_array`` reads and checks it, with its sentences."""
+
+    is_template = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.data_model = DataPayload
+
+    def get_config(self, cls: type | None = None) -> dict[str, Any]:
+        """``gr.File``'s settings (Gradio reads them from the signature of ``__init__``, which here is generic)."""
+        return super().get_config(gr.File if cls is None else cls)
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        checked = uploaded_file(payload.path) if isinstance(payload, FileData) and payload.path else None
+        if checked is None:
+            raise gr.Error(NOT_A_DATA_UPLOAD, print_exception=False)
+        size = os.path.getsize(checked)
+        if size > MAX_DATA_MB * 2**20:
+            raise gr.Error(f"This file is {size / 2**20:.0f} MB; the app reads matrices and signals of up to "
+                           f"{MAX_DATA_MB} MB. Crop or downsample it first, or use the command line.",
+                           print_exception=False)
         return checked

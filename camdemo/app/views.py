@@ -57,8 +57,10 @@ def layer_is_choosable(info: camdemo.MethodInfo) -> bool:
 
 
 def backbone_choices() -> list[tuple[str, str]]:
-    """(label, name) of every backbone, the label saying whether it works offline."""
-    return [(f"{info.title} ({_WEIGHTS_LABEL[info.weights_state]})", info.name) for info in camdemo.backbones()]
+    """(label, name) of every backbone of photos, the label saying whether it works offline (models of matrices
+    and signals are in their own tab)."""
+    return [(f"{info.title} ({_WEIGHTS_LABEL[info.weights_state]})", info.name) for info in camdemo.backbones()
+            if info.data_shape is None]
 
 
 def layer_choices(backbone: str) -> list[tuple[str, str]]:

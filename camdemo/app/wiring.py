@@ -17,6 +17,8 @@ from gradio.components import Component
 from camdemo.app.budget import describe_cost
 from camdemo.app.handlers.analysis import (CompareOutputs, SanityOutputs, StepsOutputs, SweepOutputs, run_compare,
                                            run_sanity, run_steps, run_sweep)
+from camdemo.app.handlers.data import (DataMethodChange, DataModelChange, DataOutputs, describe_data_cost,
+                                       on_data_method_change, on_data_model_change, on_share_change, run_data)
 from camdemo.app.handlers.controls import (BackboneChange, ImageChange, MethodChange, RestoredSettings, TabMethods,
                                            backbone_chosen_by_person, on_backbone_change, on_backbone_tabs,
                                            on_image_change, on_method_change, restore_from_url)
@@ -75,6 +77,7 @@ def wire(demo: gr.Blocks, page: Page) -> None:
     _explain_again(wiring)
     _analysis_events(wiring)
     _controls_follow(wiring)
+    _data_events(wiring)
     demo.load(restore_from_url, inputs=None,
               outputs=[*wiring.outputs(RestoredSettings._fields), wiring.controls.sign, *wiring.controls.options],
               api_visibility="private")
@@ -140,3 +143,22 @@ def _controls_follow(w: Wiring) -> None:
     w.control_event(functools.partial(gr.on, [c.backbone.change, c.method.change, c.layer.change,
                                               *[box.change for box in c.options]]),  # type: ignore[attr-defined]
                     describe_cost, [c.backbone, c.method, c.layer, *c.options], [c.cost])
+
+
+def _data_events(w: Wiring) -> None:
+    """The Matrices & signals tab: explain (the ``/explain_data`` API); its controls follow the model and method."""
+    d = w.page.data
+    settings: list[Component] = [d.ig_steps, d.ig_baseline, d.occlusion_window, d.occlusion_stride]
+    w.model_event(d.data_button.click, run_data,
+                  [d.data_file, d.data_backbone, d.data_method, d.data_layer, d.data_class, *settings, d.share_scale,
+                   d.data_result], by_name(DataOutputs._fields, d), api_name="explain_data", write_url=False)
+    model_changed = w.control_event(d.data_backbone.change, on_data_model_change,
+                                    [d.data_backbone, d.data_method, d.data_layer],
+                                    by_name(DataModelChange._fields, d), queue=True)
+    method_inputs = [d.data_backbone, d.data_method, d.data_layer, *settings]
+    w.control_event(model_changed.then, on_data_method_change, method_inputs, by_name(DataMethodChange._fields, d))
+    w.control_event(d.data_method.input, on_data_method_change, method_inputs, by_name(DataMethodChange._fields, d))
+    w.control_event(d.share_scale.change, on_share_change, [d.share_scale], [d.previous_panel])
+    w.control_event(functools.partial(gr.on, [d.data_layer.change,
+                                              *[box.change for box in settings]]),  # type: ignore[attr-defined]
+                    describe_data_cost, method_inputs, [d.data_cost])

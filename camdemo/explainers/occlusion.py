@@ -16,7 +16,7 @@ class Occlusion(Method):
     ``stride``; each position costs one forward pass (batched, no gradients). Signed: positive
     where hiding the patch lowers the class score (evidence for it), negative where hiding it
     raises the score. Pixels that no patch covers get 0. Same definition as captum's Occlusion
-    with a scalar baseline.
+    with a scalar baseline. On a one-row input (a signal, 1×L) the window is ``patch`` samples long.
 
     Zeiler, Fergus. "Visualizing and Understanding Convolutional Networks." ECCV 2014.
     arXiv:1311.2901
@@ -58,9 +58,10 @@ class Occlusion(Method):
     def compute_batch(self, target: Target) -> list[RawMap]:
         patch, stride = self.option(target, "patch"), self.option(target, "stride")
         height, width = target.inputs.shape[-2:]
-        if patch > min(height, width):
+        tall = patch if height > 1 else 1  # a signal: windows of `patch` samples along its one row
+        if tall > height or patch > width:
             raise CamdemoError(f"Occlusion's patch ({patch} px) is larger than the model's input ({height}×{width}).")
-        windows = [(top, left) for top in range(0, height - patch + 1, stride)
+        windows = [(top, left) for top in range(0, height - tall + 1, stride)
                    for left in range(0, width - patch + 1, stride)]
         baseline = target.constant(self.option(target, "baseline"))
         batch = self.option(target, "batch_size")
@@ -76,13 +77,13 @@ class Occlusion(Method):
                     chunk = windows[start:start + batch]
                     occluded = image.repeat(len(chunk), 1, 1, 1)
                     for k, (top, left) in enumerate(chunk):
-                        occluded[k, :, top:top + patch, left:left + patch] = baseline[0, :, top:top + patch,
-                                                                                      left:left + patch]
+                        occluded[k, :, top:top + tall, left:left + patch] = baseline[0, :, top:top + tall,
+                                                                                     left:left + patch]
                     drops = (target.scores(logits[i:i + 1], class_index).float()
                              - target.scores(target.model(occluded), class_index).float())
                     for drop, (top, left) in zip(drops, chunk):
-                        total[top:top + patch, left:left + patch] += drop
-                        count[top:top + patch, left:left + patch] += 1
+                        total[top:top + tall, left:left + patch] += drop
+                        count[top:top + tall, left:left + patch] += 1
                     done = min(len(windows), start + batch)
                     target.report((i + done / len(windows)) / len(classes),
                                   f"Occlusion: {done} of {len(windows)} patch positions")

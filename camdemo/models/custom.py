@@ -106,16 +106,19 @@ def _default_first(layers: tuple[LayerInfo, ...], default: str | None) -> tuple[
 
 
 def signal_layers(module: nn.Module, example: torch.Tensor) -> tuple[LayerInfo, ...]:
-    """The layers of a 1-D model: modules whose output is N×C×L (L > 1), deepest first, as C×1×L maps."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    handles = []
+    """The layers of a 1-D model: modules whose output is N×C×L (L > 1), deepest first, as C×1×L maps. Modules whose
+    output is the very same tensor (a block and its last module) are one layer, named by the outermost."""
+    found: dict[int, tuple[str, tuple[int, ...]]] = {}  # id(output) → (name, shape), in the order outputs appear
+    outputs: list[torch.Tensor] = []  # kept alive during the pass, so that ids are not reused
 
     def keep(name: str):
         def hook(_module, _args, output) -> None:
             if isinstance(output, torch.Tensor) and output.dim() == 3 and output.shape[-1] > 1:
-                shapes.setdefault(name, tuple(output.shape))
+                outputs.append(output)
+                found[id(output)] = (name, tuple(output.shape))  # an enclosing module runs last: its name wins
         return hook
 
+    handles = []
     try:
         for name, sub in module.named_modules():
             if name and not isinstance(sub, (nn.ReLU, nn.Dropout, nn.Identity)):
@@ -125,7 +128,7 @@ def signal_layers(module: nn.Module, example: torch.Tensor) -> tuple[LayerInfo, 
     finally:
         for handle in handles:
             handle.remove()
-    return tuple(LayerInfo(name, shape[1], 1, shape[2]) for name, shape in reversed(shapes.items()))
+    return tuple(LayerInfo(name, shape[1], 1, shape[2]) for name, shape in reversed(found.values()))
 
 
 class _SignalModel(nn.Module):

@@ -150,3 +150,4 @@ class BackboneInfo:
     num_classes: int = field(default=1000)
     weights_state: WeightsState = "missing"  # ready, missing (downloads on first use) or damaged
     repair: str = ""  # how to repair damaged weights
+    data_shape: tuple[int, ...] | None = None  # a model of matrices or signals: one example's shape (BackboneSpec)

@@ -126,10 +126,11 @@ _problems: dict[tuple[str, str, int, int], str | None] = {}
 def weights_status(spec: BackboneSpec) -> WeightsStatus:
     """Whether ``spec``'s weights are ready, missing or damaged, without loading the model.
 
-    A backbone already loaded in this process is ready. Otherwise its file is checked once per
-    version of the file (``_check_file``), and a failed load marks it damaged until the file changes.
+    A backbone already loaded in this process, or a user's module (``wrap_model``), is ready. Otherwise its
+    file is checked once per version of the file (``_check_file``), and a failed load marks it damaged until
+    the file changes.
     """
-    if spec.name in _loaded:
+    if spec.name in _loaded or spec.module is not None:  # a user's model (wrap_model) is in memory already
         return WeightsStatus("ready", spec.weights_file())
     path = spec.weights_file()
     if path is None:

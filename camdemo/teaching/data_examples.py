@@ -47,7 +47,8 @@ def matrix(stem: str) -> np.ndarray:
 
 
 def rendering_with_truth(stem: str, scale: int = 4) -> np.ndarray:
-    """The example drawn (RGB) with its truth: the digit's box, or the beam's changed rows (0 Hz at the bottom)."""
+    """The example drawn (RGB) with its truth: the digit's box, or the beam's changed rows. Row 0 (0 Hz) is at the
+    top, as in camdemo's data panel, so the truth lines up with the map shown beside it."""
     values = matrix(stem)
     facts = truth(stem)
     if facts["task"] == "digits":
@@ -55,17 +56,19 @@ def rendering_with_truth(stem: str, scale: int = 4) -> np.ndarray:
         return draw_true_box(gray, tuple(facts["box"]), values.shape, label=facts["class"])
     rows = np.zeros(values.shape[0], bool)
     rows[facts["changed_rows"]] = True
-    return draw_row_bands(render_matrix(values[::-1], scale), rows, lowest_row_at_bottom=True)
+    return draw_row_bands(render_matrix(values, scale), rows)
 
 
 def write(folder: Path = ASSETS_DIR) -> list[Path]:
-    """Write every example's ``.npy`` and ``.json`` (and the digits' ``.png``) to ``folder``."""
+    """Write every example's ``.npy`` and ``.json`` (and the digits' ``.png``) to ``folder``, and its truth drawn
+    (``<stem>_truth.png``: the app shows it beside the example)."""
     written = []
     for stem in (*DIGIT_STEMS, *BEAM_STEMS):
         values = matrix(stem)
         np.save(folder / f"{stem}.npy", values)
         (folder / f"{stem}.json").write_text(json.dumps(truth(stem), indent=2, ensure_ascii=False) + "\n")
-        written += [folder / f"{stem}.npy", folder / f"{stem}.json"]
+        written += [folder / f"{stem}.npy", folder / f"{stem}.json", folder / f"{stem}_truth.png"]
+        Image.fromarray(rendering_with_truth(stem)).save(folder / f"{stem}_truth.png")
         if stem in DIGIT_STEMS:
             Image.fromarray(np.round(values * 255).astype(np.uint8), mode="L").save(folder / f"{stem}.png")
             written.append(folder / f"{stem}.png")

@@ -1,4 +1,4 @@
-"""The whole page: an introduction, the three tabs and the page's hidden state."""
+"""The whole page: an introduction, the tabs and the page's hidden state."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from camdemo.app.layout.compare_tab import CompareTab, build_compare_tab
+from camdemo.app.layout.data_tab import DataTab, build_data_tab
 from camdemo.app.layout.explain_tab import ExplainTab, PageState, build_explain_tab, build_page_state
 from camdemo.app.layout.sanity_tab import SanityTab, build_sanity_tab
 
@@ -24,6 +25,7 @@ class Page:
     compare: CompareTab
     sanity: SanityTab
     state: PageState
+    data: DataTab
 
 
 def build_page(backbone: str, method: str) -> Page:
@@ -32,4 +34,5 @@ def build_page(backbone: str, method: str) -> Page:
     explain = build_explain_tab(backbone, method)
     compare = build_compare_tab(backbone, method)
     sanity = build_sanity_tab(backbone)
-    return Page(explain, compare, sanity, build_page_state())
+    data = build_data_tab()
+    return Page(explain, compare, sanity, build_page_state(), data)
