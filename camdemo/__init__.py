@@ -21,6 +21,14 @@ Public API (the web app uses exactly this). The image comes first; every setting
     camdemo.cascading_randomization(image, backbone=..., methods=[...], randomizations=5)
     camdemo.gradcam_steps(image, backbone=..., layer=..., class_index=...)
 
+Looking inside the network (``camdemo.inside``)::
+
+    camdemo.maximize_activation(backbone=..., layer=..., channel=..., steps=128, size=128, seed=0, progress=...)
+    camdemo.reconstruct(image, backbone=..., layers=[...], steps=200)   # what each layer keeps
+    camdemo.deep_dream(image, backbone=..., layer=..., octaves=3, steps=10)
+    camdemo.channel_gallery("efficientnet_lite0")                     # the shipped images of strongest channels
+    camdemo.inside_cost("maximize", backbone=..., steps=..., size=...)  # before it runs
+
 Seams for extending camdemo:
 
 * ``register_backbone(BackboneSpec(...))`` adds a backbone (``GapLinearHead`` names its GAP → linear head,
@@ -47,6 +55,8 @@ from .evaluation.sanity import DEFAULT_SANITY_METHODS, SanityStep, cascading_ran
 from .explainers.options import Option
 from .explanation import Explanation, Prediction
 from .images import load_image
+from .inside import (ActivationImage, Dream, GalleryEntry, LayerReconstruction, Reconstruction, channel_gallery,
+                     deep_dream, inside_cost, maximize_activation, reconstruct)
 from .models import DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, GapLinearHead, register_backbone
 from .models.layers import LayerInfo
 from .teaching import backbone as _teaching_backbone  # noqa: F401  (registers shapes_gapnet)
@@ -61,4 +71,6 @@ __all__ = [
     "explain_on_model", "clear_cache", "register_backbone", "BackboneSpec", "GapLinearHead",
     "is_signed", "Option", "faithfulness_cost", "Cell", "most_faithful", "SanityStep",
     "DEFAULT_COMPARE_METHODS", "DEFAULT_SANITY_METHODS", "BackboneInfo", "GradCAMSteps",
+    "maximize_activation", "ActivationImage", "reconstruct", "Reconstruction", "LayerReconstruction", "deep_dream",
+    "Dream", "channel_gallery", "GalleryEntry", "inside_cost",
 ]
