@@ -156,3 +156,11 @@ def write_gallery(items: list[tuple[np.ndarray, str]], session: str = "local") -
         _write_image(path, rgb, [cv2.IMWRITE_JPEG_QUALITY, 90])
         written.append((str(path), caption))
     return written
+
+
+@disk_guard(_root)
+def write_file(rgb: np.ndarray, name: str, session: str = "local") -> str:
+    """A lossless PNG download of ``rgb`` called ``name``, in a result folder of its own; returns its path."""
+    path = _new_folder(session) / name
+    _write_image(path, rgb, [])
+    return str(path)

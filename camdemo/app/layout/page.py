@@ -1,4 +1,4 @@
-"""The whole page: an introduction, the three tabs and the page's hidden state."""
+"""The whole page: an introduction, the four tabs and the page's hidden state."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import gradio as gr
 
 from camdemo.app.layout.compare_tab import CompareTab, build_compare_tab
 from camdemo.app.layout.explain_tab import ExplainTab, PageState, build_explain_tab, build_page_state
+from camdemo.app.layout.inside_tab import InsideTab, build_inside_tab
 from camdemo.app.layout.sanity_tab import SanityTab, build_sanity_tab
 
 INTRO = """# camdemo — why did the classifier say that?
@@ -23,6 +24,7 @@ class Page:
     explain: ExplainTab
     compare: CompareTab
     sanity: SanityTab
+    inside: InsideTab
     state: PageState
 
 
@@ -32,4 +34,5 @@ def build_page(backbone: str, method: str) -> Page:
     explain = build_explain_tab(backbone, method)
     compare = build_compare_tab(backbone, method)
     sanity = build_sanity_tab(backbone)
-    return Page(explain, compare, sanity, build_page_state())
+    inside = build_inside_tab(backbone)
+    return Page(explain, compare, sanity, inside, build_page_state())
