@@ -268,3 +268,71 @@ def test_command_line_writes_the_pictures_and_refuses_bad_settings(tmp_path):
     assert done.returncode == 0 and Image.open(tmp_path / "d.png").size == (96, 96), done.stderr
     done = run("maximize", "--backbone", SHAPES, "--layer", "nope", "--quiet")
     assert done.returncode == 2 and "'nope' is not a layer" in done.stderr
+
+
+# --- the app ---------------------------------------------------------------------------------------------------
+
+
+def test_a_visitor_runs_one_inside_job_at_a_time_and_stop_stops_it():
+    """The lanes' tag: a second tagged job of the same visitor is refused; ``stop`` ends the running one."""
+    import threading
+
+    from camdemo.app.jobs import Busy, Lanes
+
+    lanes = Lanes()
+    started = threading.Event()
+    outcome: list[BaseException] = []
+
+    def long_job(progress):
+        started.set()
+        while True:
+            progress(0.5, "working")
+            threading.Event().wait(0.01)
+
+    def first():
+        try:
+            lanes.run(long_job, session="visitor", fast=False, tag="inside")
+        except BaseException as error:  # noqa: BLE001  (the test inspects it)
+            outcome.append(error)
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    assert started.wait(10)
+    with pytest.raises(Busy, match="already have one of these running"):
+        lanes.run(lambda progress: None, session="visitor", fast=False, tag="inside")
+    assert lanes.run(lambda progress: "other visitor", session="someone else", fast=True, tag="inside") == \
+        "other visitor"
+    assert lanes.stop("visitor", "inside", "Stopped: you pressed Stop.") == 1
+    worker.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], camdemo.Cancelled) and "pressed Stop" in str(outcome[0])
+    lanes.shutdown()
+
+
+def test_the_tab_shows_the_gallery_at_once_and_its_endpoints_answer(server):
+    import httpx
+    from gradio_client import Client, handle_file
+
+    config = httpx.get(f"{server}config", timeout=30).json()
+    galleries = [c for c in config["components"] if c.get("type") == "gallery"
+                 and "respond to" in str(c.get("props", {}).get("label", ""))]
+    (shown,) = galleries
+    items = shown["props"]["value"]
+    assert len(items) == len(camdemo.channel_gallery(camdemo.DEFAULT_BACKBONE))
+    picture = items[0]["image"]
+    assert httpx.get(picture["url"], timeout=30).status_code == 200
+    client = Client(server, verbose=False)
+    image, text = client.predict("shapes_gapnet", "block2", 3, False, 16, api_name="/maximize")
+    assert Image.open(image).size == (96, 96) and "channel 3" in text and "block2" in text
+    shown, download, text = client.predict(handle_file(str(ASSETS / "shapes_two.png")), "shapes_gapnet", "block1",
+                                           1, 2, api_name="/dream")
+    assert Image.open(download).format == "PNG" and "block1" in text
+    gallery_items, table = client.predict(handle_file(str(ASSETS / "shapes_two.png")), "shapes_gapnet",
+                                          ["stem", "features"], 20, api_name="/reconstruct")
+    assert len(gallery_items) == 3 and "`features`" in table
+    with pytest.raises(Exception, match="from 0 to 95"):
+        client.predict("shapes_gapnet", "features", 500, False, 16, api_name="/maximize")
+    eight = [info.name for info in camdemo.layers("efficientnet_lite2")][:8]  # estimated 58 s: refused at once
+    with pytest.raises(Exception, match="more than this server allows"):
+        client.predict(handle_file(str(ASSETS / "shapes_two.png")), "efficientnet_lite2", eight, 400,
+                       api_name="/reconstruct")
+    client.close()

@@ -50,12 +50,13 @@ def dream_layer(backbone: str) -> str:
 
 
 def reconstruction_layers(backbone: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """Every layer (early to late) and the four ticked at first, spread from early to late."""
+    """Every layer (early to late) and the three ticked at first, spread from early to late (three fit the
+    server's budget at the default steps on every built-in backbone)."""
     choices = inside_layer_choices(backbone)
     names = [name for _, name in choices]
-    chosen = names[1:] if len(names) > 4 else names
-    if len(chosen) > 4:
-        chosen = [chosen[round(i * (len(chosen) - 1) / 3)] for i in range(4)]
+    chosen = names[1:] if len(names) > 3 else names
+    if len(chosen) > 3:
+        chosen = [chosen[round(i * (len(chosen) - 1) / 2)] for i in range(3)]
     return choices, chosen
 
 

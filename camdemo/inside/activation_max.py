@@ -31,6 +31,7 @@ DEFAULT_SIZE = 128
 DEFAULT_LEARNING_RATE = 0.05
 CONTRAST = 1.5  # the standardized image's contrast before the sigmoid (camdemo.inside.parameterization)
 OBJECTIVES = ("channel", "neuron", "class")
+STANDARD_ROBUSTNESS = Robustness()  # Lucid's standard transforms
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ def maximize_activation(*, backbone: str = DEFAULT_BACKBONE, layer: str | None =
 
 def maximize_channels(found: Probe, channels: list[int], *, objective: str = "channel", steps: int = DEFAULT_STEPS,
                       size: int = DEFAULT_SIZE, seed: int = 0, learning_rate: float = DEFAULT_LEARNING_RATE,
-                      robustness: Robustness = Robustness(), progress: Progress | None = None) -> list[ActivationImage]:
+                      robustness: Robustness = STANDARD_ROBUSTNESS,
+                      progress: Progress | None = None) -> list[ActivationImage]:
     """``maximize_activation`` for several channels of one layer at once, one image each, in one batch (the
     precomputed gallery uses this). Each image optimizes its own channel; the seed draws all of them."""
     steps = check_count(steps, 1, MAX_STEPS, "number of steps")

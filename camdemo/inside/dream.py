@@ -130,7 +130,7 @@ def _fitted(rgb: np.ndarray, max_side: int) -> np.ndarray:
 def _octave_sizes(full: torch.Size, octaves: int, scale: float) -> list[tuple[int, int]]:
     """The (height, width) of each octave, smallest first; octaves smaller than 32 pixels a side are left out."""
     height, width = int(full[0]), int(full[1])
-    sizes = []
+    sizes: list[tuple[int, int]] = []
     for octave in range(octaves):
         factor = scale ** octave
         size = (round(height / factor), round(width / factor))

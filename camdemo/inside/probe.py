@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -146,7 +147,7 @@ def report(progress: Progress | None, step: int, steps: int, text: str) -> None:
         progress(step / steps, text)
 
 
-def to_uint8(rgb01: torch.Tensor) -> "list":
+def to_uint8(rgb01: torch.Tensor) -> list[np.ndarray]:
     """N×3×H×W in [0, 1] → a list of H×W×3 uint8 arrays."""
     pixels = (rgb01.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return list(pixels)

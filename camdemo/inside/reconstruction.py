@@ -98,10 +98,9 @@ def reconstruct(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, layers: 
     target = torch.from_numpy(original).to(found[0].device).permute(2, 0, 1)[None].float() / 255
     results = []
     for number, layer in enumerate(found):
-        def layer_progress(fraction: float, text: str, number: int = number) -> None:
+        def layer_progress(fraction: float, text: str, number: int = number, name: str = layer.layer) -> None:
             if progress is not None:
-                progress((number + fraction) / len(found), f"Layer {layer.layer} ({number + 1} of {len(found)}): "
-                                                          f"{text}")
+                progress((number + fraction) / len(found), f"Layer {name} ({number + 1} of {len(found)}): {text}")
         results.append(reconstruct_layer(layer, target, steps=steps, seed=seed, tv_weight=tv_weight,
                                          learning_rate=learning_rate, progress=layer_progress))
     return Reconstruction(original, results, spec.name, steps, seed, time.perf_counter() - started)

@@ -88,7 +88,7 @@ def run_reconstruct(image_path: str | None, backbone: str, layers: Any, steps: A
     result = on_model(lambda report: camdemo.reconstruct(
         display_image(image_path), backbone=backbone, layers=list(layers), steps=steps, size=size,
         progress=report), request=request, progress=progress, tag=views.TAG)
-    items = write_gallery(views.reconstruction_items(result), session_of(request))  # type: ignore[arg-type]
+    items = write_gallery(views.reconstruction_items(result), session_of(request))
     return ReconstructOutputs(items, views.reconstruction_table(result))
 
 

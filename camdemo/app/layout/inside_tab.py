@@ -73,7 +73,7 @@ def _reconstruct(backbone: str) -> tuple:
     layers, chosen = reconstruction_layers(backbone)
     with gr.Row():
         boxes = gr.CheckboxGroup(layers, value=chosen, label="Layers (early → late)")
-        steps = NumberSlider(20, 400, value=150, step=10, label="Steps per layer")
+        steps = NumberSlider(20, 400, value=100, step=10, label="Steps per layer")
     with gr.Row():
         button = gr.Button("Reconstruct from these layers", variant="primary")
         stop = gr.Button("Stop", variant="stop")
