@@ -31,7 +31,7 @@ def channel_means(backbone: str, layer: str, channel: int, pictures: list[np.nda
     found = probe(backbone, layer)
     if size is not None:
         pictures = [np.asarray(Image.fromarray(p).resize((size, size), Image.BILINEAR)) for p in pictures]
-    inputs = torch.cat([found.normalize(torch.from_numpy(p).permute(2, 0, 1)[None].float() / 255)
+    inputs = torch.cat([found.normalize(torch.from_numpy(np.array(p)).permute(2, 0, 1)[None].float() / 255)
                         for p in pictures])
     with torch.no_grad(), found.reader() as read:
         return read(inputs)[:, channel].mean(dim=(1, 2)).tolist()
@@ -62,6 +62,7 @@ class Untouched:
 # --- activation maximization ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_synthesized_image_excites_its_channel_far_more_than_noise_and_the_examples():
     """48 steps on ShapesGapNet's ``features`` channel 48 (the one the shapes examples excite most, in the gallery):
     measured 3.3 on the starting noise → 19.8, against 0.5–1.7 on the four shapes examples and < 0.1 on uniform
@@ -77,6 +78,7 @@ def test_the_synthesized_image_excites_its_channel_far_more_than_noise_and_the_e
     assert result.value == pytest.approx(channel_means(SHAPES, "features", 48, [result.image])[0], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_same_seed_same_image_and_another_seed_another():
     settings = dict(backbone=SHAPES, layer="block2", channel=3, steps=6, size=48)
     first = camdemo.maximize_activation(**settings, seed=7)
@@ -86,6 +88,7 @@ def test_same_seed_same_image_and_another_seed_another():
     assert not np.array_equal(first.image, other.image)
 
 
+@pytest.mark.slow
 def test_a_class_score_and_a_neuron_can_be_maximized():
     cls = camdemo.maximize_activation(backbone=SHAPES, class_index=2, steps=24, size=64)
     assert cls.layer == "logits" and cls.objective == "class" and cls.value > cls.start_value + 5
@@ -97,6 +100,7 @@ def test_a_class_score_and_a_neuron_can_be_maximized():
 # --- content reconstruction -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_reconstruction_matches_the_activations_and_deeper_layers_keep_less_of_the_picture():
     """60 steps per layer on a shapes scene: measured loss 0.85 → 0.021 at ``stem`` and 0.99 → 0.074 at
     ``features``; pixel error 0.05 at ``stem`` against 0.23 at ``features``."""
@@ -237,6 +241,7 @@ def _check_gallery(backbone: str) -> None:
             assert value == pytest.approx(entry.value, rel=0.25)  # JPEG changes it a little
 
 
+@pytest.mark.slow
 def test_the_shipped_shapes_gallery_excites_its_channels():
     _check_gallery(SHAPES)
 
@@ -250,6 +255,7 @@ def test_the_shipped_imagenet_galleries_excite_their_channels(backbone):
 # --- the command line ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_command_line_writes_the_pictures_and_refuses_bad_settings(tmp_path):
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "camdemo", *args], capture_output=True, text=True, timeout=300)

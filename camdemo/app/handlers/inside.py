@@ -68,9 +68,9 @@ def run_maximize(backbone: str, layer: str | None, channel: Any, neuron: bool, s
     channel = whole_number(channel, 0, 100_000, "the channel")
     size = views.side_for(backbone, views.MAXIMIZE_SIZE)
     _budget("maximize", backbone=backbone, steps=steps, size=size)
-    result = on_model(lambda report: camdemo.maximize_activation(
+    result = on_model(lambda progress: camdemo.maximize_activation(
         backbone=backbone, layer=layer, channel=channel, neuron=bool(neuron), steps=steps, size=size,
-        progress=report), request=request, progress=progress, tag=views.TAG)
+        progress=progress), request=request, progress=progress, tag=views.TAG)
     (path, _), = write_gallery([(result.image, "")], session_of(request))
     return MaximizeOutputs(path, views.maximize_text(result))
 
@@ -85,9 +85,9 @@ def run_reconstruct(image_path: str | None, backbone: str, layers: Any, steps: A
     steps = whole_number(steps, 20, 400, "steps")
     size = views.side_for(backbone, views.RECONSTRUCT_SIZE)
     _budget("reconstruct", backbone=backbone, steps=steps, size=size, layers=len(layers))
-    result = on_model(lambda report: camdemo.reconstruct(
+    result = on_model(lambda progress: camdemo.reconstruct(
         display_image(image_path), backbone=backbone, layers=list(layers), steps=steps, size=size,
-        progress=report), request=request, progress=progress, tag=views.TAG)
+        progress=progress), request=request, progress=progress, tag=views.TAG)
     items = write_gallery(views.reconstruction_items(result), session_of(request))
     return ReconstructOutputs(items, views.reconstruction_table(result))
 
@@ -101,9 +101,9 @@ def run_dream(image_path: str | None, backbone: str, layer: str | None, octaves:
     octaves = whole_number(octaves, 1, 4, "octaves")
     steps = whole_number(steps, 2, 20, "steps")
     _budget("dream", backbone=backbone, steps=steps, size=512, octaves=octaves)
-    result = on_model(lambda report: camdemo.deep_dream(
+    result = on_model(lambda progress: camdemo.deep_dream(
         display_image(image_path), backbone=backbone, layer=layer, octaves=octaves, steps=steps,
-        progress=report), request=request, progress=progress, tag=views.TAG)
+        progress=progress), request=request, progress=progress, tag=views.TAG)
     session = session_of(request)
     (shown, _), = write_gallery([(result.image, "")], session)
     download = write_file(result.image, f"deep_dream_{backbone}_{result.layer}.png", session)

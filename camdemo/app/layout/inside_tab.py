@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from camdemo.app.inputs import NumberSlider
+from camdemo.app.inputs import LayerCheckboxes, NumberSlider
 from camdemo.app.inside import (DREAM_HELP, GALLERY_HELP, MAXIMIZE_HELP, RECONSTRUCT_HELP, dream_layer,
                                          gallery_items, inside_layer_choices, reconstruction_layers)
 
@@ -57,7 +57,8 @@ def build_inside_tab(backbone: str) -> InsideTab:
 def _maximize(backbone: str) -> tuple:
     gr.Markdown(MAXIMIZE_HELP)
     with gr.Row():
-        layer = gr.Dropdown(inside_layer_choices(backbone), value=dream_layer(backbone), label="Layer")
+        layer = gr.Dropdown(inside_layer_choices(backbone), value=dream_layer(backbone), label="Layer",
+                            allow_custom_value=True)  # a raw API call may name any layer: camdemo checks it
         channel = gr.Number(value=0, precision=0, minimum=0, label="Channel")
         neuron = gr.Checkbox(value=False, label="Center neuron only")
         steps = NumberSlider(16, 512, value=128, step=16, label="Steps (the step budget)")
@@ -72,7 +73,7 @@ def _reconstruct(backbone: str) -> tuple:
     gr.Markdown(RECONSTRUCT_HELP)
     layers, chosen = reconstruction_layers(backbone)
     with gr.Row():
-        boxes = gr.CheckboxGroup(layers, value=chosen, label="Layers (early → late)")
+        boxes = LayerCheckboxes(layers, value=chosen, label="Layers (early → late)")
         steps = NumberSlider(20, 400, value=100, step=10, label="Steps per layer")
     with gr.Row():
         button = gr.Button("Reconstruct from these layers", variant="primary")
@@ -85,7 +86,8 @@ def _reconstruct(backbone: str) -> tuple:
 def _dream(backbone: str) -> tuple:
     gr.Markdown(DREAM_HELP)
     with gr.Row():
-        layer = gr.Dropdown(inside_layer_choices(backbone), value=dream_layer(backbone), label="Layer to amplify")
+        layer = gr.Dropdown(inside_layer_choices(backbone), value=dream_layer(backbone), label="Layer to amplify",
+                            allow_custom_value=True)
         octaves = NumberSlider(1, 4, value=3, step=1, label="Octaves")
         steps = NumberSlider(2, 20, value=8, step=1, label="Steps per octave")
     with gr.Row():
