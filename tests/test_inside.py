@@ -168,6 +168,16 @@ def test_a_cancelled_run_raises_cancelled_and_leaves_the_model_clean(run):
     before.check()
 
 
+@pytest.mark.slow
+def test_the_cached_imagenet_model_is_untouched_by_all_three():
+    """On EfficientNet-Lite0 (the default backbone), a few steps of each: parameters, modes and hooks as before."""
+    before = Untouched("efficientnet_lite0")
+    camdemo.maximize_activation(layer="blocks.4", channel=5, steps=2, size=64)
+    camdemo.reconstruct(ASSETS / "chelsea_cat.jpg", layers=["blocks.2"], steps=2, size=64)
+    camdemo.deep_dream(ASSETS / "chelsea_cat.jpg", layer="blocks.4", octaves=1, steps=1, max_side=96)
+    before.check()
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: camdemo.maximize_activation(backbone=SHAPES, layer="nope"), "'nope' is not a layer of ShapesGapNet"),
     (lambda: camdemo.maximize_activation(backbone=SHAPES, layer="features", channel=96),
