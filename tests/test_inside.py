@@ -59,6 +59,37 @@ class Untouched:
             assert torch.equal(p.detach(), value), name
 
 
+# --- the parameterization and the transforms ---------------------------------------------------------------
+
+
+def test_the_fourier_scale_is_one_over_frequency_clamped_at_the_lowest():
+    """8×8: s(f) = √64 / max(|f|, 1/8). At f = (0, 1/8): 8 / (1/8) = 64; at f = 0 the clamp gives 64 too; at
+    f = (1/8, 1/8): 8 / (√2/8) = 64/√2; at f = (1/2, 1/2) (the corner): 8 / (√2/2) = 8√2."""
+    from camdemo.inside.parameterization import frequency_scale
+
+    scale = frequency_scale(8, 8)
+    assert scale.shape == (8, 5)
+    assert scale[0, 0].item() == pytest.approx(64) and scale[0, 1].item() == pytest.approx(64)
+    assert scale[1, 1].item() == pytest.approx(64 / 2 ** 0.5)
+    assert scale[4, 4].item() == pytest.approx(8 * 2 ** 0.5)
+
+
+def test_a_fixed_contrast_image_keeps_its_contrast_and_the_transforms_keep_the_size_rule():
+    from camdemo.inside.parameterization import FourierImage
+    from camdemo.inside.transforms import Robustness
+
+    generator = torch.Generator().manual_seed(0)
+    image = FourierImage(2, 64, 64, generator=generator, contrast=1.5)
+    with torch.no_grad():
+        image.spectrum.mul_(100)  # what many steps of ascent would do to the spectrum's size
+        rgb = image.rgb()
+    assert rgb.shape == (2, 3, 64, 64) and 0 < rgb.min() and rgb.max() < 1
+    assert ((rgb - 0.5).abs() > 0.45).float().mean() < 0.1  # σ(1.5·z) saturates only the tails
+    moved = Robustness().apply(rgb, torch.Generator().manual_seed(1))
+    # 64 px is 2/7 of 224: pad 3, jitters 2 and 1 → 64 + 6 − 2 − 1 = 67
+    assert moved.shape == (2, 3, 67, 67)
+
+
 # --- activation maximization ------------------------------------------------------------------------------------
 
 

@@ -106,7 +106,8 @@ def maximize_channels(found: Probe, channels: list[int], *, objective: str = "ch
             values = score(robustness.apply(image.rgb(), generator))
             (-values.sum()).backward()
             optimizer.step()
-            report(progress, step, steps, f"Step {step} of {steps}: activation {values.mean():.3g}")
+            if progress is not None:
+                report(progress, step, steps, f"Step {step} of {steps}: activation {values.detach().mean().item():.3g}")
         with torch.no_grad():
             pictures = to_uint8(image.rgb())
             final = score(torch.from_numpy(np.stack(pictures)).to(found.device).permute(0, 3, 1, 2).float() / 255)

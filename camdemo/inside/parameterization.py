@@ -35,23 +35,16 @@ def frequency_scale(height: int, width: int, decay: float = 1.0) -> torch.Tensor
 class FourierImage:
     """``batch`` images of ``height``×``width``, parameterized by a decorrelated, 1/f-scaled spectrum.
 
-    ``parameters`` is what an optimizer updates; ``rgb()`` is the N×3×H×W image in [0, 1]. Starting from a
-    seeded random spectrum (``generator``) or, with ``start`` (N×3×H×W in (0, 1)), from a given image.
+    ``parameters`` is what an optimizer updates; ``rgb()`` is the N×3×H×W image in [0, 1], starting from a
+    seeded random spectrum (``generator``).
     """
 
     def __init__(self, batch: int, height: int, width: int, *, generator: torch.Generator | None = None,
-                 device: torch.device | str = "cpu", start: torch.Tensor | None = None, decay: float = 1.0,
-                 contrast: float | None = None):
-        if start is not None and contrast is not None:
-            raise ValueError("a fixed contrast cannot start from a given image")
+                 device: torch.device | str = "cpu", decay: float = 1.0, contrast: float | None = None):
         self.height, self.width, self.contrast = height, width, contrast
         self.scale = frequency_scale(height, width, decay).to(device)
         self.mixing = torch.from_numpy(COLOR_MIXING).to(device)
-        if start is None:
-            shape = (batch, 3, height, width // 2 + 1, 2)
-            spectrum = torch.randn(shape, generator=generator) * INITIAL_SPREAD
-        else:
-            spectrum = torch.view_as_real(self._spectrum_of(start.cpu().float()))
+        spectrum = torch.randn((batch, 3, height, width // 2 + 1, 2), generator=generator) * INITIAL_SPREAD
         self.spectrum = spectrum.to(device).requires_grad_(True)
 
     @property
@@ -68,26 +61,17 @@ class FourierImage:
             mixed = self.contrast * centered / (centered.std(dim=(1, 2, 3), keepdim=True) + 1e-8)
         return torch.sigmoid(mixed)
 
-    def _spectrum_of(self, rgb01: torch.Tensor) -> torch.Tensor:
-        """The spectrum whose image is ``rgb01``: σ⁻¹, M⁻¹, ×4, rfft2, ÷ s (the inverse of ``rgb``)."""
-        logits = torch.logit(rgb01.clamp(1e-3, 1 - 1e-3))
-        unmixed = torch.einsum("ij,njhw->nihw", torch.linalg.inv(self.mixing.cpu()), logits) * 4.0
-        return torch.fft.rfft2(unmixed, norm="ortho") / self.scale.cpu()
-
 
 class PixelImage:
-    """``batch`` images described pixel by pixel: x = σ(p), p starting at faint seeded noise (or at ``start``).
+    """``batch`` images described pixel by pixel: x = σ(p), p starting at faint seeded noise.
 
     The plain parameterization of Mahendran & Vedaldi (2015), whose natural-image prior is an explicit
     total-variation term; the sigmoid bounds every pixel to (0, 1), in place of their α-norm bound.
     """
 
     def __init__(self, batch: int, height: int, width: int, *, generator: torch.Generator | None = None,
-                 device: torch.device | str = "cpu", start: torch.Tensor | None = None):
-        if start is None:
-            logits = torch.randn((batch, 3, height, width), generator=generator) * 0.1
-        else:
-            logits = torch.logit(start.cpu().float().clamp(1e-3, 1 - 1e-3))
+                 device: torch.device | str = "cpu"):
+        logits = torch.randn((batch, 3, height, width), generator=generator) * 0.1
         self.logits = logits.to(device).requires_grad_(True)
 
     @property
