@@ -32,6 +32,13 @@ Data that is not a photo (used as it is: no resizing, no normalization; the map 
     spec = camdemo.wrap_model(net, data_shape=(64, 128))   # (H, W) matrix, (C, H, W) stack or (L,) signal
     result = camdemo.explain(camdemo.load_array("run.csv"), model=spec, method="gradcam")
     result.profiles().top_rows                              # which rows (and columns) matter
+Looking inside the network (``camdemo.inside``)::
+
+    camdemo.maximize_activation(backbone=..., layer=..., channel=..., steps=128, size=128, seed=0, progress=...)
+    camdemo.reconstruct(image, backbone=..., layers=[...], steps=200)   # what each layer keeps
+    camdemo.deep_dream(image, backbone=..., layer=..., octaves=3, steps=10)
+    camdemo.channel_gallery("efficientnet_lite0")                     # the shipped images of strongest channels
+    camdemo.inside_cost("maximize", backbone=..., steps=..., size=...)  # before it runs
 
 Seams for extending camdemo:
 
@@ -59,6 +66,8 @@ from .evaluation.sanity import DEFAULT_SANITY_METHODS, SanityStep, cascading_ran
 from .explainers.options import Option
 from .explanation import Explanation, Prediction
 from .images import load_image
+from .inside import (ActivationImage, Dream, GalleryEntry, LayerReconstruction, Reconstruction, channel_gallery,
+                     deep_dream, inside_cost, maximize_activation, reconstruct)
 from .models import DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, GapLinearHead, register_backbone
 from .data import load_array, profiles
 from .models.layers import LayerInfo
@@ -76,4 +85,6 @@ __all__ = [
     "is_signed", "Option", "faithfulness_cost", "Cell", "most_faithful", "SanityStep",
     "DEFAULT_COMPARE_METHODS", "DEFAULT_SANITY_METHODS", "BackboneInfo", "GradCAMSteps", "wrap_model",
     "load_array", "profiles", "check_model", "ModelReport",
+    "maximize_activation", "ActivationImage", "reconstruct", "Reconstruction", "LayerReconstruction", "deep_dream",
+    "Dream", "channel_gallery", "GalleryEntry", "inside_cost",
 ]

@@ -1,9 +1,13 @@
-"""The command line: ``python -m camdemo explain|list|download-weights``.
+"""The command line: ``python -m camdemo explain|list|download-weights|maximize|reconstruct|dream|gallery``.
 
     python -m camdemo explain photos/ cat.jpg --method gradcam --class espresso --out results/
     python -m camdemo list                        # backbones, layers, methods and their settings
     python -m camdemo list --markdown-options     # the README's table of method settings
     python -m camdemo download-weights            # torchvision weights, before going offline (replaces damaged ones)
+    python -m camdemo maximize --layer blocks.10 --channel 5 --out channel.png   # what a channel responds to
+    python -m camdemo reconstruct cat.jpg --layers blocks.2,blocks.10 --out recon/  # what each layer keeps
+    python -m camdemo dream cat.jpg --layer blocks.7 --out dream.png               # Deep Dream
+    python -m camdemo gallery                     # re-synthesize the shipped gallery (assets/inside)
 
 ``explain`` writes, for each image, ``NAME_overlay.png``, ``NAME_heatmap.npy`` (float32 in [0, 1]),
 ``NAME_heatmap.png`` (grayscale) and ``NAME.json`` (predictions and settings). With a model of matrices or
@@ -216,6 +220,136 @@ def command_download(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _progress_bar(args: argparse.Namespace, what: str):
+    """A tqdm bar in percent, and the ``progress(fraction, text)`` callback that moves it."""
+    bar = tqdm(total=100, unit="%", desc=what, disable=args.quiet)
+
+    def progress(fraction: float, _text: str) -> None:
+        bar.update(round(fraction * 100) - bar.n)
+    return bar, progress
+
+
+def _write_png(path: Path, rgb) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saving.write_image(path, rgb, [])
+
+
+def command_maximize(args: argparse.Namespace) -> int:
+    """The image that most excites a channel (or neuron, or class score), as a PNG."""
+    bar, progress = _progress_bar(args, "synthesizing")
+    try:
+        class_index = parse_class(args.class_, args.backbone)
+        with bar:
+            result = camdemo.maximize_activation(backbone=args.backbone, layer=args.layer, channel=args.channel,
+                                                 neuron=args.neuron, class_index=class_index, steps=args.steps,
+                                                 size=args.size, seed=args.seed, progress=progress)
+    except camdemo.CamdemoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    _write_png(args.out, result.image)
+    print(f"{result.objective} {result.channel} of {result.layer}: activation {result.start_value:.3g} (noise) → "
+          f"{result.value:.3g} in {result.seconds:.1f} s; wrote {args.out}")
+    return 0
+
+
+def command_reconstruct(args: argparse.Namespace) -> int:
+    """Reconstructions of one image from several layers: NAME_original.png and NAME_<layer>.png."""
+    bar, progress = _progress_bar(args, "reconstructing")
+    layers = [name.strip() for name in args.layers.split(",") if name.strip()] if args.layers else None
+    try:
+        with bar:
+            result = camdemo.reconstruct(args.image, backbone=args.backbone, layers=layers, steps=args.steps,
+                                         size=args.size, seed=args.seed, progress=progress)
+    except camdemo.CamdemoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    stem = args.image.stem
+    _write_png(args.out / f"{stem}_original.png", result.original)
+    for layer in result.layers:
+        _write_png(args.out / f"{stem}_{layer.layer}.png", layer.image)
+        print(f"{layer.layer}: activation loss {layer.start_loss:.3f} → {layer.loss:.3f}, "
+              f"pixel error {layer.pixel_error:.3f}")
+    print(f"wrote {len(result.layers) + 1} images into {args.out} in {result.seconds:.1f} s")
+    return 0
+
+
+def command_dream(args: argparse.Namespace) -> int:
+    """Deep Dream of one image, as a PNG."""
+    bar, progress = _progress_bar(args, "dreaming")
+    try:
+        with bar:
+            result = camdemo.deep_dream(args.image, backbone=args.backbone, layer=args.layer, octaves=args.octaves,
+                                        steps=args.steps, step_size=args.step_size, max_side=args.max_side,
+                                        seed=args.seed, progress=progress)
+    except camdemo.CamdemoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    _write_png(args.out, result.image)
+    print(f"{result.layer}: ½·mean(A²) {result.start_value:.3g} → {result.value:.3g} in {result.seconds:.1f} s; "
+          f"wrote {args.out}")
+    return 0
+
+
+def command_gallery(args: argparse.Namespace) -> int:
+    """Synthesize the shipped gallery again (``camdemo.inside.gallery``)."""
+    from camdemo.inside import gallery
+
+    try:
+        gallery.build(args.backbones or list(gallery.GALLERY_LAYERS))
+    except camdemo.CamdemoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {gallery.INDEX}")
+    return 0
+
+
+def _inside_parsers(sub) -> None:
+    """The subcommands that look inside the network."""
+    maximize = sub.add_parser("maximize", help="synthesize the image that most excites a channel (Olah et al. 2017)")
+    maximize.add_argument("--backbone", default=camdemo.DEFAULT_BACKBONE, choices=backbone_names())
+    maximize.add_argument("--layer", default=None, help="layer name (default: the last spatial layer)")
+    maximize.add_argument("--channel", type=int, default=0)
+    maximize.add_argument("--neuron", action="store_true", help="the channel's center position only")
+    maximize.add_argument("--class", dest="class_", default=None,
+                          help="a class index or name: maximize its score instead of a channel")
+    maximize.add_argument("--steps", type=int, default=128)
+    maximize.add_argument("--size", type=int, default=128, help="image side in pixels")
+    maximize.add_argument("--seed", type=int, default=0)
+    maximize.add_argument("--out", type=Path, default=Path("channel.png"))
+    maximize.add_argument("--quiet", action="store_true")
+    maximize.set_defaults(run=command_maximize)
+
+    reconstruct = sub.add_parser("reconstruct", help="images rebuilt from one image's activations at several layers "
+                                                     "(Mahendran & Vedaldi 2015)")
+    reconstruct.add_argument("image", type=Path)
+    reconstruct.add_argument("--backbone", default=camdemo.DEFAULT_BACKBONE, choices=backbone_names())
+    reconstruct.add_argument("--layers", default=None, help="comma-separated layer names (default: four, early to "
+                                                            "late)")
+    reconstruct.add_argument("--steps", type=int, default=200)
+    reconstruct.add_argument("--size", type=int, default=128)
+    reconstruct.add_argument("--seed", type=int, default=0)
+    reconstruct.add_argument("--out", type=Path, default=Path("camdemo-reconstruction"), help="output folder")
+    reconstruct.add_argument("--quiet", action="store_true")
+    reconstruct.set_defaults(run=command_reconstruct)
+
+    dream = sub.add_parser("dream", help="Deep Dream: amplify a layer's activations in an image (Mordvintsev et al.)")
+    dream.add_argument("image", type=Path)
+    dream.add_argument("--backbone", default=camdemo.DEFAULT_BACKBONE, choices=backbone_names())
+    dream.add_argument("--layer", default=None, help="layer name (default: a middle layer)")
+    dream.add_argument("--octaves", type=int, default=3)
+    dream.add_argument("--steps", type=int, default=10, help="steps per octave")
+    dream.add_argument("--step-size", type=float, default=0.012, help="per step, in [0, 1] pixel units")
+    dream.add_argument("--max-side", type=int, default=512, help="the result's longer side at most")
+    dream.add_argument("--seed", type=int, default=0)
+    dream.add_argument("--out", type=Path, default=Path("dream.png"))
+    dream.add_argument("--quiet", action="store_true")
+    dream.set_defaults(run=command_dream)
+
+    gallery = sub.add_parser("gallery", help="synthesize the shipped gallery of strongest channels (assets/inside)")
+    gallery.add_argument("backbones", nargs="*", help="which (default: every built-in one)")
+    gallery.set_defaults(run=command_gallery)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m camdemo", description="Explain image classifiers with heatmaps.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -257,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("backbones", nargs="*", help="which (default: every torchvision backbone)")
     download.add_argument("--quiet", action="store_true")
     download.set_defaults(run=command_download)
+    _inside_parsers(sub)
     return parser
 
 

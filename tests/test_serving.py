@@ -78,6 +78,8 @@ def test_no_endpoint_reads_a_server_file_named_by_a_visitor(served_demo, server,
         "compare": lambda payload: [payload, "efficientnet_lite0", None, "auto", ["gradcam"], False, "viridis"],
         "layer_sweep": lambda payload: [payload, "efficientnet_lite0", "gradcam", "auto", 2, "viridis"],
         "sanity_check": lambda payload: [payload, "efficientnet_lite0", "auto", ["gradcam"], 2, "viridis"],
+        "reconstruct": lambda payload: [payload, "efficientnet_lite0", ["stem"], 20],
+        "dream": lambda payload: [payload, "efficientnet_lite0", "blocks.7", 1, 2],
     }
     private = {  # reachable by fn_index although hidden from the API page
         "run_explain_top1": lambda payload: [payload, "efficientnet_lite0", None, "gradcam", "viridis", 0.5, True,

@@ -185,3 +185,9 @@ def write_data_files(explanation: camdemo.Explanation, name: str, session: str =
         _write_image(previous_panel, saving.data_picture(previous, scale), saving.PNG_OPTIONS)
     return DataFilesShown(str(files.panel), None if previous_panel is None else str(previous_panel),
                           str(files.map_npy), str(files.profiles))
+@disk_guard(_root)
+def write_file(rgb: np.ndarray, name: str, session: str = "local") -> str:
+    """A lossless PNG download of ``rgb`` called ``name``, in a result folder of its own; returns its path."""
+    path = _new_folder(session) / name
+    _write_image(path, rgb, [])
+    return str(path)

@@ -70,3 +70,13 @@ class NumberSlider(gr.Slider):
             raise gr.Error(f"'{self.label}' must be a number from {self.minimum:g} to {self.maximum:g}.",
                            print_exception=False)
         return None if payload is None else super().preprocess(payload)
+
+
+class LayerCheckboxes(gr.CheckboxGroup):
+    """``gr.CheckboxGroup`` of layer names that passes any names on: the page's choices are the first backbone's,
+    a raw API call may name another backbone's layers, and camdemo itself says which names are wrong."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return list(payload) if isinstance(payload, (list, tuple)) else payload

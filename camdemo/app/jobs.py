@@ -55,6 +55,7 @@ class Job:
     time_limit: float
     client_gone: Callable[[], bool] = lambda: False
     progress: Progress | None = None
+    tag: str = ""  # a kind of job a visitor may run only one of at a time (and stop by name); "" for any
     stop_reason: str | None = None
     started: float | None = None
     result: Any = None
@@ -97,17 +98,18 @@ class Lanes:
     # --- what callers use ---------------------------------------------------------------------------
 
     def run(self, function: Callable[..., Any], *args: Any, session: str, fast: bool,
-            client_gone: Callable[[], bool] = lambda: False, progress: Progress | None = None,
+            client_gone: Callable[[], bool] = lambda: False, progress: Progress | None = None, tag: str = "",
             **kwargs: Any) -> Any:
         """Run ``function(*args, progress=<checked callback>, **kwargs)`` in its lane and return its result.
 
         ``function`` must call the ``progress`` it is given at each step of slow work: that is where
         the job pauses for fast jobs and stops when it should. Raises ``Busy`` when the visitor or
-        the lane has too many jobs, ``Cancelled`` when the job was stopped, or what ``function`` raised.
+        the lane has too many jobs (or already one with this ``tag``), ``Cancelled`` when the job was
+        stopped, or what ``function`` raised.
         """
         lane = FAST if fast else SLOW
         job = Job(lambda report: function(*args, progress=report, **kwargs), session, lane, self.time_limit,
-                  client_gone, progress)
+                  client_gone, progress, tag)
         self._admit(job)
         self._queues[lane].put(job)
         while not job.done.wait(0.25):
@@ -124,6 +126,15 @@ class Lanes:
         with self._lock:
             return {f"{lane}_waiting": len(self._waiting[lane]) for lane in (FAST, SLOW)} | \
                 {f"{lane}_running": int(self._running[lane] is not None) for lane in (FAST, SLOW)}
+
+    def stop(self, session: str, tag: str, reason: str) -> int:
+        """Tell the visitor's running and waiting jobs tagged ``tag`` to stop at their next step; how many."""
+        with self._lock:
+            jobs = [job for lane in (FAST, SLOW) for job in [*self._waiting[lane], self._running[lane]]
+                    if job is not None and job.session == session and job.tag == tag]
+        for job in jobs:
+            job.stop(reason)
+        return len(jobs)
 
     def shutdown(self) -> None:
         """Tell every running and waiting job to stop at its next step (the server is going down)."""
@@ -142,6 +153,8 @@ class Lanes:
                 raise Busy("The server is shutting down; please try again in a moment.")
             mine = [other for lane in (FAST, SLOW) for other in [*self._waiting[lane], self._running[lane]]
                     if other is not None and other.session == job.session]
+            if job.tag and any(other.tag == job.tag for other in mine):
+                raise Busy("You already have one of these running; wait for it to finish or press Stop.")
             if len(mine) >= self.per_session:
                 raise Busy(f"You already have {len(mine)} jobs running or waiting on this server; please wait for "
                            "them to finish before starting another.")

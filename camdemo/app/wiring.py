@@ -1,7 +1,7 @@
 """Which event runs which handler, with which inputs and outputs.
 
 The rules every event of a kind shares are written once, in ``Wiring``: model work is not limited by Gradio's
-workers (``concurrency_limit=None``; the lanes of ``camdemo.app.jobs`` limit it), only the four documented
+workers (``concurrency_limit=None``; the lanes of ``camdemo.app.jobs`` limit it), only the seven documented
 endpoints are on the API page, and every result is followed by writing the settings into the page URL.
 Outputs are listed by the names of the handler's ``NamedTuple`` (``camdemo.app.layout.by_name``).
 """
@@ -24,6 +24,9 @@ from camdemo.app.handlers.controls import (BackboneChange, ImageChange, MethodCh
                                            on_image_change, on_method_change, restore_from_url)
 from camdemo.app.handlers.explain import (AutomaticOutputs, ExplainOutputs, RestyleOutputs, on_prediction_click,
                                           restyle, run_explain, run_explain_top1)
+from camdemo.app.handlers.inside import (DreamOutputs, GalleryOutputs, InsideLayers, MaximizeOutputs,
+                                         ReconstructOutputs, run_dream, run_maximize, run_reconstruct, show_backbone,
+                                         stop_inside)
 from camdemo.app.layout import by_name
 from camdemo.app.layout.page import Page
 from camdemo.app.share import WRITE_URL_JS
@@ -76,6 +79,7 @@ def wire(demo: gr.Blocks, page: Page) -> None:
     _automatic_runs(wiring)
     _explain_again(wiring)
     _analysis_events(wiring)
+    _inside_events(wiring)
     _controls_follow(wiring)
     _data_events(wiring)
     demo.load(restore_from_url, inputs=None,
@@ -133,6 +137,26 @@ def _analysis_events(w: Wiring) -> None:
     w.model_event(sanity.sanity_button.click, run_sanity,
                   [c.image, c.backbone, c.class_choice, sanity.sanity_methods, sanity.sanity_steps, c.colormap],
                   by_name(SanityOutputs._fields, sanity), api_name="sanity_check", write_url=False)
+
+
+def _inside_events(w: Wiring) -> None:
+    """The Inside the network tab: its gallery and layers follow the backbone; three runs (on the API page), each
+    with a Stop button."""
+    c, inside = w.controls, w.page.inside
+    w.control_event(c.backbone.change, show_backbone, [c.backbone],
+                    by_name([*GalleryOutputs._fields, *InsideLayers._fields], inside))
+    w.model_event(inside.maximize_button.click, run_maximize,
+                  [c.backbone, inside.maximize_layer, inside.maximize_channel, inside.maximize_neuron,
+                   inside.maximize_steps], by_name(MaximizeOutputs._fields, inside), api_name="maximize",
+                  write_url=False)
+    w.model_event(inside.reconstruct_button.click, run_reconstruct,
+                  [c.image, c.backbone, inside.reconstruct_layers, inside.reconstruct_steps],
+                  by_name(ReconstructOutputs._fields, inside), api_name="reconstruct", write_url=False)
+    w.model_event(inside.dream_button.click, run_dream,
+                  [c.image, c.backbone, inside.dream_layer, inside.dream_octaves, inside.dream_steps],
+                  by_name(DreamOutputs._fields, inside), api_name="dream", write_url=False)
+    for stop in (inside.maximize_stop, inside.reconstruct_stop, inside.dream_stop):
+        w.control_event(stop.click, stop_inside, None, [])
 
 
 def _controls_follow(w: Wiring) -> None:

@@ -44,14 +44,20 @@ def progress_reporter(progress: gr.Progress | None) -> Progress | None:
 
 
 def on_model(function: Callable[[Progress], Any], request: gr.Request | None = None, fast: bool = False,
-             progress: gr.Progress | None = None) -> Any:
+             progress: gr.Progress | None = None, tag: str = "") -> Any:
     """Run ``function(progress)`` in its lane for the visitor of ``request`` and wait for the result.
 
     ``function`` gets a ``progress(fraction, text)`` callback where it stops if its page has gone, if it runs
     past the time limit or if the server shuts down. ``CamdemoError`` (also a refusal) becomes a message.
+    A ``tag`` allows the visitor one such job at a time, and lets ``stop_mine`` stop it.
     """
     try:
         return lanes().run(function, session=session_of(request), fast=fast, client_gone=client_gone(request),
-                           progress=progress_reporter(progress))
+                           progress=progress_reporter(progress), tag=tag)
     except camdemo.CamdemoError as error:
         raise gr.Error(str(error), print_exception=False) from None
+
+
+def stop_mine(request: gr.Request | None, tag: str, reason: str) -> int:
+    """Stop the visitor's jobs tagged ``tag`` at their next step (a Stop button); how many were told."""
+    return lanes().stop(session_of(request), tag, reason)

@@ -9,6 +9,7 @@ import gradio as gr
 from camdemo.app.layout.compare_tab import CompareTab, build_compare_tab
 from camdemo.app.layout.data_tab import DataTab, build_data_tab
 from camdemo.app.layout.explain_tab import ExplainTab, PageState, build_explain_tab, build_page_state
+from camdemo.app.layout.inside_tab import InsideTab, build_inside_tab
 from camdemo.app.layout.sanity_tab import SanityTab, build_sanity_tab
 
 INTRO = """# camdemo — why did the classifier say that?
@@ -24,6 +25,7 @@ class Page:
     explain: ExplainTab
     compare: CompareTab
     sanity: SanityTab
+    inside: InsideTab
     state: PageState
     data: DataTab
 
@@ -35,4 +37,5 @@ def build_page(backbone: str, method: str) -> Page:
     compare = build_compare_tab(backbone, method)
     sanity = build_sanity_tab(backbone)
     data = build_data_tab()
-    return Page(explain, compare, sanity, build_page_state(), data)
+    inside = build_inside_tab(backbone)
+    return Page(explain, compare, sanity, inside, build_page_state(), data)
