@@ -26,6 +26,7 @@ Your own model (any ``torch.nn.Module``; layers and a GAP → linear head are fo
     spec = camdemo.wrap_model(my_net, input_size=32, labels=["ant", "bee", "cat"])  # or output="binary", ...
     camdemo.explain("ant.jpg", model=spec, method="gradcam")        # versus=b: "why this class rather than b"
     camdemo.layers(spec)                                            # direction="down": what lowers the output
+    module = camdemo.load_onnx("model.onnx")                        # an ONNX file, checked and converted
 
 Seams for extending camdemo:
 
@@ -55,6 +56,7 @@ from .explanation import Explanation, Prediction
 from .images import load_image
 from .models import DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, GapLinearHead, register_backbone
 from .models.custom import wrap_model
+from .models.onnx_import import OnnxInput, load_onnx, onnx_input
 from .models.layers import LayerInfo
 from .teaching import backbone as _teaching_backbone  # noqa: F401  (registers shapes_gapnet)
 from .teaching.steps import GradCAMSteps, gradcam_steps
@@ -68,4 +70,5 @@ __all__ = [
     "explain_on_model", "clear_cache", "register_backbone", "BackboneSpec", "GapLinearHead",
     "is_signed", "Option", "faithfulness_cost", "Cell", "most_faithful", "SanityStep",
     "DEFAULT_COMPARE_METHODS", "DEFAULT_SANITY_METHODS", "BackboneInfo", "GradCAMSteps", "wrap_model",
+    "load_onnx", "onnx_input", "OnnxInput",
 ]
