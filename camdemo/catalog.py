@@ -7,7 +7,7 @@ from typing import Any, Iterable, Mapping
 
 from .errors import CamdemoError
 from .explainers import METHODS, Option, get_method
-from .models import DEFAULT_BACKBONE, BackboneInfo, backbone_names, get_spec, weights_status
+from .models import DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, backbone_names, get_spec, weights_status
 from .models.layers import LayerInfo, list_layers
 
 def backbones() -> list[BackboneInfo]:
@@ -21,7 +21,7 @@ def backbones() -> list[BackboneInfo]:
     return infos
 
 
-def layers(backbone: str = DEFAULT_BACKBONE) -> list[LayerInfo]:
+def layers(backbone: str | BackboneSpec = DEFAULT_BACKBONE) -> list[LayerInfo]:
     """The target layers worth explaining for ``backbone`` with their output shapes, last stage first."""
     return list(list_layers(backbone))
 
@@ -47,7 +47,7 @@ class MethodInfo:
     sign_options: tuple[str, ...] = ()  # settings that decide whether the map is signed (SmoothGrad's base)
 
 
-def methods(backbone: str = DEFAULT_BACKBONE) -> list[MethodInfo]:
+def methods(backbone: str | BackboneSpec = DEFAULT_BACKBONE) -> list[MethodInfo]:
     """Every method, with whether it applies to ``backbone`` and the reason when it does not."""
     spec = get_spec(backbone)
     infos = []
@@ -61,7 +61,7 @@ def methods(backbone: str = DEFAULT_BACKBONE) -> list[MethodInfo]:
     return infos
 
 
-def applicable_methods(backbone: str, names: Iterable[str]) -> list[MethodInfo]:
+def applicable_methods(backbone: str | BackboneSpec, names: Iterable[str]) -> list[MethodInfo]:
     """The catalog entries of the ``names`` that apply to ``backbone``, in order; the others are skipped.
     ``CamdemoError`` for a name that is no method at all (a typo is not skipped silently) or when none applies."""
     names = list(names)
@@ -84,6 +84,6 @@ def is_signed(method: str, options: Mapping[str, Any] | None = None) -> bool:
     return explainer.is_signed(explainer.check_options(options))
 
 
-def class_names(backbone: str = DEFAULT_BACKBONE) -> list[str]:
+def class_names(backbone: str | BackboneSpec = DEFAULT_BACKBONE) -> list[str]:
     """The class labels of ``backbone``, by class index."""
     return list(get_spec(backbone).categories)

@@ -19,7 +19,7 @@ from .deprecation import keyword_settings
 from .evaluation.faithfulness import DEFAULT_INCREMENTS as FAITHFULNESS_INCREMENTS
 from .explainers import get_method
 from .explainers.base import FORWARD_PASS
-from .models import DEFAULT_BACKBONE, get_spec
+from .models import DEFAULT_BACKBONE, BackboneSpec, get_spec
 
 # Seconds per image for one forward+backward pass (gradients down to the pixels), batches of 8, 2 CPU cores,
 # float32: `python -m benchmarks.speed passes`, measured twice on a quiet machine, the larger value, rounded up.
@@ -62,7 +62,7 @@ class Cost:
         return f"{passes}, about {self.seconds / 60:.0f} min here"
 
 
-def pass_seconds(backbone: str) -> float:
+def pass_seconds(backbone: str | BackboneSpec) -> float:
     """Seconds per image for one forward+backward pass of ``backbone`` here: the table, times
     ``CAMDEMO_SPEED_FACTOR`` for a server that is not 2 CPU cores (0.1: ten times as fast).
 
@@ -74,12 +74,12 @@ def pass_seconds(backbone: str) -> float:
     except ValueError:
         factor = 1.0
     factor = factor if math.isfinite(factor) and factor > 0 else 1.0
-    return PASS_SECONDS.get(backbone, UNKNOWN_PASS_SECONDS) * factor
+    return PASS_SECONDS.get(backbone if isinstance(backbone, str) else "", UNKNOWN_PASS_SECONDS) * factor
 
 
 @keyword_settings("backbone", "method", "layer", "options")
-def estimate_cost(*, backbone: str = DEFAULT_BACKBONE, method: str = DEFAULT_METHOD, layer: str | None = None,
-                  options: Mapping[str, Any] | None = None) -> Cost:
+def estimate_cost(*, backbone: str | BackboneSpec = DEFAULT_BACKBONE, method: str = DEFAULT_METHOD,
+                  layer: str | None = None, options: Mapping[str, Any] | None = None) -> Cost:
     """The cost of explaining one image: ``CamdemoError`` for unknown names or bad options, as ``explain``."""
     spec = get_spec(backbone)
     explainer = get_method(method)
@@ -91,7 +91,8 @@ def estimate_cost(*, backbone: str = DEFAULT_BACKBONE, method: str = DEFAULT_MET
 
 
 @keyword_settings("backbone", "increments")
-def faithfulness_cost(*, backbone: str = DEFAULT_BACKBONE, increments: int = FAITHFULNESS_INCREMENTS) -> Cost:
+def faithfulness_cost(*, backbone: str | BackboneSpec = DEFAULT_BACKBONE,
+                      increments: int = FAITHFULNESS_INCREMENTS) -> Cost:
     """The cost of ``camdemo.faithfulness`` for one map: its deletion and its insertion curve, ``increments`` + 1
     forward passes each."""
     passes = 2 * (increments + 1) * FORWARD_PASS

@@ -257,7 +257,7 @@ def test_steps_view_renders_every_step():
 
 
 def test_controls_follow_the_backbone():
-    layers, classes, method, method_help, status = on_backbone_change("vgg16", "cam", "head")
+    layers, classes, method, method_help, status, _ = on_backbone_change("vgg16", "cam", "head")
     assert method == "gradcam"  # CAM does not apply to VGG-16: switch and say why
     assert "features.29" == layers["value"] and "Grad-CAM" in method_help
     assert "Not available here: CAM" in status

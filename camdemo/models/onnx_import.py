@@ -20,14 +20,14 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import CamdemoError
 
-OnnxSource = Union[str, os.PathLike, bytes]
+OnnxSource = str | os.PathLike | bytes
 
 # 100 MB: a ResNet-50 in float32 (98 MB) fits, and a server holding a few such models stays within a few
 # hundred MB. Parsing one costs about twice its size; conversion adds the weights once more (measured in
