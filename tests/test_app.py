@@ -294,9 +294,10 @@ def test_method_controls_are_built_from_the_declared_settings():
         else:
             assert isinstance(box, gr.Checkbox)
     parameters = list(inspect.signature(run_explain).parameters)
-    settings = parameters[parameters.index("sign") + 1:parameters.index("request")]
+    settings = parameters[parameters.index("sign") + 1:parameters.index("direction")]
     assert len(settings) == len(CONTROLS) and settings[:2] == ["ig_steps", "ig_baseline"] \
         and settings[-1] == "ig_adaptive"
+    assert parameters[parameters.index("direction"):parameters.index("request")] == ["direction", "versus"]
 
 
 def test_the_sign_selector_follows_smoothgrads_base():

@@ -40,13 +40,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _explain_data(image, method="gradcam", backbone="efficientnet_lite0", options=None):
-    """The raw inputs of /explain: image, backbone, layer, method, class, colormap, opacity, boxes, sign, and one per
-    method setting the app shows (``CONTROLS``)."""
+    """The raw inputs of /explain: image, backbone, layer, method, class, colormap, opacity, boxes, sign, one per
+    method setting the app shows (``CONTROLS``), then the direction and the contrast class."""
     values = list(OPTIONS_OFF)
     for (owner, option, *_), index in zip(CONTROLS, range(len(CONTROLS))):
         if owner == method and options and option in options:
             values[index] = options[option]
-    return [image, backbone, None, method, "auto", "viridis", 0.5, True, "positive", *values]
+    return [image, backbone, None, method, "auto", "viridis", 0.5, True, "positive", *values, "up", "none"]
 
 
 # --- only uploads are read ------------------------------------------------------------------------------
