@@ -13,12 +13,13 @@ from pathlib import Path
 
 import gradio as gr
 import pydantic
-from gradio.data_classes import ImageData
+from gradio.data_classes import FileData, ImageData
 from gradio.utils import get_upload_folder
 
 from camdemo.assets import ASSETS_DIR
 
 NOT_AN_UPLOAD = "This image did not arrive as an upload to this page. Please upload it again."
+FILE_NOT_AN_UPLOAD = "This file did not arrive as an upload to this page. Please upload it again."
 
 
 def uploaded_file(path: str) -> str | None:
@@ -65,4 +66,36 @@ class ImageUpload(gr.Image):
         checked = uploaded_file(payload.path) if payload.path else None
         if checked is None:
             raise gr.Error(NOT_AN_UPLOAD, print_exception=False)
+        return checked
+
+
+class FilePayload(FileData):
+    """Gradio's file payload, refusing anything else with ``FILE_NOT_AN_UPLOAD`` instead of pydantic's report."""
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> FilePayload:
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except pydantic.ValidationError:
+            raise gr.Error(FILE_NOT_AN_UPLOAD, print_exception=False) from None
+
+
+class FileUpload(gr.File):
+    """``gr.File`` (one file, as a path) that passes on only a file uploaded to this page, like ``ImageUpload``.
+
+    ``file_types`` guides the browser's file picker only: what the file holds is checked by the code that reads it
+    (an ONNX model's bytes by ``camdemo.load_onnx``, which refuses a pickle whatever its name)."""
+
+    is_template = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, type="filepath", file_count="single", **kwargs)
+        self.data_model = FilePayload
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        checked = uploaded_file(payload.path) if payload.path else None
+        if checked is None:
+            raise gr.Error(FILE_NOT_AN_UPLOAD, print_exception=False)
         return checked

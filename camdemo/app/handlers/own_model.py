@@ -19,7 +19,7 @@ from camdemo.app.handlers.outputs import Update
 from camdemo.app.inputs import message
 from camdemo.app.own_models import (YOUR_MODEL, OwnModel, model_report, module_bytes, own_models, parse_labels,
                                     parse_numbers)
-from camdemo.app.uploads import uploaded_file
+from camdemo.app.uploads import FILE_NOT_AN_UPLOAD, uploaded_file
 from camdemo.app.views import backbone_choices
 from camdemo.app.work import on_model, session_of
 
@@ -28,7 +28,6 @@ from camdemo.app.work import on_model, session_of
 MAX_ONNX_BYTES = 50 * 2**20
 MAX_LABELS_BYTES = 2 * 2**20
 NO_MODEL_FILE = "Choose an ONNX model file (.onnx) first."
-NOT_AN_UPLOAD = "This file did not arrive as an upload to this page. Please upload it again."
 OUTPUT_KINDS = ("auto", "softmax", "multilabel", "binary", "regression")
 
 
@@ -77,7 +76,7 @@ def _uploaded(file: object) -> str | None:
     if not path:
         return None
     if not isinstance(path, str) or uploaded_file(path) is None:
-        raise gr.Error(NOT_AN_UPLOAD, print_exception=False)
+        raise gr.Error(FILE_NOT_AN_UPLOAD, print_exception=False)
     return uploaded_file(path)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from camdemo.app.handlers.own_model import MAX_ONNX_BYTES
+from camdemo.app.uploads import FileUpload
 
 PANEL_HELP = (
     f"Upload an image classifier exported to **ONNX** (at most {MAX_ONNX_BYTES // 2**20} MB; from PyTorch: "
@@ -28,8 +29,8 @@ OUTPUT_KIND_CHOICES = [("Automatic (several outputs: exclusive classes)", "auto"
 class OwnModelPanel:
     """What a visitor gives about their model, and what the page says back (the pre-flight findings)."""
 
-    model_file: gr.File
-    labels_file: gr.File
+    model_file: FileUpload
+    labels_file: FileUpload
     input_size: gr.Number
     channels: gr.Radio
     mean: gr.Textbox
@@ -44,9 +45,8 @@ def build_own_model_panel() -> OwnModelPanel:
     with gr.Accordion("Your model (upload an ONNX file)", open=False):
         gr.Markdown(PANEL_HELP)
         with gr.Row():
-            model_file = gr.File(label="Model (.onnx)", file_types=[".onnx"], type="filepath", file_count="single")
-            labels_file = gr.File(label="Labels (optional: one per line, or JSON)", file_types=[".txt", ".json"],
-                                  type="filepath", file_count="single")
+            model_file = FileUpload(label="Model (.onnx)", file_types=[".onnx"])
+            labels_file = FileUpload(label="Labels (optional: one per line, or JSON)", file_types=[".txt", ".json"])
         with gr.Row():
             input_size = gr.Number(value=0, precision=0, minimum=0, maximum=1024,
                                    label="Input size in pixels (0: the model's own, else 224)")
