@@ -19,7 +19,7 @@ from camdemo.app.handlers.analysis import (CompareOutputs, SanityOutputs, StepsO
                                            run_sanity, run_steps, run_sweep)
 from camdemo.app.handlers.controls import (BackboneChange, ImageChange, MethodChange, RestoredSettings, TabMethods,
                                            backbone_chosen_by_person, on_backbone_change, on_backbone_tabs,
-                                           on_image_change, on_method_change, restore_from_url)
+                                           on_image_change, on_page_method_change, restore_from_url)
 from camdemo.app.handlers.explain import (AutomaticOutputs, ExplainOutputs, RestyleOutputs, on_prediction_click,
                                           restyle, run_explain, run_explain_top1)
 from camdemo.app.handlers.own_model import ModelLoaded, load_own_model
@@ -111,7 +111,7 @@ def _automatic_runs(w: Wiring) -> None:
 def _explain_again(w: Wiring) -> None:
     """A new method, or a click on one of the top-5: the controls follow, then the result."""
     c, explained = w.controls, w.outputs(ExplainOutputs._fields)
-    method_changed = w.control_event(c.method.input, on_method_change,
+    method_changed = w.control_event(c.method.input, on_page_method_change,
                                      [c.backbone, c.method, c.layer, c.sign, *c.options],
                                      [*w.outputs(MethodChange._fields), c.sign, *c.options], queue=True)
     w.model_event(method_changed.then, run_explain, w.explain_inputs, explained)

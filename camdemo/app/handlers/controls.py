@@ -94,7 +94,7 @@ def _follow(backbone: camdemo.BackboneSpec | str, method: str, layer: str | None
                           gr.update(choices=contrast_choices(backbone), value=NO_CONTRAST))
 
 
-def on_method_change(backbone: str, method: str, layer: str | None, sign: str | None = None,
+def on_method_change(backbone: str | camdemo.BackboneSpec, method: str, layer: str | None, sign: str | None = None,
                      *option_values: Any) -> tuple[Any, ...]:
     """The method's layer (its fixed one, or the current one) and help, then its sign and option controls (the
     sign follows the settings' ``option_values`` too: SmoothGrad's base decides whether its map has one)."""
@@ -105,6 +105,16 @@ def on_method_change(backbone: str, method: str, layer: str | None, sign: str | 
                                     interactive=layer_is_choosable(info)),
                           method_help(backbone, method))
     return (*chosen, *control_updates(method, sign, option_values))
+
+
+def on_page_method_change(request: gr.Request, backbone: str, method: str, layer: str | None, sign: str | None = None,
+                          *option_values: Any) -> tuple[Any, ...]:
+    """``on_method_change`` for the page that sent ``request`` (its own model, if it chose it)."""
+    try:
+        chosen = model_for(backbone, session_of(request))
+    except camdemo.CamdemoError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+    return on_method_change(chosen, method, layer, sign, *option_values)
 
 
 def on_image_change(image_path: str | None, backbone: str, method: str, layer: str | None,
