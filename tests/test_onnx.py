@@ -110,3 +110,14 @@ def test_the_conversion_runs_in_a_child_within_its_limits(shapes_onnx):
         camdemo.load_onnx(shapes_onnx, memory_limit=1)
     with pytest.raises(camdemo.CamdemoError, match="longer than 0 s"):
         camdemo.load_onnx(shapes_onnx, time_limit=0.1)
+
+
+def test_a_channels_last_input_is_explained():
+    """TensorFlow models exported as they are take N×H×W×C; camdemo feeds N×C×H×W and says how to re-export."""
+    from onnx import TensorProto, helper
+    value = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 224, 224, 3])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "nhwc", [value],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 224, 224, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(camdemo.CamdemoError, match="channels last .* --inputs-as-nchw"):
+        camdemo.onnx_input(model.SerializeToString())

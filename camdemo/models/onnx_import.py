@@ -194,6 +194,10 @@ def _describe(model: Any) -> OnnxInput:
     if dims is not None and len(dims) != 4:
         raise CamdemoError(f"This ONNX model's input has {len(dims)} axes; camdemo needs an image batch, "
                            "N×C×H×W (channels first).")
+    if dims is not None and dims[3] in (1, 3) and dims[1] not in (None, 1, 3):
+        raise CamdemoError(f"This ONNX model's input is {'×'.join(str(d or 'N') for d in dims)}: channels last (NHWC), "
+                           "as TensorFlow exports. camdemo feeds N×C×H×W; with tf2onnx, export with "
+                           "--inputs-as-nchw <input name>.")
     channels, height, width = dims[1:] if dims else (None, None, None)
     out_dims = _dims(model.graph.output[0]) if model.graph.output else None
     outputs = out_dims[1] if out_dims and len(out_dims) == 2 else None
