@@ -81,16 +81,21 @@ class FilePayload(FileData):
 
 
 class FileUpload(gr.File):
-    """``gr.File`` (one file, as a path) that passes on only a file uploaded to this page, like ``ImageUpload``.
+    """``gr.File`` (make it with ``file_count="single"``, ``type="filepath"``) that passes on only a file uploaded to
+    this page, like ``ImageUpload``.
 
     ``file_types`` guides the browser's file picker only: what the file holds is checked by the code that reads it
     (an ONNX model's bytes by ``camdemo.load_onnx``, which refuses a pickle whatever its name)."""
 
     is_template = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, type="filepath", file_count="single", **kwargs)
-        self.data_model = FilePayload
+    @property
+    def data_model(self) -> type[FilePayload]:
+        return FilePayload
+
+    @data_model.setter
+    def data_model(self, _value: Any) -> None:
+        """``gr.File`` sets ``FileData`` (or ``ListFiles``): ignored, this upload is one file, checked as above."""
 
     def preprocess(self, payload):
         if payload is None:

@@ -45,8 +45,9 @@ def build_own_model_panel() -> OwnModelPanel:
     with gr.Accordion("Your model (upload an ONNX file)", open=False):
         gr.Markdown(PANEL_HELP)
         with gr.Row():
-            model_file = FileUpload(label="Model (.onnx)", file_types=[".onnx"])
-            labels_file = FileUpload(label="Labels (optional: one per line, or JSON)", file_types=[".txt", ".json"])
+            model_file = FileUpload(label="Model (.onnx)", file_types=[".onnx"], file_count="single", type="filepath")
+            labels_file = FileUpload(label="Labels (optional: one per line, or JSON)", file_types=[".txt", ".json"],
+                                     file_count="single", type="filepath")
         with gr.Row():
             input_size = gr.Number(value=0, precision=0, minimum=0, maximum=1024,
                                    label="Input size in pixels (0: the model's own, else 224)")
