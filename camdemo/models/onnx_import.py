@@ -302,8 +302,10 @@ def _probe(data: bytes, max_bytes: int, memory_limit: int, input_size: int | Non
     import onnx2torch  # noqa: F401  (with onnx: loaded before the cap, which is for the model's own needs)
 
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    cap = _address_space() + memory_limit
-    resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
+    current = _address_space()
+    if current:  # Linux; elsewhere the time limit alone holds
+        cap = current + memory_limit
+        resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
     torch.set_num_threads(1)
     try:
         started = time.perf_counter()
