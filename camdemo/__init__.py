@@ -26,6 +26,7 @@ Your own model (any ``torch.nn.Module``; layers and a GAP → linear head are fo
     spec = camdemo.wrap_model(my_net, input_size=32, labels=["ant", "bee", "cat"])  # or output="binary", ...
     camdemo.explain("ant.jpg", model=spec, method="gradcam")        # versus=b: "why this class rather than b"
     camdemo.layers(spec)                                            # direction="down": what lowers the output
+    module = camdemo.load_onnx("model.onnx")                        # an ONNX file, checked and converted
 
 Data that is not a photo (used as it is: no resizing, no normalization; the map at the data's resolution)::
 
@@ -70,6 +71,7 @@ from .inside import (ActivationImage, Dream, GalleryEntry, LayerReconstruction, 
                      deep_dream, inside_cost, maximize_activation, reconstruct)
 from .models import DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, GapLinearHead, register_backbone
 from .data import load_array, profiles
+from .models.onnx_import import OnnxInput, load_onnx, onnx_input
 from .models.layers import LayerInfo
 from .models.preflight import ModelReport
 from .teaching import backbone as _teaching_backbone  # noqa: F401  (registers shapes_gapnet)
@@ -87,4 +89,5 @@ __all__ = [
     "load_array", "profiles", "check_model", "ModelReport",
     "maximize_activation", "ActivationImage", "reconstruct", "Reconstruction", "LayerReconstruction", "deep_dream",
     "Dream", "channel_gallery", "GalleryEntry", "inside_cost",
+    "load_onnx", "onnx_input", "OnnxInput",
 ]

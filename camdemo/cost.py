@@ -151,7 +151,8 @@ def estimate_cost(*, backbone: str | BackboneSpec = DEFAULT_BACKBONE, method: st
 
 
 @keyword_settings("backbone", "increments")
-def faithfulness_cost(*, backbone: str = DEFAULT_BACKBONE, increments: int = FAITHFULNESS_INCREMENTS) -> Cost:
+def faithfulness_cost(*, backbone: str | BackboneSpec = DEFAULT_BACKBONE,
+                      increments: int = FAITHFULNESS_INCREMENTS) -> Cost:
     """The cost of ``camdemo.faithfulness`` for one map: its deletion and its insertion curve, ``increments`` + 1
     forward passes each."""
     passes = 2 * (increments + 1) * FORWARD_PASS

@@ -257,7 +257,7 @@ def test_steps_view_renders_every_step():
 
 
 def test_controls_follow_the_backbone():
-    layers, classes, method, method_help, status = on_backbone_change("vgg16", "cam", "head")
+    layers, classes, method, method_help, status, _ = on_backbone_change("vgg16", "cam", "head")
     assert method == "gradcam"  # CAM does not apply to VGG-16: switch and say why
     assert "features.29" == layers["value"] and "Grad-CAM" in method_help
     assert "Not available here: CAM" in status
@@ -294,9 +294,10 @@ def test_method_controls_are_built_from_the_declared_settings():
         else:
             assert isinstance(box, gr.Checkbox)
     parameters = list(inspect.signature(run_explain).parameters)
-    settings = parameters[parameters.index("sign") + 1:parameters.index("request")]
+    settings = parameters[parameters.index("sign") + 1:parameters.index("direction")]
     assert len(settings) == len(CONTROLS) and settings[:2] == ["ig_steps", "ig_baseline"] \
         and settings[-1] == "ig_adaptive"
+    assert parameters[parameters.index("direction"):parameters.index("request")] == ["direction", "versus"]
 
 
 def test_the_sign_selector_follows_smoothgrads_base():

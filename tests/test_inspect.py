@@ -281,7 +281,7 @@ def test_an_activation_changed_in_place_behind_camdemos_back_is_reported():
 def test_a_flatten_head_has_no_cam_and_says_why():
     model = FlattenHeadCNN().eval()
     x = torch.randn(1, 3, 16, 16)
-    assert names(find_layers(model, x)) == ["features", "features.0"]  # ReLU after conv: not listed
+    assert names(find_layers(model, x)) == ["features", "features.1"]  # the conv is listed as its ReLU's output
     assert find_layers(model, x)[0].aliases == ("features.2",)
     assert find_cam_head(model, x) is None
     report = check_model(model, x, methods=METHODS)
@@ -294,7 +294,7 @@ def test_a_one_channel_model_with_one_output():
     model = GrayscaleNet().eval()
     x = torch.randn(1, 1, 10, 10)
     assert find_layers(model, x) == (LayerInfo("features", 6, 10, 10, aliases=("features.3",)),
-                                     LayerInfo("features.2", 6, 10, 10), LayerInfo("features.0", 4, 10, 10))
+                                     LayerInfo("features.2", 6, 10, 10), LayerInfo("features.1", 4, 10, 10))
     report = check_model(model, x, methods=METHODS)
     assert report.cam_head == GapLinearHead("features", "head")
     assert report.head_kind == "single" and "binary" in report.head_kind_text and "regression" in report.head_kind_text

@@ -25,7 +25,7 @@ from camdemo.app.budget import BUDGET_SECONDS, total_cost
 from camdemo.app.handlers.explain import restyle, run_explain
 from camdemo.app.inputs import method_list
 from camdemo.app.results import recent_results
-from camdemo.app.uploads import NOT_AN_UPLOAD
+from camdemo.app.uploads import FILE_NOT_AN_UPLOAD, NOT_AN_UPLOAD
 from camdemo.cost import faithfulness_cost
 from camdemo.errors import Cancelled
 from benchmarks.load import fn_index as load_fn_index, free_port
@@ -40,13 +40,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _explain_data(image, method="gradcam", backbone="efficientnet_lite0", options=None):
-    """The raw inputs of /explain: image, backbone, layer, method, class, colormap, opacity, boxes, sign, and one per
-    method setting the app shows (``CONTROLS``)."""
+    """The raw inputs of /explain: image, backbone, layer, method, class, colormap, opacity, boxes, sign, one per
+    method setting the app shows (``CONTROLS``), then the direction and the contrast class."""
     values = list(OPTIONS_OFF)
     for (owner, option, *_), index in zip(CONTROLS, range(len(CONTROLS))):
         if owner == method and options and option in options:
             values[index] = options[option]
-    return [image, backbone, None, method, "auto", "viridis", 0.5, True, "positive", *values]
+    return [image, backbone, None, method, "auto", "viridis", 0.5, True, "positive", *values, "up", "none"]
 
 
 # --- only uploads are read ------------------------------------------------------------------------------
@@ -80,10 +80,11 @@ def test_no_endpoint_reads_a_server_file_named_by_a_visitor(served_demo, server,
         "sanity_check": lambda payload: [payload, "efficientnet_lite0", "auto", ["gradcam"], 2, "viridis"],
         "reconstruct": lambda payload: [payload, "efficientnet_lite0", ["stem"], 20],
         "dream": lambda payload: [payload, "efficientnet_lite0", "blocks.7", 1, 2],
+        "load_model": lambda payload: [payload, None, 0, "auto", "", "", "auto"],
     }
     private = {  # reachable by fn_index although hidden from the API page
         "run_explain_top1": lambda payload: [payload, "efficientnet_lite0", None, "gradcam", "viridis", 0.5, True,
-                                             None, "positive", *OPTIONS_OFF],
+                                             None, "positive", *OPTIONS_OFF, "up", "none"],
         "run_steps": lambda payload: [payload, "efficientnet_lite0", None, "auto", "viridis"],
     }
     answers = {}
@@ -99,7 +100,7 @@ def test_no_endpoint_reads_a_server_file_named_by_a_visitor(served_demo, server,
             answers[(kind, name)] = ("complete" if done["success"] else "error", str(done["output"]))
     for (kind, where), (event, data) in answers.items():
         assert event == "error", f"{kind} through {where} was read: {data[:200]}"
-        assert NOT_AN_UPLOAD in data, (kind, where, data)
+        assert (NOT_AN_UPLOAD if where != "load_model" else FILE_NOT_AN_UPLOAD) in data, (kind, where, data)
         assert "No image file" not in data and "not an image" not in data, (kind, where)  # no existence oracle
         for path in outside_files.values():
             assert path not in data and "passwd" not in data

@@ -9,6 +9,8 @@ import gradio as gr
 
 import camdemo
 from camdemo.app.options import options_for
+from camdemo.app.own_models import Backbone, model_for, own_models
+from camdemo.app.work import session_of
 from camdemo import faithfulness_cost
 
 # One request may take at most this long by its estimate (camdemo.cost), else it is refused before it
@@ -25,14 +27,25 @@ def check_budget(cost: camdemo.Cost) -> None:
                        "Score-CAM channels.", print_exception=False)
 
 
-def total_cost(backbone: str, method_names: Sequence[str], times: int = 1,
+def estimate(backbone: Backbone, method: str, layer: str | None = None,
+             options: dict[str, Any] | None = None) -> camdemo.Cost:
+    """``camdemo.estimate_cost``, with a visitor's own model timed when it was loaded (not the table's worst case)."""
+    return _timed(camdemo.estimate_cost(backbone=backbone, method=method, layer=layer, options=options), backbone)
+
+
+def _timed(cost: camdemo.Cost, backbone: Backbone) -> camdemo.Cost:
+    model = own_models.find(backbone) if isinstance(backbone, camdemo.BackboneSpec) else None
+    return cost if model is None else camdemo.Cost(cost.passes, cost.passes * model.pass_seconds)
+
+
+def total_cost(backbone: Backbone, method_names: Sequence[str], times: int = 1,
                extra: camdemo.Cost | None = None) -> camdemo.Cost:
     """The cost of running each of ``method_names`` (default settings) ``times`` times, plus ``extra`` per
     method and time (e.g. measuring faithfulness); bad names raise later, in the computation itself."""
     passes = seconds = 0.0
     for name in method_names:
         try:
-            cost = camdemo.estimate_cost(backbone=backbone, method=name)
+            cost = estimate(backbone, name)
         except camdemo.CamdemoError:
             continue  # the computation itself says what is wrong with it
         passes += cost.passes + (extra.passes if extra else 0.0)
@@ -40,16 +53,25 @@ def total_cost(backbone: str, method_names: Sequence[str], times: int = 1,
     return camdemo.Cost(passes * times, seconds * times)
 
 
-def compare_cost(backbone: str, method_names: Sequence[str], with_faithfulness: bool) -> camdemo.Cost:
+def compare_cost(backbone: Backbone, method_names: Sequence[str], with_faithfulness: bool) -> camdemo.Cost:
     """The Compare tab's cost: each method once, and its faithfulness if asked for."""
-    return total_cost(backbone, method_names, extra=faithfulness_cost(backbone=backbone) if with_faithfulness else None)
+    extra = _timed(faithfulness_cost(backbone=backbone), backbone) if with_faithfulness else None
+    return total_cost(backbone, method_names, extra=extra)
 
 
-def describe_cost(backbone: str, method: str, layer: str | None, *option_values: Any) -> str:
+def page_cost(request: gr.Request, backbone: str, method: str, layer: str | None, *option_values: Any) -> str:
+    """``describe_cost`` for the page that sent ``request`` (its own model, if it chose it)."""
+    try:
+        chosen = model_for(backbone, session_of(request))
+    except camdemo.CamdemoError as error:
+        return f"⚠️ {error}"
+    return describe_cost(chosen, method, layer, *option_values)
+
+
+def describe_cost(backbone: Backbone, method: str, layer: str | None, *option_values: Any) -> str:
     """The cost line shown above the Explain button, before anything runs."""
     try:
-        cost = camdemo.estimate_cost(backbone=backbone, method=method, layer=layer or None,
-                                      options=options_for(method, list(option_values)))
+        cost = estimate(backbone, method, layer or None, options_for(method, list(option_values)))
     except camdemo.CamdemoError as error:
         return f"⚠️ {error}"
     if cost.seconds > BUDGET_SECONDS:

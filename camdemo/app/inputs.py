@@ -46,7 +46,7 @@ def method_list(method_names: Any, what: str) -> list[str]:
     return list(dict.fromkeys(method_names))
 
 
-def class_of(class_choice: str | None, backbone: str) -> int | None:
+def class_of(class_choice: str | None, backbone: str | camdemo.BackboneSpec) -> int | None:
     """The class box's value as a class index of ``backbone``; None for the automatic top-1.
 
     A class index, a list entry or a typed name (best match: ``camdemo.app.classes``) are all understood.

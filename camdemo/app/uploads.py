@@ -19,7 +19,8 @@ from gradio.utils import get_upload_folder
 from camdemo.assets import ASSETS_DIR
 
 NOT_AN_UPLOAD = "This image did not arrive as an upload to this page. Please upload it again."
-NOT_A_DATA_UPLOAD = "This file did not arrive as an upload to this page. Please upload it again."
+FILE_NOT_AN_UPLOAD = "This file did not arrive as an upload to this page. Please upload it again."
+NOT_A_DATA_UPLOAD = FILE_NOT_AN_UPLOAD
 MAX_DATA_MB = 40  # a .npy or .csv of camdemo.data.MAX_CELLS values (4,194,304 as CSV text: about 40 MB at most)
 
 
@@ -70,41 +71,53 @@ class ImageUpload(gr.Image):
         return checked
 
 
-class DataPayload(FileData):
-    """Gradio's file payload, refusing anything else with ``NOT_A_DATA_UPLOAD`` (as ``UploadPayload``)."""
+class FilePayload(FileData):
+    """Gradio's file payload, refusing anything else with ``FILE_NOT_AN_UPLOAD`` instead of pydantic's report."""
 
     @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> DataPayload:
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> FilePayload:
         try:
             return super().model_validate(obj, *args, **kwargs)
         except pydantic.ValidationError:
-            raise gr.Error(NOT_A_DATA_UPLOAD, print_exception=False) from None
+            raise gr.Error(FILE_NOT_AN_UPLOAD, print_exception=False) from None
 
 
-class DataUpload(gr.File):
-    """``gr.File`` for one matrix or signal (.npy or .csv): passes the uploaded file's path on unopened, only a
-    path in the upload folder or the bundled examples (as ``ImageUpload``), and only a file of at most
-    ``MAX_DATA_MB``; ``camdemo.load_array`` reads and checks it, with its sentences."""
+class FileUpload(gr.File):
+    """``gr.File`` (make it with ``file_count="single"``, ``type="filepath"``) that passes on only a file uploaded to
+    this page (or a bundled example), like ``ImageUpload``, and only one of at most ``max_mb`` when that is set.
+
+    ``file_types`` guides the browser's file picker only: what the file holds is checked by the code that reads it
+    (an ONNX model's bytes by ``camdemo.load_onnx``, which refuses a pickle whatever its name; a matrix by
+    ``camdemo.load_array``)."""
 
     is_template = True
+    max_mb: float | None = None
+    too_large = "This file is {size:.0f} MB; the app reads files of up to {limit} MB here."
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.data_model = DataPayload
+    @property
+    def data_model(self) -> type[FilePayload]:
+        return FilePayload
 
-    def get_config(self, cls: type | None = None) -> dict[str, Any]:
-        """``gr.File``'s settings (Gradio reads them from the signature of ``__init__``, which here is generic)."""
-        return super().get_config(gr.File if cls is None else cls)
+    @data_model.setter
+    def data_model(self, _value: Any) -> None:
+        """``gr.File`` sets ``FileData`` (or ``ListFiles``): ignored, this upload is one file, checked as above."""
 
     def preprocess(self, payload):
         if payload is None:
             return None
         checked = uploaded_file(payload.path) if isinstance(payload, FileData) and payload.path else None
         if checked is None:
-            raise gr.Error(NOT_A_DATA_UPLOAD, print_exception=False)
+            raise gr.Error(FILE_NOT_AN_UPLOAD, print_exception=False)
         size = os.path.getsize(checked)
-        if size > MAX_DATA_MB * 2**20:
-            raise gr.Error(f"This file is {size / 2**20:.0f} MB; the app reads matrices and signals of up to "
-                           f"{MAX_DATA_MB} MB. Crop or downsample it first, or use the command line.",
-                           print_exception=False)
+        if self.max_mb is not None and size > self.max_mb * 2**20:
+            raise gr.Error(self.too_large.format(size=size / 2**20, limit=self.max_mb), print_exception=False)
         return checked
+
+
+class DataUpload(FileUpload):
+    """``FileUpload`` for one matrix or signal (.npy or .csv) of at most ``MAX_DATA_MB``, passed on unopened:
+    ``camdemo.load_array`` reads and checks it, with its sentences."""
+
+    max_mb = MAX_DATA_MB
+    too_large = ("This file is {size:.0f} MB; the app reads matrices and signals of up to {limit} MB. Crop or "
+                 "downsample it first, or use the command line.")

@@ -11,7 +11,10 @@ import camdemo
 from camdemo import BackboneInfo
 from camdemo.drawing.overlay import COLORMAPS, COLOR_BLIND_SAFE
 
+Backbone = str | camdemo.BackboneSpec  # a backbone's name, or a visitor's own model (camdemo.app.own_models)
 AUTO_CLASS = "auto"  # the class list's "Top-1 prediction (automatic)" entry
+NO_CONTRAST = "none"  # the "rather than" list's "no contrast" entry
+DIRECTIONS = [("What raises the score (evidence for)", "up"), ("What lowers the score (evidence against)", "down")]
 
 _WEIGHTS_LABEL = {"ready": "offline", "missing": "downloads weights", "damaged": "weights damaged"}
 
@@ -19,31 +22,35 @@ _WEIGHTS_LABEL = {"ready": "offline", "missing": "downloads weights", "damaged":
 # --- the catalog, looked up by name -------------------------------------------------------------------
 
 
-def backbone_info(backbone: str) -> BackboneInfo:
-    """The catalog's entry for ``backbone``: title, input size and the state of its weights."""
+def backbone_info(backbone: Backbone) -> BackboneInfo:
+    """The catalog's entry for ``backbone``: title, input size and the state of its weights (a visitor's own model,
+    a spec, is here and ready)."""
+    if isinstance(backbone, camdemo.BackboneSpec):
+        return BackboneInfo(backbone.name, backbone.title, backbone.input_size, True, backbone.note,
+                            len(backbone.categories), weights_state="ready")
     infos = {info.name: info for info in camdemo.backbones()}
     if backbone not in infos:
         raise camdemo.CamdemoError(f"Unknown backbone '{backbone}'. Choose one of: {', '.join(infos)}.")
     return infos[backbone]
 
 
-def method_info(backbone: str, method: str) -> camdemo.MethodInfo:
+def method_info(backbone: Backbone, method: str) -> camdemo.MethodInfo:
     """The catalog's entry for ``method`` on ``backbone`` (``KeyError`` for a name that is no method)."""
     return {info.name: info for info in camdemo.methods(backbone)}[method]
 
 
-def usable_method(backbone: str, method: str | None) -> str:
+def usable_method(backbone: Backbone, method: str | None) -> str:
     """``method`` if it applies to ``backbone``, else the default method (which applies to every backbone)."""
     available = {info.name for info in camdemo.methods(backbone) if info.available}
     return method if method in available else camdemo.DEFAULT_METHOD
 
 
-def usable_layer(backbone: str, layer: str | None) -> str | None:
+def usable_layer(backbone: Backbone, layer: str | None) -> str | None:
     """``layer`` if it is one of ``backbone``'s listed layers, else None (the engine's default)."""
     return layer if layer in {info.name for info in camdemo.layers(backbone)} else None
 
 
-def default_layer(backbone: str, method: str) -> str:
+def default_layer(backbone: Backbone, method: str) -> str:
     """The layer a method starts at: its fixed layer (CAM), else the backbone's default (listed first)."""
     return method_info(backbone, method).fixed_layer or camdemo.layers(backbone)[0].name
 
@@ -63,11 +70,19 @@ def backbone_choices() -> list[tuple[str, str]]:
             if info.data_shape is None]
 
 
-def layer_choices(backbone: str) -> list[tuple[str, str]]:
+def layer_choices(backbone: Backbone) -> list[tuple[str, str]]:
     return [(info.label, info.name) for info in camdemo.layers(backbone)]
 
 
-def class_choices(backbone: str) -> list[tuple[str, str]]:
+def contrast_choices(backbone: Backbone) -> list[tuple[str, str]]:
+    """The "rather than" list: no contrast, then every class of ``backbone`` (empty for binary and regression
+    outputs, where a contrast of two classes means nothing)."""
+    if isinstance(backbone, camdemo.BackboneSpec) and backbone.output_kind in ("binary", "regression"):
+        return [("No contrast (not for this kind of output)", NO_CONTRAST)]
+    return [("No contrast: the class alone", NO_CONTRAST)] + class_choices(backbone)[1:]
+
+
+def class_choices(backbone: Backbone) -> list[tuple[str, str]]:
     """"Top-1 (automatic)", then every class of ``backbone`` by index: searchable by name or number.
 
     The list changes only with the backbone; the top-5 of each result are in the predictions panel,
@@ -78,23 +93,23 @@ def class_choices(backbone: str) -> list[tuple[str, str]]:
                                                               for index, label in enumerate(labels)]
 
 
-def method_choices(backbone: str) -> list[tuple[str, str]]:
+def method_choices(backbone: Backbone) -> list[tuple[str, str]]:
     """(title, name) of every method, the ones that do not apply to ``backbone`` included (their help says why)."""
     return [(info.title, info.name) for info in camdemo.methods(backbone)]
 
 
-def method_checkboxes(backbone: str) -> list[tuple[str, str]]:
+def method_checkboxes(backbone: Backbone) -> list[tuple[str, str]]:
     """(title, name) of every method that applies to ``backbone``."""
     return [(info.title, info.name) for info in camdemo.methods(backbone) if info.available]
 
 
-def sweep_choices(backbone: str) -> list[tuple[str, str]]:
+def sweep_choices(backbone: Backbone) -> list[tuple[str, str]]:
     """The methods a layer sweep can use on ``backbone``: those that work at any layer."""
     return [(info.title, info.name) for info in camdemo.methods(backbone)
             if info.available and layer_is_choosable(info)]
 
 
-def still_available(backbone: str, chosen: list[str] | None) -> list[str]:
+def still_available(backbone: Backbone, chosen: list[str] | None) -> list[str]:
     """The ticked methods that apply to ``backbone``, in their order."""
     available = {name for _, name in method_checkboxes(backbone)}
     return [name for name in chosen or [] if name in available]
@@ -107,7 +122,7 @@ def colormap_choices() -> list[tuple[str, str]]:
 # --- texts ---------------------------------------------------------------------------------------------
 
 
-def method_help(backbone: str, method: str) -> str:
+def method_help(backbone: Backbone, method: str) -> str:
     """Markdown: the method's title, summary and paper, its fixed layer, and why it does not apply if it does not."""
     info, title = method_info(backbone, method), backbone_info(backbone).title
     text = f"**{info.title}.** {info.summary}\n\n*Paper:* {info.paper}"
@@ -118,7 +133,7 @@ def method_help(backbone: str, method: str) -> str:
     return text
 
 
-def backbone_status(backbone: str) -> str:
+def backbone_status(backbone: Backbone) -> str:
     """Markdown: the backbone's input size, the state of its weights and the methods that do not apply."""
     info = backbone_info(backbone)
     unavailable = [f"{m.title} — {m.reason}" for m in camdemo.methods(backbone) if not m.available]
@@ -142,9 +157,26 @@ def offline_table() -> str:
                                 "download-weights` while it is online.")
 
 
-def label_dict(explanation: camdemo.Explanation) -> dict[str, float]:
-    """The top-5 as ``gr.Label`` shows them: "tiger cat (282)" → probability."""
+def label_dict(explanation: camdemo.Explanation) -> dict[str, float] | None:
+    """The top-5 as ``gr.Label`` shows them: "tiger cat (282)" → probability (softmax; for a multi-label or binary
+    model a sigmoid each). None for a regression, which has values, not probabilities (see ``outputs_text``)."""
+    if explanation.output_kind == "regression":
+        return None
     return {f"{p.label} ({p.index})": p.probability for p in explanation.predictions}
+
+
+def outputs_text(explanation: camdemo.Explanation) -> str:
+    """Markdown: how to read the predictions of a model whose outputs are not exclusive classes ("" otherwise)."""
+    kind = explanation.output_kind
+    if kind == "multilabel":
+        return "The predictions are independent probabilities (a sigmoid per label): they need not add up to 1."
+    if kind == "binary":
+        return "The predictions are the positive output's probability (a sigmoid of its logit) and its complement."
+    if kind == "regression":
+        rows = [f"| {p.label} ({p.index}) | {p.output:.4g} |" for p in explanation.predictions]
+        return "\n".join(["The model's outputs (a regression: values, not probabilities):", "",
+                          "| output | value |", "| --- | ---: |", *rows])
+    return ""
 
 
 def prediction_class(label: str) -> str | None:

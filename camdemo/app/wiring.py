@@ -14,19 +14,20 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 from gradio.components import Component
 
-from camdemo.app.budget import describe_cost
+from camdemo.app.budget import page_cost
 from camdemo.app.handlers.analysis import (CompareOutputs, SanityOutputs, StepsOutputs, SweepOutputs, run_compare,
                                            run_sanity, run_steps, run_sweep)
 from camdemo.app.handlers.data import (DataMethodChange, DataModelChange, DataOutputs, describe_data_cost,
                                        on_data_method_change, on_data_model_change, on_share_change, run_data)
 from camdemo.app.handlers.controls import (BackboneChange, ImageChange, MethodChange, RestoredSettings, TabMethods,
                                            backbone_chosen_by_person, on_backbone_change, on_backbone_tabs,
-                                           on_image_change, on_method_change, restore_from_url)
+                                           on_image_change, on_page_method_change, restore_from_url)
 from camdemo.app.handlers.explain import (AutomaticOutputs, ExplainOutputs, RestyleOutputs, on_prediction_click,
                                           restyle, run_explain, run_explain_top1)
 from camdemo.app.handlers.inside import (DreamOutputs, GalleryOutputs, InsideLayers, MaximizeOutputs,
                                          ReconstructOutputs, run_dream, run_maximize, run_reconstruct, show_backbone,
                                          stop_inside)
+from camdemo.app.handlers.own_model import ModelLoaded, load_own_model
 from camdemo.app.layout import by_name
 from camdemo.app.layout.page import Page
 from camdemo.app.share import WRITE_URL_JS
@@ -48,9 +49,10 @@ class Wiring:
         self.url_inputs = [c.backbone, c.layer, c.method, c.class_choice, c.colormap, c.opacity,
                            self.state.example_name, c.sign]  # the arguments of WRITE_URL_JS
         self.explain_inputs = [c.image, c.backbone, c.layer, c.method, c.class_choice, c.colormap, c.opacity,
-                               c.show_boxes, c.sign, *c.options]  # run_explain's parameters
+                               c.show_boxes, c.sign, *c.options, c.direction, c.versus]  # run_explain's parameters
         self.automatic_inputs = [c.image, c.backbone, c.layer, c.method, c.colormap, c.opacity, c.show_boxes,
-                                 self.state.pending_class, c.sign, *c.options]  # run_explain_top1's parameters
+                                 self.state.pending_class, c.sign, *c.options, c.direction,
+                                 c.versus]  # run_explain_top1's parameters
 
     def outputs(self, names: Sequence[str]) -> list[Component]:
         """The Explain tab's components called ``names``."""
@@ -82,6 +84,7 @@ def wire(demo: gr.Blocks, page: Page) -> None:
     _inside_events(wiring)
     _controls_follow(wiring)
     _data_events(wiring)
+    _own_model_events(wiring)
     demo.load(restore_from_url, inputs=None,
               outputs=[*wiring.outputs(RestoredSettings._fields), wiring.controls.sign, *wiring.controls.options],
               api_visibility="private")
@@ -115,7 +118,7 @@ def _automatic_runs(w: Wiring) -> None:
 def _explain_again(w: Wiring) -> None:
     """A new method, or a click on one of the top-5: the controls follow, then the result."""
     c, explained = w.controls, w.outputs(ExplainOutputs._fields)
-    method_changed = w.control_event(c.method.input, on_method_change,
+    method_changed = w.control_event(c.method.input, on_page_method_change,
                                      [c.backbone, c.method, c.layer, c.sign, *c.options],
                                      [*w.outputs(MethodChange._fields), c.sign, *c.options], queue=True)
     w.model_event(method_changed.then, run_explain, w.explain_inputs, explained)
@@ -166,7 +169,7 @@ def _controls_follow(w: Wiring) -> None:
                     by_name(TabMethods._fields, compare, sanity))
     w.control_event(functools.partial(gr.on, [c.backbone.change, c.method.change, c.layer.change,
                                               *[box.change for box in c.options]]),  # type: ignore[attr-defined]
-                    describe_cost, [c.backbone, c.method, c.layer, *c.options], [c.cost])
+                    page_cost, [c.backbone, c.method, c.layer, *c.options], [c.cost])
 
 
 def _data_events(w: Wiring) -> None:
@@ -186,3 +189,18 @@ def _data_events(w: Wiring) -> None:
     w.control_event(functools.partial(gr.on, [d.data_layer.change,
                                               *[box.change for box in settings]]),  # type: ignore[attr-defined]
                     describe_data_cost, method_inputs, [d.data_cost])
+
+
+def _own_model_events(w: Wiring) -> None:
+    """'Your model': load the upload (the ``/load_model`` API), then the controls follow it and its top-1 is explained;
+    a new direction or contrast class explains again."""
+    c, panel = w.controls, w.controls.own_model
+    loaded = w.model_event(panel.load_button.click, load_own_model,
+                           [panel.model_file, panel.labels_file, panel.input_size, panel.channels, panel.mean,
+                            panel.std, panel.output_kind], by_name(ModelLoaded._fields, c, panel),
+                           api_name="load_model", write_url=False)
+    followed = loaded.success(on_backbone_change, inputs=[c.backbone, c.method, c.layer],
+                              outputs=w.outputs(BackboneChange._fields), api_visibility="private")
+    w.model_event(followed.then, run_explain_top1, w.automatic_inputs, w.outputs(AutomaticOutputs._fields))
+    w.model_event(functools.partial(gr.on, [c.direction.input, c.versus.input]), run_explain, w.explain_inputs,
+                  w.outputs(ExplainOutputs._fields))

@@ -35,6 +35,7 @@ from .spec import GapLinearHead
 ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
                nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.Identity,
                nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
+PASS_THROUGH = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
 GUIDED_ACTIVATIONS = (nn.ReLU, nn.ReLU6)  # what guided backpropagation hooks (explainers/input_gradients.py)
 FUNCTIONAL_RELUS = {torch.relu, torch.relu_, F.relu, F.relu_, F.relu6, torch.Tensor.relu, torch.Tensor.relu_}
 TRAIN_MODE_MATTERS = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd, nn.AlphaDropout)
@@ -232,7 +233,9 @@ def layers_of(survey: Survey) -> tuple[LayerInfo, ...]:
     * Modules whose output is the very same tensor, unchanged (a block and its last module, a stage and its
       last block) are one layer, named by the outermost of them (``layer4``, not ``layer4.1``); the others
       are its ``aliases``. Pass-through modules beside it (Dropout or Identity in eval mode) add nothing.
-    * An element-wise module (activation, dropout, identity) is left out when the module feeding it is listed.
+    * An activation stands for the module feeding it (a convolution's output is listed as what its ReLU makes of
+      it: what the next layer and global pooling read, as in torchvision's ``features``); a pass-through module
+      (dropout, identity) is left out when the module feeding it is listed.
     """
     groups: dict[tuple[int, int], list[ModuleOutput]] = {}
     for output in survey.outputs:
@@ -247,7 +250,9 @@ def layers_of(survey: Survey) -> tuple[LayerInfo, ...]:
         outer = max(lineage, key=lambda output: output.order)
         aliases = tuple(output.name for output in lineage if output is not outer)
         if isinstance(modules[outer.name], ELEMENTWISE) and first.input_key in listed:
-            continue
+            if isinstance(modules[outer.name], PASS_THROUGH):
+                continue
+            del listed[first.input_key]  # the activation's output replaces its input's
         info = layer_info(outer.name, first.tensor.shape, aliases)
         if info is not None:
             listed[key] = (outer.order, info)

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import gradio as gr
 
 import camdemo
-from camdemo.app.budget import check_budget
+from camdemo.app.budget import check_budget, estimate
 from camdemo.app.display import display_image, is_shapes_scene, render
 from camdemo.app.downloads import write_display, write_downloads
 from camdemo.app.examples import SHAPES, bundled_example
@@ -27,7 +27,9 @@ from camdemo.app.handlers.outputs import Update, unchanged
 from camdemo.app.inputs import checked_name, class_of, message
 from camdemo.app.options import options_for, sign_for
 from camdemo.app.results import recent_results
-from camdemo.app.views import AUTO_CLASS, backbone_info, label_dict, prediction_class, usable_layer, usable_method
+from camdemo.app.own_models import Backbone, model_for
+from camdemo.app.views import (AUTO_CLASS, NO_CONTRAST, backbone_info, label_dict, outputs_text, prediction_class,
+                               usable_layer, usable_method)
 from camdemo.app.work import on_model, session_of
 from camdemo.drawing.overlay import DEFAULT_COLORMAP, DEFAULT_OPACITY
 
@@ -93,19 +95,24 @@ class ExplainSettings:
     show_boxes: bool
     sign: str | None
     options: dict[str, Any]  # the chosen method's settings (``camdemo.app.options``)
+    direction: str = "up"  # "up": what raises the score; "down": what lowers it
+    versus: str | None = None  # "why this class rather than that one": a class index, a list entry, or none
 
 
 def run_explain(image_path: str | None, backbone: str, layer: str | None, method: str, class_choice: str | None,
                 colormap: str, opacity: float, show_boxes: bool = True, sign: str = "positive",
                 ig_steps=None, ig_baseline=None, sg_base=None, sg_samples=None, sg_noise=None, occlusion_patch=None,
-                occlusion_stride=None, scorecam_channels=None, ig_adaptive=None, request: gr.Request | None = None,
+                occlusion_stride=None, scorecam_channels=None, ig_adaptive=None, direction: str = "up",
+                versus: str | None = None, request: gr.Request | None = None,
                 progress=gr.Progress()) -> ExplainOutputs:
     """The main event (API name ``explain``).
 
     After the image and the style come the sign to show and the method settings (used only by
-    their method; see ``camdemo.app.options``). Returns (``ExplainOutputs``) the (original, overlay) pair,
-    the heatmap image, the top-5, a summary, the explained class, the result's key (server-side), the three
-    download files and the bundled example's name (or "").
+    their method; see ``camdemo.app.options``), then what is explained: ``direction`` "up" (what raises the
+    score) or "down" (what lowers it), and ``versus``, a class to contrast with ("none": no contrast). The
+    backbone ``your_model`` is the page's own uploaded model (``load_model``). Returns (``ExplainOutputs``) the
+    (original, overlay) pair, the heatmap image, the top-5, a summary, the explained class, the result's key
+    (server-side), the three download files and the bundled example's name (or "").
     """
     if not image_path:
         raise gr.Error(NO_IMAGE)
@@ -113,7 +120,8 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
                      scorecam_channels, ig_adaptive]
     settings = ExplainSettings(image_path, backbone, method, checked_name(layer, "layer") or None,
                                checked_name(class_choice, "class"), colormap or DEFAULT_COLORMAP, opacity,
-                               show_boxes, sign, options_for(method, option_values))
+                               show_boxes, sign, options_for(method, option_values), direction or "up",
+                               checked_name(versus, "class to contrast with"))
     return explain_and_show(settings, request, progress)
 
 
@@ -121,7 +129,8 @@ def run_explain_top1(image_path: str | None, backbone: str, layer: str | None, m
                      opacity: float, show_boxes: bool = True, pending_class: str | None = None,
                      sign: str = "positive", ig_steps=None, ig_baseline=None, sg_base=None, sg_samples=None,
                      sg_noise=None, occlusion_patch=None, occlusion_stride=None, scorecam_channels=None,
-                     ig_adaptive=None, request: gr.Request | None = None, progress=gr.Progress()) -> AutomaticOutputs:
+                     ig_adaptive=None, direction: str = "up", versus: str | None = None,
+                     request: gr.Request | None = None, progress=gr.Progress()) -> AutomaticOutputs:
     """A new image or backbone: explain the top-1 class (or the class a shared link asked for, once).
 
     This run is automatic, so a method or layer left over from the previous backbone falls back to the new
@@ -134,12 +143,17 @@ def run_explain_top1(image_path: str | None, backbone: str, layer: str | None, m
     if not automatic_runs.start(run):
         return unchanged(AutomaticOutputs)
     try:
-        method = usable_method(backbone, method)
+        try:
+            chosen = model_for(backbone, session_of(request))
+        except camdemo.CamdemoError as error:  # the page's own model is gone: say so where the result would be
+            return AutomaticOutputs(None, None, None, f"⚠️ {error}", gr.skip(), None, None, None, None, gr.skip(), None)
+        method = usable_method(chosen, method)
         option_values = [ig_steps, ig_baseline, sg_base, sg_samples, sg_noise, occlusion_patch, occlusion_stride,
                          scorecam_channels, ig_adaptive]
-        settings = ExplainSettings(image_path, backbone, method, usable_layer(backbone, checked_name(layer, "layer")),
+        settings = ExplainSettings(image_path, backbone, method, usable_layer(chosen, checked_name(layer, "layer")),
                                    checked_name(pending_class, "class") or AUTO_CLASS, colormap or DEFAULT_COLORMAP,
-                                   opacity, show_boxes, sign, options_for(method, option_values))
+                                   opacity, show_boxes, sign, options_for(method, option_values), direction or "up",
+                                   checked_name(versus, "class to contrast with"))
         return _explain_automatically(settings, request, progress)
     finally:
         automatic_runs.finish(run)
@@ -178,25 +192,32 @@ def explain_and_show(settings: ExplainSettings, request: gr.Request | None,
     overlay_file, npy_file, png_file = write_downloads(explanation, rendered.pair[1], Path(settings.image_path).name,
                                                        session)
     summary = _summary(explanation, settings.backbone, seconds, rendered.note)
+    predictions = label_dict(explanation)
     # A plain value for the class box, not gr.Dropdown(...) or gr.update(...): Gradio 6.31 stores every property
     # update as a new component in the session, under a new id, for as long as the session lives. Once per
     # result, that grew the server by one 1,000-choice dropdown per request (measured under load).
-    return ExplainOutputs(slider, heatmap, label_dict(explanation), summary, str(explanation.class_index), key,
+    return ExplainOutputs(slider, heatmap, predictions, summary, str(explanation.class_index), key,
                           overlay_file, npy_file, png_file, bundled_example(settings.image_path) or "")
 
 
 def _explain(settings: ExplainSettings, request: gr.Request | None,
              progress: gr.Progress | None) -> camdemo.Explanation:
     """``camdemo.explain`` for ``settings``, refused first if over the budget; every failure as a message."""
-    class_index = class_of(settings.class_choice, settings.backbone)
     try:
-        cost = camdemo.estimate_cost(backbone=settings.backbone, method=settings.method, layer=settings.layer,
-                                      options=settings.options)
+        chosen = model_for(settings.backbone, session_of(request))
+    except camdemo.CamdemoError as error:
+        raise message(error) from None
+    class_index = class_of(settings.class_choice, chosen)
+    versus = None if settings.versus in (None, "", NO_CONTRAST) else class_of(settings.versus, chosen)
+    try:
+        cost = estimate(chosen, settings.method, settings.layer, settings.options)
         check_budget(cost)
+        target = _target(chosen)
 
         def work(progress):
-            return camdemo.explain(display_image(settings.image_path), backbone=settings.backbone,
+            return camdemo.explain(display_image(settings.image_path), **target,
                                    method=settings.method, layer=settings.layer, class_index=class_index,
+                                   direction=settings.direction, versus=versus,
                                    colormap=settings.colormap, options=settings.options,
                                    opacity=DEFAULT_OPACITY if settings.opacity is None else float(settings.opacity),
                                    sign=sign_for(settings.method, settings.sign, settings.options), progress=progress)
@@ -212,9 +233,16 @@ def _explain(settings: ExplainSettings, request: gr.Request | None,
                        "settings.") from None
 
 
+def _target(chosen: Backbone) -> dict[str, Any]:
+    """``camdemo.explain``'s keyword for a backbone's name or a visitor's own model."""
+    return {"backbone": chosen} if isinstance(chosen, str) else {"model": chosen}
+
+
 def _summary(explanation: camdemo.Explanation, backbone: str, seconds: float, box_note: str) -> str:
     """The text under the result: what was explained and how long it took, then any notes."""
     notes = [f"{explanation.summary} Total {1000 * seconds:.0f} ms with decoding."]
+    if outputs_text(explanation):
+        notes.append(outputs_text(explanation))
     if explanation.note:
         notes.append(f"⚠️ {explanation.note}")
     if box_note:

@@ -13,10 +13,12 @@ from gradio.components import Component
 from camdemo.app.budget import describe_cost
 from camdemo.app.classes import CLASS_BOX_ID
 from camdemo.app.examples import example_paths
+from camdemo.app.layout.own_model import OwnModelPanel, build_own_model_panel
 from camdemo.app.options import build_controls, describe_all
 from camdemo.app.uploads import ImageUpload
-from camdemo.app.views import (AUTO_CLASS, backbone_choices, backbone_status, class_choices, colormap_choices,
-                               default_layer, layer_choices, method_choices, method_help, offline_table)
+from camdemo.app.views import (AUTO_CLASS, DIRECTIONS, NO_CONTRAST, backbone_choices, backbone_status, class_choices,
+                               colormap_choices, contrast_choices, default_layer, layer_choices, method_choices,
+                               method_help, offline_table)
 from camdemo.drawing.overlay import DEFAULT_COLORMAP, DEFAULT_OPACITY
 
 LAYER_HELP = (
@@ -26,6 +28,8 @@ LAYER_HELP = (
 )
 CLASS_HELP = ("Type a name and press Enter (whole names and words match first), pick one from the list, or click "
               "one of the top-5 predictions.")
+TARGET_HELP = ("Rather than: explain why the network chose this class over another one (the difference of their "
+               "scores). Lowers: the evidence against the class (for a regression, what pushes the output down).")
 BOXES_HELP = ("Magenta: the box around the map's largest region above 20% of its maximum (the CAM paper's rule). "
               "The generated shapes examples also show their objects' true boxes (white).")
 
@@ -47,6 +51,9 @@ class ExplainControls:
     show_boxes: gr.Checkbox
     cost: gr.Markdown
     explain_button: gr.Button
+    direction: gr.Radio  # what raises the score, or what lowers it
+    versus: gr.Dropdown  # "why this class rather than that one" (NO_CONTRAST: none)
+    own_model: OwnModelPanel  # the page's own ONNX model
 
 
 @dataclass(frozen=True)
@@ -108,11 +115,16 @@ def _settings(image: ImageUpload, backbone: str, method: str) -> ExplainControls
                     label="Generated shapes (ShapesGapNet, true boxes)")
     backbone_box = gr.Dropdown(backbone_choices(), value=backbone, label="Backbone (classifier)")
     status = gr.Markdown(backbone_status(backbone))
+    own_model = build_own_model_panel()
     method_box = gr.Radio(method_choices(backbone), value=method, label="Method")
     layer = gr.Dropdown(layer_choices(backbone), value=default_layer(backbone, method), label="Target layer",
                         info=LAYER_HELP, allow_custom_value=True)
     class_choice = gr.Dropdown(class_choices(backbone), value=AUTO_CLASS, label="Class to explain", info=CLASS_HELP,
                                filterable=True, allow_custom_value=True, elem_id=CLASS_BOX_ID)
+    with gr.Row():
+        versus = gr.Dropdown(contrast_choices(backbone), value=NO_CONTRAST, label="… rather than", info=TARGET_HELP,
+                             filterable=True, allow_custom_value=True)
+        direction = gr.Radio(DIRECTIONS, value="up", label="Show")
     with gr.Row():
         colormap = gr.Dropdown(colormap_choices(), value=DEFAULT_COLORMAP, label="Colormap")
         opacity = NumberSlider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05, label="Heatmap opacity")
@@ -122,7 +134,7 @@ def _settings(image: ImageUpload, backbone: str, method: str) -> ExplainControls
     cost = gr.Markdown(describe_cost(backbone, method, default_layer(backbone, method)))
     button = gr.Button("Explain", variant="primary")
     return ExplainControls(image, backbone_box, status, method_box, layer, class_choice, colormap, opacity, sign,
-                           options, show_boxes, cost, button)
+                           options, show_boxes, cost, button, direction, versus, own_model)
 
 
 def _results(backbone: str, method: str) -> ExplainResults:
