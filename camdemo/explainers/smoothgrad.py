@@ -28,6 +28,7 @@ class SmoothGrad(InputAttributionMethod):
     ICML Workshop 2017. arXiv:1706.03825
     """
 
+    group = "functions"
     name = "smoothgrad"
     title = "SmoothGrad"
     paper = "Smilkov et al., SmoothGrad: removing noise by adding noise, ICML Workshop 2017 (arXiv:1706.03825)"
