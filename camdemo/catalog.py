@@ -7,6 +7,7 @@ from typing import Any, Iterable, Mapping
 
 from .errors import CamdemoError
 from .explainers import METHODS, Option, get_method
+from .explainers.base import GROUPS
 from .models import DEFAULT_BACKBONE, BackboneInfo, backbone_names, get_spec, weights_status
 from .models.layers import LayerInfo, list_layers
 
@@ -45,6 +46,11 @@ class MethodInfo:
     options: tuple[Option, ...] = ()  # the method's settings, declared once: bounds, choices, label, help
     cost: str = ""  # the work per image in words, e.g. "1 forward + 1 backward per step"
     sign_options: tuple[str, ...] = ()  # settings that decide whether the map is signed (SmoothGrad's base)
+    group: str = "class activation maps"  # what the map shows, one of METHOD_GROUPS (after iNNvestigate's grouping)
+
+
+# Each group of the method list and one sentence on what its maps show (declared once, in explainers.base).
+METHOD_GROUPS: dict[str, str] = dict(GROUPS)
 
 
 def methods(backbone: str = DEFAULT_BACKBONE) -> list[MethodInfo]:
@@ -57,7 +63,7 @@ def methods(backbone: str = DEFAULT_BACKBONE) -> list[MethodInfo]:
                                 method.required_layer(spec), method.summary, method.paper,
                                 method.is_signed(method.option_defaults), method.family, dict(method.option_defaults),
                                 method.half_precision_ok, method.declared_options, method.cost,
-                                method.sign_options))
+                                method.sign_options, method.group))
     return infos
 
 

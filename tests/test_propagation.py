@@ -91,6 +91,7 @@ def test_deeplift_summation_to_delta_on_a_relu_net():
         assert delta.abs().max() < 1e-4
 
 
+@pytest.mark.slow
 def test_deeplift_on_lite0_rescales_relu6_and_reports_the_gap(cat_image):
     """ReLU6 as two ReLUs keeps the Rescale rule exact on EfficientNet-Lite: the note's gap is below 0.1%."""
     result = camdemo.explain(cat_image, method="deeplift")

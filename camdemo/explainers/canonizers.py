@@ -103,9 +103,15 @@ RULE_LEAVES: tuple[type[nn.Module], ...] = (
 
 
 def uncovered_leaves(model: nn.Module, covered: tuple[type[nn.Module], ...] = RULE_LEAVES) -> list[str]:
-    """The type names of ``model``'s leaf modules that the propagation rules do not cover, sorted."""
+    """The type names of ``model``'s leaf modules that the propagation rules do not cover, sorted; for a
+    DenseNet also its BatchNorm before convolutions (nothing to merge it into) and its functional ReLU."""
+    from torchvision.models.densenet import DenseNet
+
     leaves = (module for module in model.modules() if not list(module.children()))
-    return sorted({type(module).__name__ for module in leaves if not isinstance(module, covered)})
+    found = {type(module).__name__ for module in leaves if not isinstance(module, covered)}
+    if isinstance(model, DenseNet):
+        found |= {"BatchNorm-before-convolution", "functional ReLU"}
+    return sorted(found)
 
 
 def input_bounds(constant_low: torch.Tensor, constant_high: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

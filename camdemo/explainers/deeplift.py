@@ -27,7 +27,7 @@ from torch import nn
 
 from ..models import BackboneSpec, architecture
 from .base import Objective, RawMap, Target, choose_classes
-from .canonizers import working_copy
+from .canonizers import uncovered_leaves, working_copy
 from .input_gradients import InputAttributionMethod
 from .options import Option
 
@@ -85,8 +85,7 @@ def _deeplift_problem(backbone: str) -> str | None:
     from torchvision.models.resnet import BasicBlock, Bottleneck
 
     model = architecture(backbone)
-    leaves = (module for module in model.modules() if not list(module.children()))
-    uncovered = sorted({type(m).__name__ for m in leaves if not isinstance(m, DEEPLIFT_LEAVES)})
+    uncovered = uncovered_leaves(model, DEEPLIFT_LEAVES)
     if uncovered:
         return (f"its {', '.join(uncovered)} layers have no Rescale rule in captum, so the attributions would not "
                 "add up to the score difference.")

@@ -280,10 +280,10 @@ class _PatternMethod(PropagationMethod):
         if patterns_for(spec.name) is not None:
             return None
         return (f"it needs patterns fitted on data for this network, and none are fitted for {spec.title}. camdemo "
-                "ships them for the teaching network, whose scene generator gives unlimited data; for ImageNet "
-                "networks the paper fitted them on the ImageNet training set, which is not here, and the estimator "
-                "here does not handle depthwise or self-padding convolutions (EfficientNet-Lite). Fit your own with "
-                f"`{FIT_COMMAND.format(backbone=spec.name)}` where a data generator exists.")
+                "ships them for the teaching network, whose scene generator gives unlimited data "
+                f"(`{FIT_COMMAND.format(backbone='shapes_gapnet')}`); for ImageNet networks the paper fitted them on "
+                "the ImageNet training set, which is not here, and the estimator here does not handle depthwise or "
+                "self-padding convolutions (EfficientNet-Lite).")
 
     @contextmanager
     def rules(self, target: Target, model: nn.Module) -> Iterator[nn.Module]:
