@@ -22,7 +22,10 @@ from tests.helpers.networks import random_gap_net
 PROPAGATION = ["lrp", "deep_taylor", "deconvnet", "deeplift", "patternnet", "patternattribution"]
 
 
-def _target(model: nn.Module, inputs: torch.Tensor, class_index=None, objective: Objective = Objective(),
+PLAIN = Objective()
+
+
+def _target(model: nn.Module, inputs: torch.Tensor, class_index=None, objective: Objective = PLAIN,
             **options) -> Target:
     method_options = LRP().check_options(options) if options else {}
     return Target(model, inputs, class_index, options=method_options, objective=objective)
@@ -104,7 +107,7 @@ def test_lrp_contrast_is_the_difference_of_the_two_maps_and_direction_flips_it()
     model = random_gap_net(classes=5)
     inputs = torch.randn(1, 3, 12, 12)
 
-    def relevance(class_index: int, objective: Objective = Objective()) -> torch.Tensor:
+    def relevance(class_index: int, objective: Objective = PLAIN) -> torch.Tensor:
         return LRP().attribute(_target(model, inputs, class_index, objective, rules="epsilon"), inputs, [class_index])
 
     torch.testing.assert_close(relevance(1, Objective(versus=3)), relevance(1) - relevance(3), rtol=1e-5, atol=1e-6)
@@ -205,3 +208,21 @@ def test_the_model_is_untouched_after_each_method_and_after_an_error(method):
     assert {name: p.requires_grad for name, p in model.named_parameters()} == flags
     assert training_modes(model) == modes
     assert_no_hooks(model)
+
+
+@pytest.mark.slow
+def test_cascading_randomization_shows_which_propagation_maps_ignore_the_weights(capsys):
+    """Adebayo et al. (2018): a map that barely changes when the weights are randomized shows the image, not the
+    model. On the teaching network with its classifier randomized (seed 0), Guided Backprop keeps its map
+    (Spearman ≥ 0.7 with the trained one), while LRP's changes (< 0.5): the numbers are printed, not hidden."""
+    image = camdemo.load_image(get_spec("shapes_gapnet").weights_file().rsplit("/", 1)[0] + "/shapes_star.png")
+    methods = ["guided_backprop", "deconvnet", "lrp", "deeplift"]
+    steps = camdemo.cascading_randomization(image, backbone="shapes_gapnet", methods=methods, randomizations=2)
+    with capsys.disabled():
+        for step in steps:
+            print(f"\n{step.label}: " + ", ".join(f"{name} {step.spearman[name]:.2f}" for name in methods))
+    classifier = steps[1]
+    assert steps[1].randomized == ("classifier",)
+    assert classifier.spearman["guided_backprop"] >= 0.7
+    assert classifier.spearman["lrp"] < 0.5 and classifier.spearman["deeplift"] < 0.5
+    assert classifier.spearman["deconvnet"] > classifier.spearman["lrp"]

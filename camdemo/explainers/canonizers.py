@@ -64,7 +64,7 @@ def _mbconv_forward(self: MBConv, x: torch.Tensor) -> torch.Tensor:
     out = self.project(self.depthwise(self.expand(x)))
     if not self.residual:
         return out
-    return self.canonizer_sum(torch.stack([x, out], dim=-1))
+    return self.get_submodule("canonizer_sum")(torch.stack([x, out], dim=-1))  # set by the canonizer
 
 
 def mbconv_sum_canonizer():

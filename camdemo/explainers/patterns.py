@@ -81,6 +81,12 @@ def pattern_layers(model: nn.Module) -> dict[str, nn.Module]:
     return found
 
 
+def _weight(module: nn.Module) -> torch.Tensor:
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor)
+    return weight
+
+
 def unsupported_layers(model: nn.Module) -> list[str]:
     """Names of convolutions the estimator here does not handle (grouped/depthwise, or with padding done in
     ``forward``, as EfficientNet-Lite's "SAME" convolutions)."""
@@ -174,7 +180,7 @@ def fit_patterns(model: nn.Module, batches: Iterable[torch.Tensor], *, linear_la
         finally:
             for handle in handles:
                 handle.remove()
-        return {name: moments[name].pattern(layers[name].weight) for name in layers if name in moments}
+        return {name: moments[name].pattern(_weight(layers[name])) for name in layers if name in moments}
 
 
 # --- where patterns come from ---------------------------------------------------------------------------------
@@ -253,7 +259,7 @@ def pattern_backward(model: nn.Module, patterns: Mapping[str, torch.Tensor], *, 
         def replace(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
             kernel = patterns[name].to(output.device, output.dtype)
             if times_weights:
-                kernel = kernel * module.weight.detach()
+                kernel = kernel * _weight(module).detach()
             if isinstance(module, nn.Linear):
                 routed = F.linear(args[0], kernel)
             else:

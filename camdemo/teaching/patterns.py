@@ -3,8 +3,8 @@
 
 Generates ``--images`` training scenes (nothing is downloaded), runs them through the loaded network with
 BatchNorm merged, estimates each layer's patterns (``camdemo.explainers.patterns``) and writes
-``assets/patterns/<backbone>.pt`` (float16, with a digest of the weights they belong to). 4000 images of ShapesGapNet took
-4 CPU-minutes (10 minutes on a busy 2-core machine).
+``assets/patterns/<backbone>.pt`` (float16, with a digest of the weights they belong to). 4000 images of
+ShapesGapNet took 4 CPU-minutes (10 minutes on a busy 2-core machine).
 """
 
 from __future__ import annotations
