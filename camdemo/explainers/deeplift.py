@@ -115,7 +115,7 @@ class DeepLift(InputAttributionMethod):
     )
     family = "propagation"
     group = "attribution"
-    cost = "2 forward + 1 backward"
+    cost = "1 forward + 1 backward of image and reference together"
     signed = True
     declared_options = (
         Option("reference", "black", "choice", "reference image",
@@ -127,7 +127,7 @@ class DeepLift(InputAttributionMethod):
         return _deeplift_problem(spec.name)
 
     def passes(self, options: Mapping, *, channels: int, input_size: int) -> float:
-        return 1.5  # the image and the reference in one doubled forward pass, and one backward pass
+        return 2.0  # the image and the reference in one doubled forward+backward pass
 
     def references(self, target: Target, inputs: torch.Tensor) -> torch.Tensor:
         """The reference input x' of each image (N×3×S×S)."""

@@ -31,7 +31,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .base import Target
+from .base import FORWARD_PASS, Target
 from .canonizers import canonizers_for, input_bounds
 from .options import Option
 from .propagation import PropagationMethod, conservation_text
@@ -50,6 +50,10 @@ RULE_SETS: dict[str, tuple[str, str, str | None]] = {
     "alpha1-beta0": ("alpha1-beta0", "alpha1-beta0", None),
     "alpha2-beta1": ("alpha2-beta1", "alpha2-beta1", None),
 }
+
+
+# How many modified forward passes of a layer each rule runs in the backward pass (zennit's BasicHook modifiers).
+RULE_FORWARDS = {"epsilon": 1, "zplus": 2, "alpha1-beta0": 4, "alpha2-beta1": 4, "gamma": 5}
 
 
 def make_rule(name: str, *, epsilon: float, gamma: float, bounds: tuple[torch.Tensor, torch.Tensor] | None) -> Any:
@@ -121,6 +125,7 @@ class LRP(PropagationMethod):
         "backward pass (on a copy of the network with BatchNorm merged into the convolutions)."
     )
     group = "attribution"
+    cost = "1 forward + 1 backward, each layer re-run 1–5× by its rule"
     declared_options = (
         Option("rules", "epsilon-plus-flat", "choice", "rules",
                "Which rule each layer uses: a composite (ε for dense layers, z⁺ or γ or α2β1 for convolutions, flat "
@@ -132,6 +137,11 @@ class LRP(PropagationMethod):
                "The γ rule's weight on positive contributions (0: the ε rule without ε; large: z⁺).",
                low=0.0, high=100.0, in_app=False),
     )
+
+    def passes(self, options, *, channels, input_size):
+        """One forward and one backward pass, and in the backward pass each convolution runs again once per
+        modified copy its rule needs (ε: 1, z⁺: 2, α2β1: 4, γ: 5), each about a forward pass."""
+        return 1.0 + FORWARD_PASS * RULE_FORWARDS[RULE_SETS[options["rules"]][0]]
 
     def rules(self, target: Target, model: nn.Module) -> AbstractContextManager:
         convolution, dense, first = RULE_SETS[self.option(target, "rules")]
@@ -163,6 +173,10 @@ class DeepTaylor(PropagationMethod):
         "Relevance is positive for a positive score and adds up to about it. One forward and one backward pass."
     )
     group = "attribution"
+    cost = "1 forward + 1 backward, each layer re-run 2× (z⁺)"
+
+    def passes(self, options, *, channels, input_size):
+        return 1.0 + FORWARD_PASS * RULE_FORWARDS["zplus"]
 
     def rules(self, target: Target, model: nn.Module) -> AbstractContextManager:
         return lrp_composite("zplus", "zplus", "box", model=model, bounds=target_bounds(target, model)).context(model)
