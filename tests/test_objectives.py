@@ -17,10 +17,10 @@ from camdemo.explainers.base import Objective
 from tests.helpers.networks import TINY_HEAD, TinyGapNet, random_gap_net, tiny_input
 
 
-def _map(method: str, model, inputs, class_index: int, objective: Objective = Objective(), layer: str = "features",
-         head=None, options=None) -> torch.Tensor:
+def _map(method: str, model, inputs, class_index: int, objective: Objective | None = None,
+         layer: str = "features", head=None, options=None) -> torch.Tensor:
     target = Target(model=model, inputs=inputs, class_index=class_index, layer=model.get_submodule(layer),
-                    layer_name=layer, head=head, objective=objective, options=options or {})
+                    layer_name=layer, head=head, objective=objective or Objective(), options=options or {})
     return get_method(method).compute(target).values
 
 

@@ -46,7 +46,7 @@ class Objective:
         """True for the usual target, the output y_c itself."""
         return self.direction == 1 and self.versus is None
 
-    def scores(self, outputs: torch.Tensor, classes: list[int] | torch.Tensor) -> torch.Tensor:
+    def scores(self, outputs: torch.Tensor, classes: int | list[int] | torch.Tensor) -> torch.Tensor:
         """(N,) the explained score of each row of ``outputs`` (N×K) for its class."""
         rows = torch.arange(outputs.shape[0], device=outputs.device)
         chosen = torch.as_tensor(classes, device=outputs.device)
@@ -86,7 +86,7 @@ class Target:
     autocast_dtype: torch.dtype | None = None  # forward pass in float16/bfloat16 (``half_precision_ok`` methods)
     objective: Objective = Objective()  # what is explained: s · (y_c − y_b); the plain class score by default
 
-    def scores(self, outputs: torch.Tensor, classes: list[int] | torch.Tensor) -> torch.Tensor:
+    def scores(self, outputs: torch.Tensor, classes: int | list[int] | torch.Tensor) -> torch.Tensor:
         """(N,) the explained score of each image: ``objective.scores``."""
         return self.objective.scores(outputs, classes)
 

@@ -82,9 +82,13 @@ DEEPLIFT_LEAVES: tuple[type[nn.Module], ...] = (
 
 @functools.cache
 def _deeplift_problem(backbone: str) -> str | None:
+    return deeplift_problem(architecture(backbone))
+
+
+def deeplift_problem(model: nn.Module) -> str | None:
+    """Why captum's DeepLift cannot explain ``model`` with summation-to-delta, or None."""
     from torchvision.models.resnet import BasicBlock, Bottleneck
 
-    model = architecture(backbone)
     uncovered = uncovered_leaves(model, DEEPLIFT_LEAVES)
     if uncovered:
         return (f"its {', '.join(uncovered)} layers have no Rescale rule in captum, so the attributions would not "
@@ -124,7 +128,8 @@ class DeepLift(InputAttributionMethod):
     )
 
     def unavailable_reason(self, spec: BackboneSpec) -> str | None:
-        return _deeplift_problem(spec.name)
+        module = getattr(spec, "module", None)  # a user's wrapped model: looked at each time, not cached
+        return deeplift_problem(module) if module is not None else _deeplift_problem(spec.name)
 
     def passes(self, options: Mapping, *, channels: int, input_size: int) -> float:
         return 2.0  # the image and the reference in one doubled forward+backward pass

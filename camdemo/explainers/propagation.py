@@ -42,7 +42,8 @@ class PropagationMethod(InputAttributionMethod):
         return relevance
 
     def unavailable_reason(self, spec: BackboneSpec) -> str | None:
-        uncovered = _uncovered(spec.name)
+        module = getattr(spec, "module", None)  # a user's wrapped model: looked at each time, not cached
+        uncovered = tuple(uncovered_leaves(module)) if module is not None else _uncovered(spec.name)
         if uncovered:
             return (f"its {', '.join(uncovered)} layers have no propagation rule here (rules cover convolutions, "
                     "linear layers, BatchNorm, ReLU/ReLU6 and pooling), so the relevance would not be conserved.")
