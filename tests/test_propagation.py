@@ -47,6 +47,27 @@ def test_lrp_epsilon_conserves_the_score_exactly_without_biases():
         torch.testing.assert_close(relevance.sum(dim=(1, 2, 3)), logits[:, class_index], rtol=1e-5, atol=1e-5)
 
 
+def test_lrp_epsilon_conserves_through_an_efficientnet_lite_block_with_its_residual_sum():
+    """An MBConv block (1×1 expand, depthwise 3×3, 1×1 project, BatchNorm after each, ReLU6, residual + x) with
+    BatchNorm biases and means at zero: after merging, no layer has a bias, so LRP-ε conserves exactly, which it
+    does only because the residual sum splits its relevance between x and the branch (without the Sum
+    canonizer the skip would pass the whole relevance on a second time)."""
+    from camdemo.models.efficientnet_lite import MBConv
+
+    torch.manual_seed(2)
+    block = MBConv(8, 8, 3, 1, 2)
+    assert block.residual
+    for module in block.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.weight.data.uniform_(0.5, 1.5)
+    model = nn.Sequential(nn.Conv2d(3, 8, 1, bias=False), block, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(8, 3, bias=False)).eval()
+    inputs = torch.randn(2, 3, 6, 6)
+    relevance, logits, classes = LRP().attribute_and_logits(_target(model, inputs, None, rules="epsilon",
+                                                                    epsilon=1e-9))
+    torch.testing.assert_close(relevance.sum(dim=(1, 2, 3)), logits[[0, 1], classes], rtol=1e-4, atol=1e-5)
+
+
 def test_lrp_epsilon_with_a_bias_gives_the_bias_its_share():
     """y = wᵀx + b, one dense layer: LRP-ε gives R_i = w_i x_i · y / (y + ε), so Σ R = y − b up to ε:
     x = (1, 2, 3), w = (0.5, −1, 2), b = 1.5: y = 0.5 − 2 + 6 + 1.5 = 6, Σ R = 4.5 (the bias keeps 1.5)."""
