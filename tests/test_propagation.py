@@ -247,3 +247,33 @@ def test_cascading_randomization_shows_which_propagation_maps_ignore_the_weights
     assert classifier.spearman["guided_backprop"] >= 0.7
     assert classifier.spearman["lrp"] < 0.5 and classifier.spearman["deeplift"] < 0.5
     assert classifier.spearman["deconvnet"] > classifier.spearman["lrp"]
+
+
+@pytest.mark.slow
+def test_threads_running_propagation_and_gradient_methods_on_one_model_get_their_sequential_results():
+    """zennit's and captum's hooks are not filtered by thread; on a per-call copy they cannot reach a concurrent
+    saliency or Guided Backprop call on the shared model, nor each other."""
+    import threading
+
+    import numpy as np
+
+    directory = get_spec("shapes_gapnet").weights_file().rsplit("/", 1)[0]
+    image = camdemo.load_image(directory + "/shapes_two.png")
+    jobs = ["lrp", "saliency", "deeplift", "guided_backprop", "patternattribution", "deconvnet", "deep_taylor"]
+    alone = [camdemo.explain(image, backbone="shapes_gapnet", method=method).raw_map for method in jobs]
+    together: list = [None] * len(jobs)
+    barrier = threading.Barrier(len(jobs))
+
+    def work(i: int) -> None:
+        barrier.wait()
+        for _ in range(3):
+            together[i] = camdemo.explain(image, backbone="shapes_gapnet", method=jobs[i]).raw_map
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for method, single, concurrent in zip(jobs, alone, together):
+        np.testing.assert_array_equal(concurrent, single, err_msg=method)
+    assert_no_hooks(load_model("shapes_gapnet"))
