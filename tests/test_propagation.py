@@ -198,7 +198,7 @@ def test_fitted_pattern_recovers_the_signal_direction_of_the_papers_toy_example(
     try:  # PatternNet's signal is the pattern times the output: a_s · y, not w · y
         image = torch.tensor([0.5, 2.0]).view(1, 2, 1, 1)
         signal = PatternNet().attribute(Target(model, image, 0), image, [0])
-        y = float(model(image))
+        y = float(model(image).detach())
         torch.testing.assert_close(signal.flatten(), linear.flatten() * y)  # seeded with y, then through a
     finally:
         unregister_patterns("toy")

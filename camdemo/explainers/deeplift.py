@@ -133,7 +133,7 @@ class DeepLift(InputAttributionMethod):
 
     def passes(self, options: Mapping, *, channels: int, input_size: int) -> float:
         # The image and the reference in one doubled forward+backward pass, with captum's per-module hooks:
-        # measured 7.7 passes on EfficientNet-Lite0 (docs/performance.md).
+        # measured 6.7 to 7.7 passes on EfficientNet-Lite0 (docs/performance.md).
         return 8.0
 
     def references(self, target: Target, inputs: torch.Tensor) -> torch.Tensor:
