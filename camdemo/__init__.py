@@ -56,7 +56,8 @@ Settings passed by position, and the old names ``steps`` (faithfulness, sanity c
 """
 
 from .api import DEFAULT_METHOD, clear_cache, explain, explain_many, explain_on_model
-from .catalog import MethodInfo, backbones, check_model, class_names, is_signed, layers, methods, wrap_model
+from .catalog import (METHOD_GROUPS, MethodInfo, backbones, check_model, class_names, is_signed, layers, methods,
+                      wrap_model)
 from .cost import Cost, estimate_cost, faithfulness_cost
 from .devices import PRECISION_TOLERANCE, PRECISIONS, MapTolerance, default_device
 from .drawing.overlay import COLORMAPS
@@ -78,6 +79,7 @@ from .teaching import backbone as _teaching_backbone  # noqa: F401  (registers s
 from .teaching.steps import GradCAMSteps, gradcam_steps
 
 __all__ = [
+    "METHOD_GROUPS",
     "explain", "explain_many", "backbones", "layers", "methods", "class_names", "load_image", "default_device",
     "Explanation", "Prediction", "MethodInfo", "LayerInfo", "CamdemoError", "COLORMAPS",
     "DEFAULT_BACKBONE", "DEFAULT_METHOD", "faithfulness", "Faithfulness", "compare_methods", "layer_sweep",

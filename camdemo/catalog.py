@@ -10,6 +10,7 @@ from torch import nn
 
 from .errors import CamdemoError
 from .explainers import METHODS, Option, get_method
+from .explainers.base import GROUPS
 from .models import DEFAULT_BACKBONE, BackboneInfo, BackboneSpec, backbone_names, get_spec, weights_status
 from .models import architecture, custom, preflight
 from .models.layers import LayerInfo, list_layers
@@ -52,6 +53,11 @@ class MethodInfo:
     options: tuple[Option, ...] = ()  # the method's settings, declared once: bounds, choices, label, help
     cost: str = ""  # the work per image in words, e.g. "1 forward + 1 backward per step"
     sign_options: tuple[str, ...] = ()  # settings that decide whether the map is signed (SmoothGrad's base)
+    group: str = "class activation maps"  # what the map shows, one of METHOD_GROUPS (after iNNvestigate's grouping)
+
+
+# Each group of the method list and one sentence on what its maps show (declared once, in explainers.base).
+METHOD_GROUPS: dict[str, str] = dict(GROUPS)
 
 
 def methods(backbone: str | BackboneSpec = DEFAULT_BACKBONE) -> list[MethodInfo]:
@@ -66,7 +72,7 @@ def methods(backbone: str | BackboneSpec = DEFAULT_BACKBONE) -> list[MethodInfo]
                                 method.required_layer(spec), method.summary, method.paper,
                                 method.is_signed(method.option_defaults), method.family, dict(method.option_defaults),
                                 method.half_precision_ok, method.declared_options, method.cost,
-                                method.sign_options))
+                                method.sign_options, method.group))
     return infos
 
 

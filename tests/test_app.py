@@ -296,7 +296,7 @@ def test_method_controls_are_built_from_the_declared_settings():
     parameters = list(inspect.signature(run_explain).parameters)
     settings = parameters[parameters.index("sign") + 1:parameters.index("direction")]
     assert len(settings) == len(CONTROLS) and settings[:2] == ["ig_steps", "ig_baseline"] \
-        and settings[-1] == "ig_adaptive"
+        and settings[-3:] == ["ig_adaptive", "lrp_rules", "deeplift_reference"]
     assert parameters[parameters.index("direction"):parameters.index("request")] == ["direction", "versus"]
 
 

@@ -13,13 +13,19 @@ from camdemo.explainers.hooks import eval_mode
 from camdemo.explainers import METHODS, Target
 
 from tests.helpers import ASSETS
-from tests.helpers.methods import QUICK_OPTIONS, TINY_OPTIONS, assert_no_hooks, method_params, training_modes
+from tests.helpers.methods import NEEDS_PATTERNS, QUICK_OPTIONS, TINY_OPTIONS, assert_no_hooks, method_params, \
+    patterns_fitted_for, training_modes
 from tests.helpers.networks import Exploding
 
 
 # Every method on the tiny nets below; on the real backbone, one of each kind in the fast tier (guided backprop
 # for its hooks on every ReLU).
-@pytest.mark.parametrize("method", method_params(METHODS, fast=("cam", "gradcam", "guided_backprop")))
+# PatternNet and PatternAttribution have no patterns for EfficientNet-Lite0; test_propagation.py checks them on the
+# teaching network, for which patterns ship.
+ON_LITE0 = [name for name in METHODS if name not in NEEDS_PATTERNS]
+
+
+@pytest.mark.parametrize("method", method_params(ON_LITE0, fast=("cam", "gradcam", "guided_backprop")))
 def test_no_hook_left_and_eval_mode_kept_after_success_and_errors(method, cat_image):
     model = load_model("efficientnet_lite0")
     before = training_modes(model)
@@ -41,6 +47,14 @@ def test_no_hook_left_and_eval_mode_kept_after_success_and_errors(method, cat_im
 
 @pytest.mark.parametrize("method", list(METHODS))
 def test_train_mode_restored_and_hooks_removed_when_model_raises(method, tiny_gap_net, tiny_input):
+    if method in NEEDS_PATTERNS:
+        with patterns_fitted_for(tiny_gap_net, (1, 2, 2)):
+            _train_mode_restored_and_hooks_removed_when_model_raises(method, tiny_gap_net, tiny_input)
+    else:
+        _train_mode_restored_and_hooks_removed_when_model_raises(method, tiny_gap_net, tiny_input)
+
+
+def _train_mode_restored_and_hooks_removed_when_model_raises(method, tiny_gap_net, tiny_input):
     model = tiny_gap_net.train()
     model.features[1].eval()  # a mixed state must come back exactly as it was
     before = training_modes(model)
@@ -124,7 +138,7 @@ def test_restyle_does_not_run_the_network(cat_image, monkeypatch):
     np.testing.assert_array_equal(restyled.heatmap, result.heatmap)
 
 
-@pytest.mark.parametrize("method", method_params(METHODS, fast=("cam", "gradcam", "saliency")))  # one of each kind
+@pytest.mark.parametrize("method", method_params(ON_LITE0, fast=("cam", "gradcam", "saliency")))  # one of each kind
 def test_batched_results_equal_single_results_and_bad_files_stay_in_place(method):
     """explain_many runs one pass per batch; every image still gets exactly its own map and class."""
     files = [ASSETS / "chelsea_cat.jpg", b"not an image", ASSETS / "coffee.jpg", ASSETS / "cat_and_coffee.jpg",

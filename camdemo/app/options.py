@@ -123,11 +123,16 @@ def control_updates(method: str, sign: str | None, values: Sequence[Any] = ()) -
 
 
 def describe_all(backbone: str) -> str:
-    """A table of every method, grouped by family: what it needs and whether it applies to ``backbone``."""
-    rows = ["| method | family | layer | sign | cost | available |", "| --- | --- | --- | --- | --- | --- |"]
-    for info in camdemo.methods(backbone):
+    """A table of every method, by group: what it needs and whether it applies to ``backbone``; then what
+    each group shows."""
+    rows = ["| method | group | family | layer | sign | cost | available |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    order = list(camdemo.METHOD_GROUPS)
+    for info in sorted(camdemo.methods(backbone), key=lambda info: order.index(info.group)):
         layer = "fixed" if info.fixed_layer else ("any" if info.uses_layer else "input")
         sign = "as wrapped" if info.sign_options else ("yes" if info.signed else "no")
-        rows.append(f"| {info.title} | {info.family} | {layer} | {sign} | {info.cost} | "
+        rows.append(f"| {info.title} | {info.group} | {info.family} | {layer} | {sign} | {info.cost} | "
                     f"{'✅' if info.available else '— ' + (info.reason or '')[:80]} |")
+    rows.append("")
+    rows += [f"- **{group}**: {sentence}" for group, sentence in camdemo.METHOD_GROUPS.items()]
     return "\n".join(rows)

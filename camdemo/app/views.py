@@ -93,9 +93,16 @@ def class_choices(backbone: Backbone) -> list[tuple[str, str]]:
                                                               for index, label in enumerate(labels)]
 
 
+def by_group(infos: list[camdemo.MethodInfo]) -> list[camdemo.MethodInfo]:
+    """``infos`` ordered by group (``camdemo.METHOD_GROUPS``' order), in catalog order within a group."""
+    order = list(camdemo.METHOD_GROUPS)
+    return sorted(infos, key=lambda info: order.index(info.group))
+
+
 def method_choices(backbone: Backbone) -> list[tuple[str, str]]:
-    """(title, name) of every method, the ones that do not apply to ``backbone`` included (their help says why)."""
-    return [(info.title, info.name) for info in camdemo.methods(backbone)]
+    """("Title · group", name) of every method, grouped, the ones that do not apply to ``backbone`` included
+    (their help says why)."""
+    return [(f"{info.title} · {info.group}", info.name) for info in by_group(camdemo.methods(backbone))]
 
 
 def method_checkboxes(backbone: Backbone) -> list[tuple[str, str]]:
@@ -125,7 +132,8 @@ def colormap_choices() -> list[tuple[str, str]]:
 def method_help(backbone: Backbone, method: str) -> str:
     """Markdown: the method's title, summary and paper, its fixed layer, and why it does not apply if it does not."""
     info, title = method_info(backbone, method), backbone_info(backbone).title
-    text = f"**{info.title}.** {info.summary}\n\n*Paper:* {info.paper}"
+    text = (f"**{info.title}.** {info.summary}\n\n*Group:* {info.group}: {camdemo.METHOD_GROUPS[info.group]}"
+            f"\n\n*Paper:* {info.paper}")
     if info.fixed_layer:
         text += f"\n\nFor {title}, CAM is computed at layer `{info.fixed_layer}`."
     if not info.available:

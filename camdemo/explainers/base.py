@@ -136,6 +136,20 @@ def choose_class(logits: torch.Tensor, class_index: int | None) -> int:
     return int(class_index)
 
 
+# The groups of the method list, after iNNvestigate's (Alber et al., "iNNvestigate Neural Networks!", JMLR 2019):
+# what each group's maps show, one sentence each, declared once (the app and the README read them from here).
+GROUPS: Mapping[str, str] = MappingProxyType({
+    "class activation maps": "Weight a layer's feature maps by how much each matters for the class: a coarse map of "
+                             "where the evidence lies, at the resolution of that layer.",
+    "functions": "How the output changes when the input changes (the gradient, alone or smoothed): what the network "
+                 "is sensitive to, which need not be what it looks at.",
+    "signal": "Which pattern in the input the network detects (DeConvNet, Guided Backprop, PatternNet): image-like "
+              "reconstructions of the signal, not a share of the score.",
+    "attribution": "How much each pixel contributed to the score: the output divided among the input pixels, "
+                   "positive for the class and negative against it.",
+})
+
+
 FLOAT16_GRADIENT_SCALE = 1024.0
 # A forward pass without a backward one, as a share of a forward+backward pass (measured on the CPU, batches of 8:
 # 0.3 to 0.5 across the built-in backbones; the larger share, so that estimates err on the slow side).
@@ -152,7 +166,8 @@ class Method(ABC):
     cost: ClassVar[str] = "1 forward + 1 backward"  # the work per image in words, for the app's overview table
     uses_layer: ClassVar[bool] = True  # False for input-gradient methods
     signed: ClassVar[bool] = False  # True when the raw map's negative values mean "against the class"; see is_signed
-    family: ClassVar[str] = "CAM"  # "CAM", "gradient" or "perturbation", for grouping in the UI
+    family: ClassVar[str] = "CAM"  # "CAM", "gradient", "propagation" or "perturbation": how the map is computed
+    group: ClassVar[str] = "class activation maps"  # what the map shows: one of GROUPS, for the method list
     declared_options: ClassVar[tuple[Option, ...]] = ()  # the method's settings, declared once (options.py)
     option_defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({})  # derived from declared_options
     sign_options: ClassVar[tuple[str, ...]] = ()  # the settings that decide whether the map is signed
@@ -160,6 +175,8 @@ class Method(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if cls.group not in GROUPS:
+            raise TypeError(f"{cls.__name__}.group is {cls.group!r}, not one of {list(GROUPS)}")
         names = [option.name for option in cls.declared_options]
         if len(set(names)) != len(names):
             raise TypeError(f"{cls.__name__} declares a setting twice: {names}")

@@ -29,6 +29,7 @@ class InputAttributionMethod(Method):
 
     uses_layer = False
     family = "gradient"
+    group = "attribution"  # what the map shows (base.GROUPS); saliency and SmoothGrad: "functions"
 
     @abstractmethod
     def attribute(self, target: Target, inputs: torch.Tensor, classes: list[int]) -> torch.Tensor:
@@ -313,6 +314,7 @@ class GuidedBackprop(InputAttributionMethod):
     Net." ICLR Workshop 2015. arXiv:1412.6806
     """
 
+    group = "signal"
     name = "guided_backprop"
     title = "Guided Backprop"
     paper = ("Springenberg et al., Striving for Simplicity: The All Convolutional Net, "
@@ -346,6 +348,7 @@ class GuidedGradCAM(InputAttributionMethod):
     Selvaraju et al., Grad-CAM, ICCV 2017 (section 3.1). arXiv:1610.02391
     """
 
+    group = "signal"
     name = "guided_gradcam"
     title = "Guided Grad-CAM"
     paper = ("Selvaraju et al., Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization, "

@@ -22,6 +22,7 @@ class Occlusion(Method):
     arXiv:1311.2901
     """
 
+    group = "attribution"
     name = "occlusion"
     title = "Occlusion"
     paper = "Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014 (arXiv:1311.2901)"

@@ -15,6 +15,7 @@ class Saliency(InputAttributionMethod):
     Classification Models and Saliency Maps." ICLR Workshop 2014. arXiv:1312.6034
     """
 
+    group = "functions"
     name = "saliency"
     title = "Saliency"
     paper = ("Simonyan et al., "

@@ -28,6 +28,7 @@ class SmoothGrad(InputAttributionMethod):
     ICML Workshop 2017. arXiv:1706.03825
     """
 
+    group = "functions"
     name = "smoothgrad"
     title = "SmoothGrad"
     paper = "Smilkov et al., SmoothGrad: removing noise by adding noise, ICML Workshop 2017 (arXiv:1706.03825)"
@@ -60,7 +61,7 @@ class SmoothGrad(InputAttributionMethod):
 
             self._bases = {name: method for name, method in METHODS.items()
                            if isinstance(method, InputAttributionMethod) and not isinstance(method, SmoothGrad)
-                           and not method.uses_layer}
+                           and not method.uses_layer and method.family == "gradient"}  # not the propagation ones
         return self._bases
 
     def check_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:

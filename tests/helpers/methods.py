@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import torch
 from torch import nn
 
 # Settings that make the slow methods quick in tests that only check plumbing (hooks, modes, batching):
@@ -45,3 +47,22 @@ def method_params(names: Iterable[str], fast: Collection[str] | None = None) -> 
     def slow(name: str) -> bool:
         return name not in fast if fast is not None else name in MULTI_PASS
     return [pytest.param(name, marks=pytest.mark.slow) if slow(name) else name for name in names]
+
+
+# Methods that need patterns fitted for the network (shipped only for the teaching network).
+NEEDS_PATTERNS = ("patternnet", "patternattribution")
+
+
+@contextmanager
+def patterns_fitted_for(model: nn.Module, input_shape: tuple[int, ...]) -> Iterator[None]:
+    """PatternNet's patterns for ``model``, fitted on 256 random inputs of ``input_shape`` (C×H×W) and used
+    while the block runs: a tiny test network gets them as a teaching network gets its shipped ones."""
+    from camdemo.explainers.patterns import PatternSet, fit_patterns, register_patterns, unregister_patterns, \
+        weights_digest
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(256, *input_shape, generator=generator)
+    register_patterns("test network", PatternSet(fit_patterns(model, inputs.split(64)), weights_digest(model)))
+    try:
+        yield
+    finally:
+        unregister_patterns("test network")

@@ -102,8 +102,9 @@ class ExplainSettings:
 def run_explain(image_path: str | None, backbone: str, layer: str | None, method: str, class_choice: str | None,
                 colormap: str, opacity: float, show_boxes: bool = True, sign: str = "positive",
                 ig_steps=None, ig_baseline=None, sg_base=None, sg_samples=None, sg_noise=None, occlusion_patch=None,
-                occlusion_stride=None, scorecam_channels=None, ig_adaptive=None, direction: str = "up",
-                versus: str | None = None, request: gr.Request | None = None,
+                occlusion_stride=None, scorecam_channels=None, ig_adaptive=None, lrp_rules=None,
+                deeplift_reference=None, direction: str = "up", versus: str | None = None,
+                request: gr.Request | None = None,
                 progress=gr.Progress()) -> ExplainOutputs:
     """The main event (API name ``explain``).
 
@@ -117,7 +118,7 @@ def run_explain(image_path: str | None, backbone: str, layer: str | None, method
     if not image_path:
         raise gr.Error(NO_IMAGE)
     option_values = [ig_steps, ig_baseline, sg_base, sg_samples, sg_noise, occlusion_patch, occlusion_stride,
-                     scorecam_channels, ig_adaptive]
+                     scorecam_channels, ig_adaptive, lrp_rules, deeplift_reference]
     settings = ExplainSettings(image_path, backbone, method, checked_name(layer, "layer") or None,
                                checked_name(class_choice, "class"), colormap or DEFAULT_COLORMAP, opacity,
                                show_boxes, sign, options_for(method, option_values), direction or "up",
@@ -129,8 +130,9 @@ def run_explain_top1(image_path: str | None, backbone: str, layer: str | None, m
                      opacity: float, show_boxes: bool = True, pending_class: str | None = None,
                      sign: str = "positive", ig_steps=None, ig_baseline=None, sg_base=None, sg_samples=None,
                      sg_noise=None, occlusion_patch=None, occlusion_stride=None, scorecam_channels=None,
-                     ig_adaptive=None, direction: str = "up", versus: str | None = None,
-                     request: gr.Request | None = None, progress=gr.Progress()) -> AutomaticOutputs:
+                     ig_adaptive=None, lrp_rules=None, deeplift_reference=None, direction: str = "up",
+                     versus: str | None = None, request: gr.Request | None = None,
+                     progress=gr.Progress()) -> AutomaticOutputs:
     """A new image or backbone: explain the top-1 class (or the class a shared link asked for, once).
 
     This run is automatic, so a method or layer left over from the previous backbone falls back to the new
@@ -149,7 +151,7 @@ def run_explain_top1(image_path: str | None, backbone: str, layer: str | None, m
             return AutomaticOutputs(None, None, None, f"⚠️ {error}", gr.skip(), None, None, None, None, gr.skip(), None)
         method = usable_method(chosen, method)
         option_values = [ig_steps, ig_baseline, sg_base, sg_samples, sg_noise, occlusion_patch, occlusion_stride,
-                         scorecam_channels, ig_adaptive]
+                         scorecam_channels, ig_adaptive, lrp_rules, deeplift_reference]
         settings = ExplainSettings(image_path, backbone, method, usable_layer(chosen, checked_name(layer, "layer")),
                                    checked_name(pending_class, "class") or AUTO_CLASS, colormap or DEFAULT_COLORMAP,
                                    opacity, show_boxes, sign, options_for(method, option_values), direction or "up",
