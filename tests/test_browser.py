@@ -63,7 +63,7 @@ def test_upload_choose_and_see_the_explanation(page):
 
     choose(page, "Backbone (classifier)", "EfficientNet-Lite1 (offline)")
     page.wait_for_selector("text=of EfficientNet-Lite1 for class", timeout=60_000)
-    page.get_by_label("Grad-CAM", exact=True).check()
+    page.get_by_label("Grad-CAM · class activation maps", exact=True).check()
     choose(page, "Class to explain", "espresso · 967", typed="espresso")
     summary = page.wait_for_selector("text=Grad-CAM at layer head of EfficientNet-Lite1 for class 967 'espresso'",
                                      timeout=60_000)
@@ -216,7 +216,7 @@ def test_a_slow_method_says_its_cost_first_and_shows_its_progress_where_the_resu
     page.locator("input[type=file]").first.set_input_files(str(ASSETS / "chelsea_cat.jpg"))
     page.wait_for_selector("text=of EfficientNet-Lite0 for class", timeout=60_000)
     assert page.locator("text=Cost: 1 pass").count() == 1  # Grad-CAM
-    page.get_by_label("Score-CAM", exact=True).check()
+    page.get_by_label("Score-CAM · class activation maps", exact=True).check()
     page.wait_for_selector("text=Cost: 129 passes", timeout=10_000)  # said before it runs
     progress = page.wait_for_selector("#camdemo-results >> text=/Score-CAM: \\d+ of \\d+ masked images/",
                                       timeout=30_000)

@@ -12,13 +12,14 @@ from gradio_client import Client, handle_file
 
 import camdemo
 from camdemo.app import own_models as store
+from camdemo.app.options import CONTROLS
 from camdemo.app.views import label_dict, outputs_text
 from camdemo.models import load_model
 from tests.helpers import ASSETS
 from tests.helpers.onnx_files import export, external_data, unsupported_operators
 
 SHAPES_IMAGE = ASSETS / "shapes_two.png"
-NO_OPTIONS = [None] * 9  # the method settings of /explain, between the sign and the target
+NO_OPTIONS = [None] * len(CONTROLS)  # the method settings of /explain, between the sign and the target
 
 
 @pytest.fixture(scope="module")

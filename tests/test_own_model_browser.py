@@ -47,6 +47,7 @@ def test_an_uploaded_model_explains_the_photo_on_the_page(page, tmp_path):
     page.wait_for_selector("text=/of Your model \\(shapes\\) for class/", timeout=60_000)
     assert "Pre-flight check" in page.inner_text("body")
     assert page.get_by_label("Backbone (classifier)").input_value() == "Your model (shapes) (this page only)"
-    page.get_by_label("Grad-CAM++", exact=True).check()  # the method's controls follow the page's own model
+    # the method's controls follow the page's own model
+    page.get_by_label("Grad-CAM++ · class activation maps", exact=True).check()
     page.wait_for_selector("text=/Grad-CAM\\+\\+ at layer .* of Your model \\(shapes\\) for class/", timeout=60_000)
     assert not page.locator(".toast-body").all_inner_texts()  # no error shown
