@@ -291,24 +291,34 @@ def _explain_chunk(settings: ExplainSettings, model: torch.nn.Module, chunk: lis
     if not good:
         return [error for error in decoded if isinstance(error, CamdemoError)]  # every image was refused
     pixels = [spec.model_pixels(rgb) for rgb in good]
-    target = Target(
-        model=model,
-        inputs=torch.cat([spec.normalize(image, settings.device) for image in pixels]),
+    target = _target(settings, model, torch.cat([spec.normalize(image, settings.device) for image in pixels]),
+                     class_index)
+    with eval_mode(model):
+        raws = iter(_compute(settings.explainer, target, spec.name, settings.device,
+                             pixels if settings.use_cache else None))
+    seconds = (time.perf_counter() - started) / len(good)
+    return [_package(settings, rgb, next(raws), seconds) if isinstance(rgb, np.ndarray) else rgb for rgb in decoded]
+
+
+def _target(settings: ExplainSettings, model: torch.nn.Module, inputs: torch.Tensor, class_index: int | None,
+            signal: bool = False) -> Target:
+    """What the method gets: the model (a 1-D ``signal`` model seeing N×C×1×L), the inputs, the class, the layer
+    resolved in ``model``, and the settings; baselines are constant inputs shaped like ``inputs``."""
+    spec = settings.spec
+    return Target(
+        model=signal_model(model) if signal else model,
+        inputs=inputs,
         class_index=None if class_index is None else int(class_index),
         layer=resolve_layer(model, spec, settings.layer_name) if settings.layer_name else None,
         layer_name=settings.layer_name,
         head=spec.cam_head,
         options=settings.options,
         progress=settings.progress,
-        constant_input=lambda level: spec.constant_input(level, settings.device),
-        autocast_dtype=settings.autocast_dtype,
+        constant_input=lambda level: spec.constant_input(level, settings.device, like=inputs),
+        autocast_dtype=settings.autocast_dtype if spec.data_shape is None else None,
         objective=settings.objective,
+        signal=signal,
     )
-    with eval_mode(model):
-        raws = iter(_compute(settings.explainer, target, spec.name, settings.device,
-                             pixels if settings.use_cache else None))
-    seconds = (time.perf_counter() - started) / len(good)
-    return [_package(settings, rgb, next(raws), seconds) if isinstance(rgb, np.ndarray) else rgb for rgb in decoded]
 
 
 def _explain_data(settings: ExplainSettings, model: torch.nn.Module, item: Any,
@@ -321,19 +331,7 @@ def _explain_data(settings: ExplainSettings, model: torch.nn.Module, item: Any,
         inputs = spec.data_tensor(values, settings.device)
     except CamdemoError as error:
         return error
-    target = Target(
-        model=signal_model(model) if values.ndim == 1 else model,
-        inputs=inputs,
-        class_index=None if class_index is None else int(class_index),
-        layer=resolve_layer(model, spec, settings.layer_name) if settings.layer_name else None,
-        layer_name=settings.layer_name,
-        head=spec.cam_head,
-        options=settings.options,
-        progress=settings.progress,
-        constant_input=lambda level: spec.constant_input(level, settings.device, like=inputs),
-        objective=settings.objective,
-        signal=values.ndim == 1,
-    )
+    target = _target(settings, model, inputs, class_index, signal=values.ndim == 1)
     try:
         with eval_mode(model):
             (raw,) = settings.explainer.compute_batch(target)
