@@ -303,7 +303,7 @@ def test_integrated_gradients_completeness_within_one_percent_on_trained_network
 @pytest.mark.slow
 def test_every_method_runs_through_explain_and_leaves_no_hooks(pair_image):
     from camdemo.models import load_model
-    for info in camdemo.methods():
+    for info in [info for info in camdemo.methods() if info.available]:  # the others say why (test_catalog)
         result = camdemo.explain(pair_image, method=info.name, class_index=967, options=QUICK_OPTIONS.get(info.name))
         assert result.heatmap.shape == pair_image.shape[:2] and 0 <= result.heatmap.min() <= result.heatmap.max() <= 1
         assert result.class_index == 967

@@ -78,6 +78,21 @@ def test_another_page_can_neither_see_nor_use_it(owner, server):
     assert "Your model" in explain(owner, "your_model")[3]  # the owner's still works
 
 
+def test_compare_and_the_sanity_check_take_the_pages_own_model(owner, server):
+    """The Compare and Sanity check tabs explain the uploaded model too (the check randomizes a copy of it); another
+    page asking for it is refused."""
+    image = handle_file(str(SHAPES_IMAGE))
+    gallery, table, _, _ = owner.predict(image, "your_model", None, "2", ["gradcam", "saliency"], True, "jet",
+                                         api_name="/compare")
+    assert len(gallery) == 2 and "deletion" in table.lower()
+    gallery, table = owner.predict(image, "your_model", "2", ["gradcam"], 2, "jet", api_name="/sanity_check")
+    assert len(gallery) == 3 and "trained" in table
+    assert "Your model" in explain(owner, "your_model")[3]  # the page's own model was not changed by the check
+    with pytest.raises(Exception, match="your_model|No model of yours"):
+        Client(server, verbose=False).predict(image, "your_model", "2", ["gradcam"], 2, "jet",
+                                              api_name="/sanity_check")
+
+
 @pytest.mark.parametrize("name, content, expected", [
     ("notes.onnx", b"these are not the weights you are looking for", "not an ONNX model"),
     ("mystery.onnx", unsupported_operators(), r"Hardmax \(opset 17\), Mystery"),

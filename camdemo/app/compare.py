@@ -11,6 +11,7 @@ import pandas as pd
 import camdemo
 from camdemo import Cell, SanityStep, cascading_randomization, compare_methods, layer_sweep, most_faithful
 from camdemo.drawing.overlay import blend, check_style, draw_boxes
+from camdemo.app.views import Backbone
 
 MAP_BOX = (255, 0, 255)
 TITLES = {info.name: info.title for info in camdemo.methods()}
@@ -97,7 +98,7 @@ def curve_frames(cells: list[Cell]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return tuple(pd.concat(parts, ignore_index=True) if parts else empty for parts in frames.values())
 
 
-def compare(rgb: np.ndarray, backbone: str, layer: str | None, class_index: int | None, method_names: list[str],
+def compare(rgb: np.ndarray, backbone: Backbone, layer: str | None, class_index: int | None, method_names: list[str],
             with_faithfulness: bool, colormap: str, progress=None):
     check_style(colormap)  # a bad colormap fails before the maps are computed, not after
     cells = compare_methods(rgb, backbone=backbone, methods=method_names, layer=layer, class_index=class_index,
@@ -106,7 +107,7 @@ def compare(rgb: np.ndarray, backbone: str, layer: str | None, class_index: int 
     return [(cell_picture(c, colormap), cell_caption(c)) for c in cells], compare_table(cells), deletion, insertion
 
 
-def sweep(rgb: np.ndarray, backbone: str, method: str, class_index: int | None, count: int, colormap: str,
+def sweep(rgb: np.ndarray, backbone: Backbone, method: str, class_index: int | None, count: int, colormap: str,
           progress=None):
     check_style(colormap)
     cells = layer_sweep(rgb, backbone=backbone, method=method, class_index=class_index, count=int(count),
@@ -132,7 +133,7 @@ def sanity_table(steps: list[SanityStep]) -> str:
             "(Spearman > 0.5) although those layers are random.")
 
 
-def sanity(rgb: np.ndarray, backbone: str, class_index: int | None, method_names: list[str], randomizations: int,
+def sanity(rgb: np.ndarray, backbone: Backbone, class_index: int | None, method_names: list[str], randomizations: int,
            colormap: str, progress=None):
     results = cascading_randomization(rgb, backbone=backbone, methods=method_names, class_index=class_index,
                                       randomizations=int(randomizations), progress=progress)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 import camdemo
-from camdemo.app.views import usable_layer
+from camdemo.app.views import Backbone, usable_layer
 from camdemo.drawing.overlay import blend, colorize, diverging, normalize_map
 from camdemo import GradCAMSteps  # the type of camdemo.gradcam_steps' result
 
@@ -42,7 +42,7 @@ def step_gallery(steps: GradCAMSteps, colormap: str) -> tuple[list[tuple[np.ndar
     return items, text
 
 
-def show_steps(image: np.ndarray, backbone: str, layer: str | None, class_index: int | None,
+def show_steps(image: np.ndarray, backbone: Backbone, layer: str | None, class_index: int | None,
                colormap: str) -> tuple[list[tuple[np.ndarray, str]], str]:
     """Grad-CAM's steps for ``image`` at ``layer`` (the default one if it is not listed), as ``step_gallery``."""
     steps = camdemo.gradcam_steps(image, backbone=backbone, layer=usable_layer(backbone, layer),

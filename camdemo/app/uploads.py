@@ -121,3 +121,7 @@ class DataUpload(FileUpload):
     max_mb = MAX_DATA_MB
     too_large = ("This file is {size:.0f} MB; the app reads matrices and signals of up to {limit} MB. Crop or "
                  "downsample it first, or use the command line.")
+
+    def get_block_name(self) -> str:
+        """The page draws it as a ``gr.File`` (Gradio names a template by its direct parent, here ``FileUpload``)."""
+        return "file"

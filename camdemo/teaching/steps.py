@@ -20,7 +20,7 @@ from ..drawing import overlay as overlay_lib
 from ..explainers import GradCAM, Target
 from ..explainers.hooks import eval_mode
 from ..images import ImageInput, load_image
-from ..models import DEFAULT_BACKBONE, load_model
+from ..models import DEFAULT_BACKBONE, BackboneSpec, load_model
 from ..models.layers import resolve_layer
 
 
@@ -50,7 +50,7 @@ class GradCAMSteps:
 
 
 @keyword_settings("backbone", "layer", "class_index", "top", "device")
-def gradcam_steps(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, layer: str | None = None,
+def gradcam_steps(image: ImageInput, *, backbone: str | BackboneSpec = DEFAULT_BACKBONE, layer: str | None = None,
                   class_index: int | None = None, top: int = 6, device: torch.device | str | None = None
                   ) -> GradCAMSteps:
     """Compute Grad-CAM for one image and return every intermediate step (same numbers as ``explain``).
@@ -60,10 +60,10 @@ def gradcam_steps(image: ImageInput, *, backbone: str = DEFAULT_BACKBONE, layer:
     settings = check_settings(backbone=backbone, method="gradcam", layer=layer, device=device)
     assert settings.layer_name is not None  # Grad-CAM always reads a layer
     rgb = load_image(image)
-    model = load_model(settings.spec.name, settings.device)
+    model = load_model(settings.spec, settings.device)
     method = GradCAM()
     target = Target(model, settings.spec.preprocess(rgb, settings.device), class_index,
-                    resolve_layer(model, settings.spec.name, settings.layer_name), settings.layer_name,
+                    resolve_layer(model, settings.spec, settings.layer_name), settings.layer_name,
                     settings.spec.cam_head)
     with eval_mode(model):
         (terms,) = method.channel_terms(target, method.forward(target))

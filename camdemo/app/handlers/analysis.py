@@ -9,27 +9,28 @@ from typing import Any, Callable, NamedTuple
 import gradio as gr
 import pandas as pd
 
+import camdemo
+
 from camdemo.app import compare as tabs
 from camdemo.app.budget import check_budget, compare_cost, total_cost
 from camdemo.app.display import display_image
 from camdemo.app.downloads import write_gallery
-from camdemo.app.own_models import YOUR_MODEL
-from camdemo.app.inputs import NO_IMAGE, NO_IMAGE_FOR_TAB, checked_name, class_of, method_list, whole_number
+from camdemo.app.own_models import Backbone, model_for
+
+from camdemo.app.inputs import NO_IMAGE, NO_IMAGE_FOR_TAB, checked_name, class_of, message, method_list, whole_number
 from camdemo.app.steps import show_steps
 from camdemo.app.work import on_model, session_of
 from camdemo.drawing.overlay import DEFAULT_COLORMAP
 
 Gallery = list[tuple[str, str]]  # (picture file, caption)
-BUILT_IN_ONLY = ("The step-by-step view and the Compare and Sanity check tabs work with the built-in backbones for "
-                 "now. Explain your own model on the Explain tab (every method applies there), or from Python "
-                 "with camdemo.wrap_model.")
 
 
-def _built_in(backbone: str) -> str:
-    """``backbone`` if it is not the page's own model, else a message (see ``BUILT_IN_ONLY``)."""
-    if backbone == YOUR_MODEL:
-        raise gr.Error(BUILT_IN_ONLY, print_exception=False)
-    return backbone
+def _chosen(backbone: str, request: gr.Request | None) -> Backbone:
+    """What the tab explains: the backbone's name, or the page's own model (a message if it is gone)."""
+    try:
+        return model_for(backbone, session_of(request))
+    except camdemo.CamdemoError as error:
+        raise message(error) from None
 
 
 class StepsOutputs(NamedTuple):
@@ -60,8 +61,9 @@ def run_steps(image_path: str | None, backbone: str, layer: str | None, class_ch
     if not image_path:
         raise gr.Error(NO_IMAGE)
     layer, class_choice = checked_name(layer, "layer"), checked_name(class_choice, "class")
-    class_index = class_of(class_choice, _built_in(backbone))
-    return StepsOutputs(*on_model(lambda progress: show_steps(display_image(image_path), backbone, layer, class_index,
+    chosen = _chosen(backbone, request)
+    class_index = class_of(class_choice, chosen)
+    return StepsOutputs(*on_model(lambda progress: show_steps(display_image(image_path), chosen, layer, class_index,
                                                               colormap or DEFAULT_COLORMAP),
                                   request=request, fast=True))
 
@@ -71,11 +73,11 @@ def run_compare(image_path: str | None, backbone: str, layer: str | None, class_
                 progress=gr.Progress()) -> CompareOutputs:
     """Compare tab: the chosen methods side by side with times and faithfulness, for one class."""
     method_names = method_list(method_names, "compare")
-    backbone = _built_in(backbone)
+    chosen = _chosen(backbone, request)
     layer, class_choice = checked_name(layer, "layer"), checked_name(class_choice, "class")
-    check_budget(compare_cost(backbone, method_names, bool(with_faithfulness)))
-    items, table, deletion, insertion = _run_tab(tabs.compare, image_path, backbone, layer or None,
-                                                 class_of(class_choice, backbone), method_names,
+    check_budget(compare_cost(chosen, method_names, bool(with_faithfulness)))
+    items, table, deletion, insertion = _run_tab(tabs.compare, image_path, chosen, layer or None,
+                                                 class_of(class_choice, chosen), method_names,
                                                  bool(with_faithfulness), colormap or DEFAULT_COLORMAP,
                                                  request=request, progress=progress)
     return CompareOutputs(write_gallery(items, session_of(request)), table, deletion, insertion)
@@ -85,10 +87,10 @@ def run_sweep(image_path: str | None, backbone: str, method: str, class_choice: 
               colormap: str, request: gr.Request | None = None, progress=gr.Progress()) -> SweepOutputs:
     """Compare tab: one method across layers, early to late."""
     count = whole_number(count, 2, 8, "layers")
-    backbone = _built_in(backbone)
+    chosen = _chosen(backbone, request)
     class_choice = checked_name(class_choice, "class")
-    check_budget(total_cost(backbone, [method], count))
-    items, text = _run_tab(tabs.sweep, image_path, backbone, method, class_of(class_choice, backbone), count,
+    check_budget(total_cost(chosen, [method], count))
+    items, text = _run_tab(tabs.sweep, image_path, chosen, method, class_of(class_choice, chosen), count,
                            colormap or DEFAULT_COLORMAP, request=request, progress=progress)
     return SweepOutputs(write_gallery(items, session_of(request)), text)
 
@@ -97,11 +99,11 @@ def run_sanity(image_path: str | None, backbone: str, class_choice: str | None, 
                colormap: str, request: gr.Request | None = None, progress=gr.Progress()) -> SanityOutputs:
     """Sanity check tab: cascading randomization of a copy of the model."""
     method_names = method_list(method_names, "check")
-    backbone = _built_in(backbone)
+    chosen = _chosen(backbone, request)
     steps = whole_number(steps, 2, 8, "randomization steps")
     class_choice = checked_name(class_choice, "class")
-    check_budget(total_cost(backbone, method_names, steps + 1))
-    items, table = _run_tab(tabs.sanity, image_path, backbone, class_of(class_choice, backbone), method_names,
+    check_budget(total_cost(chosen, method_names, steps + 1))
+    items, table = _run_tab(tabs.sanity, image_path, chosen, class_of(class_choice, chosen), method_names,
                             steps, colormap or DEFAULT_COLORMAP, request=request, progress=progress)
     return SanityOutputs(write_gallery(items, session_of(request)), table)
 
