@@ -15,12 +15,11 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import torch
+from torch import nn
 
 from .devices import autocast_dtype, configure_cpu_threads, default_device, default_precision
 from .drawing import overlay as overlay_lib
 from .errors import CamdemoError
-from torch import nn
-
 from .explainers import ChannelWeightedMethod, LayerForward, Method, RawMap, Target, get_method
 from .explainers.base import Objective
 from .explainers.hooks import eval_mode
@@ -28,12 +27,12 @@ from .deprecation import keyword_settings
 from .explanation import Explanation, Prediction, check_sign, colormap_for_sign, map_notes
 from .images import ImageInput, load_image
 from .models import DEFAULT_BACKBONE, BackboneSpec, get_spec, load_model
+from .models.custom import signal_model
+from .models.layers import default_layer, resolve_layer
+from .models.registry import model_device
+from .catalog import wrap_model
 from .data import load_array
 from .drawing.matrix import render_data
-from .catalog import wrap_model
-from .models.custom import signal_model
-from .models.registry import model_device
-from .models.layers import default_layer, resolve_layer
 
 DEFAULT_METHOD = "gradcam"
 TOP_K = 5
