@@ -132,12 +132,16 @@ DIRECTIONS = {"up": 1, "down": -1}  # what raises the explained output, what low
 
 
 def _objective(spec: BackboneSpec, direction: str, versus: int | None) -> Objective:
+    direction = direction.lower() if isinstance(direction, str) else direction
     if direction not in DIRECTIONS:
         raise CamdemoError(f"Unknown direction '{direction}'. Choose 'up' (what raises the output) or 'down' "
                            "(what lowers it, the evidence against).")
     if versus is not None and spec.output_kind in ("binary", "regression"):
         raise CamdemoError(f"A contrast ('why A rather than B') compares two classes; {spec.title}'s outputs are "
                            f"{spec.output_kind}. Use direction='down' for what lowers an output.")
+    if versus is not None and (isinstance(versus, bool) or not isinstance(versus, (int, np.integer))):
+        raise CamdemoError(f"versus is the index of the class to contrast with (a whole number, see "
+                           f"camdemo.class_names), not {versus!r}.")
     objective = Objective(DIRECTIONS[direction], None if versus is None else int(versus))
     objective.check(len(spec.categories))
     return objective
@@ -233,6 +237,9 @@ def explain_many(
     settings = check_settings(backbone=_model_spec(model, backbone), method=method, layer=layer, options=options,
                               sign=sign, colormap=colormap, opacity=opacity, device=device, progress=progress,
                               direction=direction, versus=versus)
+    if versus is not None and class_index is not None and int(class_index) == int(versus):
+        raise CamdemoError(f"The contrast class must differ from the class explained ({class_index}): 'why c rather "
+                           "than c' is zero everywhere.")
     dtype = autocast_dtype(precision or default_precision(), settings.device)
     settings = replace(settings, autocast_dtype=dtype if settings.explainer.half_precision_ok else None)
     network = load_model(settings.spec, settings.device)

@@ -177,3 +177,17 @@ def test_a_data_models_cost_is_timed_here_and_grows_with_the_data(isolated_regis
     missing = dataclasses.replace(spec, name="no_weights_here", module=None, weights_file=lambda: None)
     camdemo.register_backbone(missing)
     assert pass_seconds(missing) == UNKNOWN_PASS_SECONDS
+
+
+def test_a_typo_in_the_first_row_is_an_error_not_a_header(tmp_path):
+    """A first line with numbers and a typo is not a header: it is refused, not dropped without a word."""
+    (tmp_path / "typo.csv").write_text("1,2,x\n3,4,5\n")
+    with pytest.raises(camdemo.CamdemoError, match="Line 1 of 'typo.csv' has 'x'"):
+        load_array(tmp_path / "typo.csv")
+    (tmp_path / "header.csv").write_text("a,b,c\n3,4,5\n6,7,8\n")
+    assert load_array(tmp_path / "header.csv").shape == (2, 3)
+
+
+def test_values_beyond_float32_are_not_called_missing():
+    with pytest.raises(camdemo.CamdemoError, match="beyond float32's range"):
+        load_array(np.full((4, 4), 1e300))

@@ -228,3 +228,19 @@ def test_a_vision_transformer_is_explained_at_a_token_layer():
     assert first.kind == "tokens" and first.extra_tokens == 1 and (first.height, first.width) == (4, 4)
     result = camdemo.explain(PHOTO, model=spec, method="gradcam")
     assert result.layer == first.name and result.raw_map.shape == (4, 4) and np.abs(result.raw_map).max() > 0
+
+
+def test_more_things_a_user_can_get_wrong_get_sentences():
+    net = random_gap_net(classes=3)
+    with pytest.raises(camdemo.CamdemoError, match="'meta' device"):
+        camdemo.wrap_model(random_gap_net(classes=3).to("meta"), input_size=32)
+    with pytest.raises(camdemo.CamdemoError, match="up to 4,194,304 values"):
+        camdemo.wrap_model(net, data_shape=(100_000, 100_000))
+    with pytest.raises(camdemo.CamdemoError, match="labels must be a list"):
+        camdemo.wrap_model(net, input_size=32, labels="abc")
+    spec = camdemo.wrap_model(net, input_size=32)
+    with pytest.raises(camdemo.CamdemoError, match="must differ from the class explained"):
+        camdemo.explain(PHOTO, model=spec, class_index=1, versus=1)
+    with pytest.raises(camdemo.CamdemoError, match="index of the class to contrast with"):
+        camdemo.explain(PHOTO, model=spec, class_index=1, versus="bee")  # type: ignore[arg-type]
+    assert camdemo.explain(PHOTO, model=spec, method="cam", direction="DOWN").direction == "down"

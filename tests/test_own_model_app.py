@@ -177,7 +177,8 @@ def test_the_store_evicts_the_least_recently_used_by_count_and_by_bytes():
 
 
 @pytest.mark.parametrize("text, labels", [("cat\ndog\n\n", ["cat", "dog"]), ('["cat", "dog"]', ["cat", "dog"]),
-                                          ('{"1": "dog", "0": "cat"}', ["cat", "dog"])])
+                                          ('{"1": "dog", "0": "cat"}', ["cat", "dog"]),
+                                          ('["a | b", "two\\nlines"]', ["a / b", "two lines"])])  # tables stay whole
 def test_labels_files_one_per_line_or_json(text, labels):
     assert store.parse_labels(text, outputs=2) == labels
 

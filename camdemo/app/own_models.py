@@ -128,11 +128,18 @@ def parse_labels(text: str, outputs: int | None = None) -> list[str]:
             labels = [by_index[index] for index in range(len(by_index))]
     else:
         labels = [line.strip() for line in stripped.splitlines() if line.strip()]
+    labels = [_plain(label) for label in labels]
     if not labels or len(labels) > MAX_LABELS:
         raise camdemo.CamdemoError(f"The labels file must hold 1 to {MAX_LABELS:,} labels, one per line or as JSON.")
     if outputs is not None and len(labels) != outputs:
         raise camdemo.CamdemoError(f"The labels file has {len(labels)} labels and the model has {outputs} outputs.")
     return labels
+
+
+def _plain(label: str) -> str:
+    """A label as one short line of plain text: no line breaks or table bars (they would break the page's tables),
+    at most 80 characters."""
+    return " ".join(label.replace("|", "/").split())[:80] or "?"
 
 
 def parse_numbers(text: str | None, what: str, channels: int) -> tuple[float, ...] | None:

@@ -113,13 +113,14 @@ def _read_csv(stream, name: str, max_cells: int) -> np.ndarray:
 
 
 def _numbers(fields: list[str], number: int, name: str, first_row: bool) -> list[float] | None:
-    """One CSV line's numbers; None for a header (a first line that is not numbers)."""
+    """One CSV line's numbers; None for a header (a first line with no number in it at all: a first line with a
+    typo among numbers is an error, not a header)."""
     fields = [field.strip() for field in fields if field.strip() != ""]
     try:
         return [float(field) for field in fields]
     except ValueError:
-        if first_row and number == 1:
-            return None
+        if first_row and number == 1 and not any(_is_number(field) for field in fields):
+            return None  # a header: names only
         bad = next(field for field in fields if not _is_number(field))
         raise CamdemoError(f"Line {number} of {name} has '{bad[:20]}', which is not a number.") from None
 
@@ -159,7 +160,11 @@ def _checked(values: np.ndarray, name: str, max_cells: int) -> np.ndarray:
         raise CamdemoError(f"{name} is {tuple(values.shape)}: a stack is read channels first (C × H × W), and "
                            f"{values.shape[0]} channels is more than {MAX_CHANNELS}. Transpose it to C × H × W.")
     _check_cells(values.size, values.shape, name, max_cells)
-    result = values.astype(np.float32)
+    with np.errstate(over="ignore"):
+        result = values.astype(np.float32)
+    if values.dtype.kind == "f" and np.isfinite(values).all() and not np.isfinite(result).all():
+        raise CamdemoError(f"{name} has values beyond float32's range (±3.4e38), the precision networks compute in; "
+                           "rescale the data first.")
     finite = np.isfinite(result)
     if not finite.all():
         where = tuple(int(i) for i in np.argwhere(~finite)[0])

@@ -6,12 +6,14 @@ for the length of a call (``camdemo.explainers.hooks.eval_mode`` restores it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import cast
 
 import torch
 from torch import nn
 
+from ..data.load import MAX_CELLS
 from ..errors import CamdemoError
 from .layers import LayerInfo
 from .modes import eval_mode
@@ -60,6 +62,9 @@ def wrap_model(module: nn.Module, *, name: str = "your_model", title: str | None
     if min(std_values) <= 0:
         raise CamdemoError(f"std must be positive, not {std_values}.")
     device = model_device(_bare(module)) or torch.device("cpu")
+    if device.type == "meta":
+        raise CamdemoError(f"{name}'s weights are on the 'meta' device: they were never loaded. Load them first "
+                           "(e.g. module.to_empty(device='cpu') and load_state_dict), then wrap it.")
     if shape is None:
         example = example_image(channels, input_size, mean_values, std_values, device)
     else:  # what the model itself takes: N×1×L, N×1×H×W or N×C×H×W
@@ -157,6 +162,9 @@ def _data_shape(data_shape: Sequence[int] | None) -> tuple[int, ...] | None:
     if len(shape) not in (1, 2, 3) or min(shape) < 1:
         raise CamdemoError(f"data_shape must be (L,) for a signal, (H, W) for a matrix or (C, H, W) for a stack, "
                            f"with positive sizes; {shape} was given.")
+    if math.prod(shape) > MAX_CELLS:
+        raise CamdemoError(f"data_shape {shape} has {math.prod(shape):,} values; camdemo reads data of up to "
+                           f"{MAX_CELLS:,} values (a 2048 × 2048 matrix).")
     return shape
 
 
@@ -210,6 +218,9 @@ def _output_kind(output: str, outputs: int) -> OutputKind:
 def _labels(labels: Sequence[str] | None, outputs: int) -> tuple[str, ...]:
     if labels is None:
         return tuple(f"class {i}" for i in range(outputs))
+    if isinstance(labels, str):
+        raise CamdemoError(f"labels must be a list of names, one per output (e.g. ['cat', 'dog']), not the text "
+                           f"'{labels[:40]}'.")
     names = tuple(str(label) for label in labels)
     if len(names) != outputs:
         raise CamdemoError(f"{len(names)} labels were given for a model with {outputs} outputs.")
