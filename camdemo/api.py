@@ -7,10 +7,12 @@ CLI, the tests and a notebook all call ``explain`` from here.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
@@ -36,6 +38,7 @@ from .drawing.matrix import render_data
 
 DEFAULT_METHOD = "gradcam"
 TOP_K = 5
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}  # refused by data models
 
 
 # --- forward cache (CAM: another class, same image, no second forward pass) ---------------------
@@ -114,6 +117,7 @@ def check_settings(*, backbone: str | BackboneSpec = DEFAULT_BACKBONE, method: s
     explainer = get_method(method)
     reason = explainer.unavailable_reason(spec)
     if reason:
+        reason = reason.removeprefix(f"{explainer.title} does not apply: ")  # the pre-flight check's own wording
         raise CamdemoError(f"{explainer.title} is not available for {spec.title}: {reason}")
     layer_name = _choose_layer(spec, explainer, layer)
     sign = sign or overlay_lib.DEFAULT_SIGN
@@ -332,6 +336,9 @@ def _explain_data(settings: ExplainSettings, model: torch.nn.Module, item: Any,
     """One matrix, stack or signal, as it is: no resizing, no normalization; the map at the data's resolution."""
     started = time.perf_counter()
     spec = settings.spec
+    if isinstance(item, (str, os.PathLike)) and Path(item).suffix.lower() in PHOTO_SUFFIXES:
+        return CamdemoError(f"{spec.title} reads data (a matrix or a signal from a .npy or .csv file), not photos; "
+                            f"'{Path(item).name}' looks like a photo. Choose a backbone for photos to explain it.")
     try:
         values = load_array(item)
         inputs = spec.data_tensor(values, settings.device)

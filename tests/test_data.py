@@ -191,3 +191,9 @@ def test_a_typo_in_the_first_row_is_an_error_not_a_header(tmp_path):
 def test_values_beyond_float32_are_not_called_missing():
     with pytest.raises(camdemo.CamdemoError, match="beyond float32's range"):
         load_array(np.full((4, 4), 1e300))
+
+
+def test_a_photo_given_to_a_data_model_is_told_so():
+    """The shipped beam model reads spectrogram matrices: a photo's path gets a sentence that says so."""
+    with pytest.raises(camdemo.CamdemoError, match="reads data .* not photos; 'coffee.jpg' looks like a photo"):
+        camdemo.explain("assets/coffee.jpg", backbone="beam_gapnet", method="cam")

@@ -244,3 +244,8 @@ def test_more_things_a_user_can_get_wrong_get_sentences():
     with pytest.raises(camdemo.CamdemoError, match="index of the class to contrast with"):
         camdemo.explain(PHOTO, model=spec, class_index=1, versus="bee")  # type: ignore[arg-type]
     assert camdemo.explain(PHOTO, model=spec, method="cam", direction="DOWN").direction == "down"
+    flatten = camdemo.wrap_model(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.Flatten(),
+                                                     torch.nn.Linear(2 * 30 * 30, 3)), input_size=32)
+    with pytest.raises(camdemo.CamdemoError) as refused:
+        camdemo.explain(PHOTO, model=flatten, method="cam")
+    assert str(refused.value).startswith("CAM is not available for your_model: '2' reads the flattened map of '0'")
