@@ -3,7 +3,9 @@ every value that is not what the page would send gets a sentence, never Python's
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import gradio as gr
 
@@ -18,6 +20,22 @@ NO_IMAGE_FOR_TAB = "Upload an image (or click an example) on the Explain tab fir
 def message(error: camdemo.CamdemoError) -> gr.Error:
     """camdemo's message for people, as Gradio shows it (without a traceback in the log)."""
     return gr.Error(str(error), print_exception=False)
+
+
+@contextmanager
+def explained_safely(what: str) -> Iterator[None]:
+    """Inside the block, camdemo's refusals become their messages, Gradio's messages pass, and anything else is
+    logged and becomes a sentence about ``what`` ("this image", "this file"): the app keeps serving."""
+    try:
+        yield
+    except camdemo.CamdemoError as error:
+        raise message(error) from None
+    except gr.Error:
+        raise
+    except Exception:  # keep serving; the log has the details
+        logging.getLogger("camdemo.app").exception("explaining %s failed", what)
+        raise gr.Error(f"Something went wrong while explaining {what}. Please try again or choose other "
+                       "settings.") from None
 
 
 def checked_name(value: Any, what: str) -> str | None:

@@ -8,7 +8,6 @@ normalization. The map, its row and column profiles and the predictions are show
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -22,13 +21,12 @@ from camdemo.app.data_views import (NO_DATA_MODEL, data_backbones, data_class_ch
                                     what_the_model_saw)
 from camdemo.app.downloads import write_data_files
 from camdemo.app.handlers.outputs import Update
-from camdemo.app.inputs import checked_name, class_of, message
+from camdemo.app.inputs import checked_name, class_of, explained_safely
 from camdemo.app.options import CATALOG
 from camdemo.app.results import recent_results
 from camdemo.app.views import AUTO_CLASS, layer_is_choosable, method_info
 from camdemo.app.work import on_model, session_of
 
-log = logging.getLogger("camdemo.app")
 
 NO_DATA = "Upload a .npy or .csv file (a matrix or a signal) first."
 CHOOSE_MODEL = "Choose a model of matrices or signals from the list."
@@ -122,7 +120,7 @@ def _explain(path: str, backbone: str, method: str, layer: str | None, class_ind
              options: dict[str, Any], request: gr.Request | None, progress: gr.Progress | None) -> camdemo.Explanation:
     """Read and explain the file in the visitor's lane, refused first if over the budget (by the model's own
     shape, then by the shape of the data read); every failure as a sentence."""
-    try:
+    with explained_safely("this file"):
         cost = camdemo.estimate_cost(backbone=backbone, method=method, layer=layer, options=options)
         check_budget(cost)
         sign = "both" if camdemo.is_signed(method, options) else "positive"  # the panel shows the signed map
@@ -135,14 +133,6 @@ def _explain(path: str, backbone: str, method: str, layer: str | None, class_ind
                                    options=options, sign=sign, progress=progress)
 
         return on_model(work, request=request, fast=cost.single_pass, progress=progress)
-    except camdemo.CamdemoError as error:
-        raise message(error) from None
-    except gr.Error:
-        raise
-    except Exception:  # keep serving; the log has the details
-        log.exception("explain_data failed")
-        raise gr.Error("Something went wrong while explaining this file. Please try again or choose other "
-                       "settings.") from None
 
 
 def on_data_model_change(backbone: str | None, method: str | None, layer: str | None) -> DataModelChange:

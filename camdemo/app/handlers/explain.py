@@ -8,7 +8,6 @@ opacity re-blends a recent result without running the network.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import OrderedDict
@@ -24,7 +23,7 @@ from camdemo.app.display import display_image, is_shapes_scene, render
 from camdemo.app.downloads import write_display, write_downloads
 from camdemo.app.examples import SHAPES, bundled_example
 from camdemo.app.handlers.outputs import Update, unchanged
-from camdemo.app.inputs import checked_name, class_of, message
+from camdemo.app.inputs import checked_name, class_of, explained_safely, message
 from camdemo.app.options import options_for, sign_for
 from camdemo.app.results import recent_results
 from camdemo.app.own_models import Backbone, model_for
@@ -33,7 +32,6 @@ from camdemo.app.views import (AUTO_CLASS, NO_CONTRAST, backbone_info, label_dic
 from camdemo.app.work import on_model, session_of
 from camdemo.drawing.overlay import DEFAULT_COLORMAP, DEFAULT_OPACITY
 
-log = logging.getLogger("camdemo.app")
 
 NO_IMAGE = "Please upload an image first (or click one of the examples)."
 SHAPES_ONLY = ("⚠️ ShapesGapNet learned only generated shapes on a plain background. This image is not one of "
@@ -211,7 +209,7 @@ def _explain(settings: ExplainSettings, request: gr.Request | None,
         raise message(error) from None
     class_index = class_of(settings.class_choice, chosen)
     versus = None if settings.versus in (None, "", NO_CONTRAST) else class_of(settings.versus, chosen)
-    try:
+    with explained_safely("this image"):
         cost = estimate(chosen, settings.method, settings.layer, settings.options)
         check_budget(cost)
         target = _target(chosen)
@@ -225,14 +223,6 @@ def _explain(settings: ExplainSettings, request: gr.Request | None,
                                    sign=sign_for(settings.method, settings.sign, settings.options), progress=progress)
 
         return on_model(work, request=request, fast=cost.single_pass, progress=progress)
-    except camdemo.CamdemoError as error:
-        raise message(error) from None
-    except gr.Error:
-        raise
-    except Exception:  # keep serving; the log has the details
-        log.exception("explain failed")
-        raise gr.Error("Something went wrong while explaining this image. Please try again or choose other "
-                       "settings.") from None
 
 
 def _target(chosen: Backbone) -> dict[str, Any]:
