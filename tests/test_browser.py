@@ -8,26 +8,16 @@ elsewhere the test is skipped with a note when there is no Chromium. The screens
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
+from tests.helpers.browser import ARTIFACTS, chromium
 from tests.helpers import ASSETS
 
 pytestmark = pytest.mark.browser  # and, through the `server` fixture, server
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = Path(os.environ.get("CAMDEMO_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
-
-if CHROMIUM is None:
-    if os.environ.get("CAMDEMO_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("CAMDEMO_REQUIRE_BROWSER=1 but no chromium found: apt-get install chromium")
-    pytest.skip("no Chromium on this machine (apt-get install chromium)", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM, sync_api = chromium()
 
 
 @pytest.fixture(scope="module")

@@ -7,26 +7,16 @@ to ``test-artifacts/data-tab-phone.png``.
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.helpers.browser import ARTIFACTS, chromium
 from tests.helpers.data_models import MATRIX_SHAPE
 
 pytestmark = pytest.mark.browser  # and, through the `data_server` fixture, server
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = Path(os.environ.get("CAMDEMO_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
-
-if CHROMIUM is None:
-    if os.environ.get("CAMDEMO_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("CAMDEMO_REQUIRE_BROWSER=1 but no chromium found: apt-get install chromium")
-    pytest.skip("no Chromium on this machine (apt-get install chromium)", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM, sync_api = chromium()
 PHONE = {"width": 390, "height": 844}
 
 

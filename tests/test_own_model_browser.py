@@ -3,22 +3,16 @@ its normalization, press 'Use this model', and the page explains the photo with 
 
 from __future__ import annotations
 
-import os
-import shutil
 
 import pytest
 
 from camdemo.models import load_model
+from tests.helpers.browser import chromium
 from tests.helpers import ASSETS
 from tests.helpers.onnx_files import export
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    if os.environ.get("CAMDEMO_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("CAMDEMO_REQUIRE_BROWSER=1 but no chromium found: apt-get install chromium")
-    pytest.skip("no Chromium on this machine (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM, sync_api = chromium()
 
 
 @pytest.fixture(scope="module")
