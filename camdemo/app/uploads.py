@@ -8,7 +8,7 @@ decodes it and says what is wrong.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 from pathlib import Path
 
 import gradio as gr
@@ -37,16 +37,32 @@ def uploaded_file(path: str) -> str | None:
     return None
 
 
-class UploadPayload(ImageData):
-    """Gradio's image payload, refusing anything else (a bare path string, a number) with ``NOT_AN_UPLOAD``
+class _RefusedWithASentence:
+    """A Gradio payload model that refuses anything else (a bare path string, a number) with its ``refusal``
     instead of pydantic's validation report."""
 
+    refusal: ClassVar[str]
+
     @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> UploadPayload:
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().model_validate(obj, *args, **kwargs)
+            return super().model_validate(obj, *args, **kwargs)  # type: ignore[misc]  # the pydantic model's
         except pydantic.ValidationError:
-            raise gr.Error(NOT_AN_UPLOAD, print_exception=False) from None
+            raise gr.Error(cls.refusal, print_exception=False) from None
+
+
+def checked_upload(payload: Any, refusal: str) -> str:
+    """The path a payload names, if ``uploaded_file`` allows it; else ``refusal``, which says nothing about it."""
+    checked = uploaded_file(payload.path) if getattr(payload, "path", None) else None
+    if checked is None:
+        raise gr.Error(refusal, print_exception=False)
+    return checked
+
+
+class UploadPayload(_RefusedWithASentence, ImageData):
+    """Gradio's image payload, anything else refused with ``NOT_AN_UPLOAD``."""
+
+    refusal: ClassVar[str] = NOT_AN_UPLOAD
 
 
 class ImageUpload(gr.Image):
@@ -63,23 +79,13 @@ class ImageUpload(gr.Image):
     data_model = UploadPayload
 
     def preprocess(self, payload):
-        if payload is None:
-            return None
-        checked = uploaded_file(payload.path) if payload.path else None
-        if checked is None:
-            raise gr.Error(NOT_AN_UPLOAD, print_exception=False)
-        return checked
+        return None if payload is None else checked_upload(payload, NOT_AN_UPLOAD)
 
 
-class FilePayload(FileData):
-    """Gradio's file payload, refusing anything else with ``FILE_NOT_AN_UPLOAD`` instead of pydantic's report."""
+class FilePayload(_RefusedWithASentence, FileData):
+    """Gradio's file payload, anything else refused with ``FILE_NOT_AN_UPLOAD``."""
 
-    @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> FilePayload:
-        try:
-            return super().model_validate(obj, *args, **kwargs)
-        except pydantic.ValidationError:
-            raise gr.Error(FILE_NOT_AN_UPLOAD, print_exception=False) from None
+    refusal: ClassVar[str] = FILE_NOT_AN_UPLOAD
 
 
 class FileUpload(gr.File):
@@ -105,9 +111,7 @@ class FileUpload(gr.File):
     def preprocess(self, payload):
         if payload is None:
             return None
-        checked = uploaded_file(payload.path) if isinstance(payload, FileData) and payload.path else None
-        if checked is None:
-            raise gr.Error(FILE_NOT_AN_UPLOAD, print_exception=False)
+        checked = checked_upload(payload, FILE_NOT_AN_UPLOAD)
         size = os.path.getsize(checked)
         if self.max_mb is not None and size > self.max_mb * 2**20:
             raise gr.Error(self.too_large.format(size=size / 2**20, limit=self.max_mb), print_exception=False)
